@@ -1,0 +1,116 @@
+/*
+ * answer.c -- response writer.
+ */
+#include "config.h"
+#include "answer.h"
+#include "dname.h"
+
+#include <string.h>
+
+#define OPT_RR_LEN 11
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void
+answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint16_t id,
+             uint16_t flags, const uint8_t *question, size_t question_len)
+{
+	memset(a, 0, sizeof(*a));
+	a->buf = buf;
+	a->cap = cap;
+	a->limit = limit < cap ? limit : cap;
+	put16(buf, id);
+	put16(buf + 2, flags);
+	memset(buf + 4, 0, 8);
+	a->len = DNS_HEADER_LEN;
+	if (question && question_len && DNS_HEADER_LEN + question_len <= cap) {
+		memcpy(buf + DNS_HEADER_LEN, question, question_len);
+		put16(buf + 4, 1);
+		a->len += question_len;
+	}
+	a->question_end = a->len;
+}
+
+void
+answer_set_rcode(struct answer *a, uint8_t rcode)
+{
+	a->buf[3] = (uint8_t)((a->buf[3] & 0xf0) | (rcode & 0x0f));
+}
+
+/* Room left for RRs, keeping space for the OPT record. */
+static size_t
+room(const struct answer *a)
+{
+	size_t reserve = a->edns ? OPT_RR_LEN : 0;
+	return a->limit > a->len + reserve ? a->limit - a->len - reserve : 0;
+}
+
+bool
+answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16_t type,
+              uint16_t rrclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+{
+	size_t olen = owner ? dname_length(owner, DNAME_MAXLEN) : 2;
+
+	if (a->truncated)
+		return false;
+	if (olen == 0 || olen + 10 + rdlen > room(a)) {
+		/* drop everything: a partial answer would look complete to the client */
+		a->truncated = true;
+		a->len = a->question_end;
+		memset(a->count, 0, sizeof(a->count));
+		return false;
+	}
+	uint8_t *p = a->buf + a->len;
+	if (owner) {
+		memcpy(p, owner, olen);
+	} else {
+		p[0] = 0xc0;
+		p[1] = DNS_HEADER_LEN;
+	}
+	p += olen;
+	put16(p, type);
+	put16(p + 2, rrclass);
+	put32(p + 4, ttl);
+	put16(p + 8, rdlen);
+	memcpy(p + 10, rdata, rdlen);
+	a->len += olen + 10 + rdlen;
+	a->count[s]++;
+	return true;
+}
+
+size_t
+answer_finish(struct answer *a)
+{
+	uint16_t arcount = a->count[SECTION_ADDITIONAL];
+
+	if (a->truncated)
+		a->buf[2] |= DNS_FLAG_TC >> 8;
+	if (a->edns && a->len + OPT_RR_LEN <= a->cap) {
+		uint8_t *p = a->buf + a->len;
+		p[0] = 0; /* root owner */
+		put16(p + 1, 41);
+		put16(p + 3, a->edns_size);
+		put32(p + 5, a->edns_do ? 0x00008000u : 0);
+		put16(p + 9, 0);
+		a->len += OPT_RR_LEN;
+		arcount++;
+	}
+	put16(a->buf + 6, a->count[SECTION_ANSWER]);
+	put16(a->buf + 8, a->count[SECTION_AUTHORITY]);
+	put16(a->buf + 10, arcount);
+	return a->len;
+}

@@ -1,0 +1,59 @@
+/*
+ * dname.h -- domain names in wire format: conversion, comparison and the
+ * XMPP service labels that make a lookup policy-dependent.
+ *
+ * Names here are uncompressed wire format (length-prefixed labels ending with
+ * the root label). Comparison is case-insensitive (ASCII only, as DNS).
+ */
+#ifndef DNAME_H
+#define DNAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNAME_MAXLEN 255
+
+/** XMPP services whose SRV lookups are decided by policy. */
+enum xmpp_service {
+	XMPP_NONE = 0,
+	XMPP_SERVER,    /* _xmpp-server._tcp  (RFC 6120) */
+	XMPP_SERVER_TLS,/* _xmpps-server._tcp (XEP-0368) */
+	XMPP_JABBER     /* _jabber._tcp       (legacy) */
+};
+
+/**
+ * Text ("a.example", "a.example.", "." ) to lower-case wire format in wire
+ * (DNAME_MAXLEN bytes). Returns the length, or 0 when the text is not a valid
+ * name (empty label, label over 63, name over 255, escapes are not accepted).
+ */
+size_t dname_from_text(const char *text, uint8_t *wire);
+
+/** Wire to text without the trailing dot ("." for the root) into buf (at least 256). */
+char *dname_to_text(const uint8_t *wire, char *buf, size_t len);
+
+/** Length of a valid uncompressed name at wire within max bytes, or 0. */
+size_t dname_length(const uint8_t *wire, size_t max);
+
+/** Lower-case a wire name in place. */
+void dname_lower(uint8_t *wire);
+
+/** Number of labels, not counting the root. */
+unsigned dname_labels(const uint8_t *wire);
+
+/** Pointer to the name after skipping n labels (n <= dname_labels). */
+const uint8_t *dname_skip(const uint8_t *wire, unsigned n);
+
+/** Case-insensitive equality of two wire names. */
+bool dname_equal(const uint8_t *a, const uint8_t *b);
+
+/** Whether name equals zone or lies below it (case-insensitive). */
+bool dname_is_below(const uint8_t *name, const uint8_t *zone);
+
+/**
+ * If the name starts with an XMPP service's two labels (_xmpp-server._tcp ...),
+ * return the service and set *rest to the name after them; else XMPP_NONE.
+ */
+enum xmpp_service dname_xmpp_service(const uint8_t *wire, const uint8_t **rest);
+
+#endif

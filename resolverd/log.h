@@ -1,0 +1,23 @@
+/*
+ * log.h -- logging for resolverd and the tools.
+ *
+ * Messages go to stderr (foreground, tools) or syslog (daemon). The level set
+ * by log_init() filters: 0 errors only, 1 + warnings, 2 + info (policy
+ * decisions), 3 + debug.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN = 1, LOG_LEVEL_INFO = 2, LOG_LEVEL_DEBUG = 3 };
+
+/** Set the program name shown in messages, the level, and stderr or syslog. */
+void log_init(const char *ident, int level, int use_syslog);
+/** The current level, to skip building messages nobody will see. */
+int log_level(void);
+
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

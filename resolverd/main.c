@@ -1,0 +1,195 @@
+/*
+ * main.c -- resolverd: start-up, signals, the event loop.
+ */
+#include "config.h"
+#include "log.h"
+#include "options.h"
+#include "policy.h"
+#include "policydb.h"
+#include "query.h"
+#include "recursion.h"
+#include "reload.h"
+#include "server.h"
+#include "zone.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+struct daemon {
+	struct options opt;
+	struct resolver r;
+	struct zone *zone;
+	struct event_base *base;
+	struct server *server;
+	struct reload *reload;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: resolverd [-c CONFIG] [-f] [-v LEVEL] [-t] [-h] [-V]\n"
+	        "  -c CONFIG  config file (default %s/resolverd.conf)\n"
+	        "  -f         stay in the foreground and log to stderr\n"
+	        "  -v LEVEL   verbosity 0-3, overrides the config\n"
+	        "  -t         check the config, zone and database, then exit\n"
+	        "  -h         this help and the config keywords\n"
+	        "  -V         version\n",
+	        SYSCONFDIR);
+}
+
+/* The loop's side of a reload: swap the snapshot; queries see old or new, never half. */
+static void
+policy_swap(struct policy *p, void *arg)
+{
+	struct daemon *d = arg;
+	struct policy *old = d->r.policy;
+
+	d->r.policy = p;
+	policy_free(old);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: reloading the policy");
+		reload_force(d->reload);
+		return;
+	}
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(d->base);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	const char *config = SYSCONFDIR "/resolverd.conf";
+	int foreground = 0, check_only = 0, verbosity = -1, c;
+	char err[512];
+	int ret = 1;
+	struct event *sigs[4] = { NULL, NULL, NULL, NULL };
+
+	memset(&d, 0, sizeof(d));
+	while ((c = getopt(argc, argv, "c:fv:thV")) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'v': verbosity = atoi(optarg); break;
+		case 't': check_only = 1; break;
+		case 'h': usage(stdout); options_print_help(); return 0;
+		case 'V': printf("resolverd %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("resolverd", LOG_LEVEL_INFO, 0);
+	options_init(&d.opt);
+	if (options_read(&d.opt, config, err, sizeof(err)) != 0 ||
+	    options_check(&d.opt, err, sizeof(err)) != 0) {
+		log_err("config: %s", err);
+		goto out;
+	}
+	if (verbosity >= 0)
+		d.opt.verbosity = verbosity > 3 ? 3 : verbosity;
+	log_init("resolverd", d.opt.verbosity, !foreground && !check_only);
+
+	d.zone = zone_load(d.opt.zone_file, err, sizeof(err));
+	if (!d.zone) {
+		log_err("zone: %s", err);
+		goto out;
+	}
+	if (resolver_init(&d.r, &d.opt, err, sizeof(err)) != 0) {
+		log_err("config: %s", err);
+		goto out;
+	}
+	d.r.zone = d.zone;
+	sqlite3 *db = policydb_open(d.opt.database, 0, err, sizeof(err));
+	if (db) {
+		d.r.policy = policydb_load(db, err, sizeof(err));
+		sqlite3_close(db);
+	}
+	if (!d.r.policy) {
+		/* no last good policy to fall back on: refuse to start rather than fail open */
+		log_err("policy: %s", err);
+		goto out;
+	}
+	log_info("policy serial %llu: %zu domains, %zu rules",
+	         (unsigned long long)d.r.policy->serial, d.r.policy->ndomains, d.r.policy->nrules);
+	if (check_only) {
+		printf("config, zone and policy are valid\n");
+		ret = 0;
+		goto out;
+	}
+
+	evthread_use_pthreads();
+	d.base = event_base_new();
+	if (!d.base) {
+		log_err("cannot create the event loop");
+		goto out;
+	}
+	d.r.rec = recursion_new(d.base, &d.opt, err, sizeof(err));
+	if (!d.r.rec) {
+		log_err("recursion: %s", err);
+		goto out;
+	}
+	d.server = server_new(d.base, &d.r, &d.opt, err, sizeof(err));
+	if (!d.server) {
+		log_err("listen: %s", err);
+		goto out;
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		log_err("cannot daemonize");
+		goto out;
+	}
+	/* after the fork: the watcher thread must live in the serving process */
+	event_reinit(d.base);
+	d.reload = reload_start(d.base, d.opt.database, d.opt.policy_poll_ms, d.r.policy->serial,
+	                        policy_swap, &d);
+	if (!d.reload) {
+		log_err("cannot start the policy watcher");
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int signums[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	for (int i = 0; signums[i]; i++) {
+		sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
+		if (sigs[i])
+			event_add(sigs[i], NULL);
+	}
+	for (size_t i = 0; i < d.opt.nlisten; i++)
+		log_info("listening on %s (udp, tcp)", d.opt.listen[i].text);
+	event_base_dispatch(d.base);
+	ret = 0;
+out:
+	reload_stop(d.reload);
+	for (int i = 0; i < 4; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	server_free(d.server);
+	recursion_free(d.r.rec);
+	if (d.base)
+		event_base_free(d.base);
+	policy_free(d.r.policy);
+	resolver_cleanup(&d.r);
+	zone_free(d.zone);
+	options_free(&d.opt);
+	return ret;
+}

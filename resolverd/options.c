@@ -1,0 +1,403 @@
+/*
+ * options.c -- the config file parser, driven by one table of options.
+ */
+#include "config.h"
+#include "options.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_INT, OPT_BOOL, OPT_STRING, OPT_ENUM, OPT_LIST };
+
+/* A handler for options that need more than storing a value. */
+typedef int (*opt_fn)(struct options *o, const char *value, char *err, size_t errlen);
+
+struct option_desc {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;      /* into struct options, for OPT_INT/BOOL/STRING/ENUM */
+	int min, max;       /* OPT_INT range */
+	const char *const *choices; /* OPT_ENUM, index = stored value */
+	opt_fn fn;          /* OPT_LIST: called for each occurrence */
+	const char *help;
+};
+
+static const char *const sink_modes[] = { "host", "refuse", NULL };
+static const char *const unknown_peers[] = { "deny", "pass", NULL };
+
+static int add_listen(struct options *o, const char *v, char *err, size_t errlen);
+static int add_acl(struct options *o, const char *v, char *err, size_t errlen);
+static int add_forward(struct options *o, const char *v, char *err, size_t errlen);
+static int add_stub(struct options *o, const char *v, char *err, size_t errlen);
+static int add_transparent(struct options *o, const char *v, char *err, size_t errlen);
+static int add_unbound(struct options *o, const char *v, char *err, size_t errlen);
+
+#define OFF(f) offsetof(struct options, f)
+static const struct option_desc option_table[] = {
+	{ "listen", OPT_LIST, 0, 0, 0, NULL, add_listen, "ADDR@PORT to answer on, UDP and TCP (repeatable)" },
+	{ "database", OPT_STRING, OFF(database), 0, 0, NULL, NULL, "policy database (SQLite)" },
+	{ "zone-file", OPT_STRING, OFF(zone_file), 0, 0, NULL, NULL, "the clearinghouse zone" },
+	{ "sink-mode", OPT_ENUM, OFF(sink_mode), 0, 0, sink_modes, NULL, "host | refuse" },
+	{ "sink-host", OPT_STRING, OFF(sink_host), 0, 0, NULL, NULL, "SRV target of denied lookups" },
+	{ "sink-port", OPT_INT, OFF(sink_port), 1, 65535, NULL, NULL, "SRV port of denied lookups" },
+	{ "ttl-cap", OPT_INT, OFF(ttl_cap), 0, 86400, NULL, NULL, "TTL cap of policy answers (s)" },
+	{ "unknown-peer", OPT_ENUM, OFF(unknown_peer), 0, 0, unknown_peers, NULL, "deny | pass" },
+	{ "require-mutual", OPT_BOOL, OFF(require_mutual), 0, 0, NULL, NULL, "allow needs both directions" },
+	{ "recursion-acl", OPT_LIST, 0, 0, 0, NULL, add_acl, "CIDR allowed recursion (repeatable)" },
+	{ "forward", OPT_LIST, 0, 0, 0, NULL, add_forward, "upstream resolver ADDR@PORT (repeatable)" },
+	{ "stub-zone", OPT_LIST, 0, 0, 0, NULL, add_stub, "ZONE ADDR@PORT (repeatable)" },
+	{ "transparent-zone", OPT_LIST, 0, 0, 0, NULL, add_transparent, "special-use zone to resolve normally (repeatable)" },
+	{ "trust-anchor-file", OPT_STRING, OFF(trust_anchor_file), 0, 0, NULL, NULL, "DNSSEC trust anchor" },
+	{ "unbound-option", OPT_LIST, 0, 0, 0, NULL, add_unbound, "NAME: VALUE for libunbound (repeatable)" },
+	{ "edns-buffer-size", OPT_INT, OFF(edns_buffer_size), 512, 4096, NULL, NULL, "EDNS0 UDP payload size" },
+	{ "tcp-idle-timeout", OPT_INT, OFF(tcp_idle_timeout), 1, 3600, NULL, NULL, "TCP idle timeout (s)" },
+	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 65535, NULL, NULL, "TCP connection cap" },
+	{ "policy-poll-ms", OPT_INT, OFF(policy_poll_ms), 5, 1000, NULL, NULL, "policy change check interval" },
+	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "0 err, 1 warn, 2 info, 3 debug" },
+};
+#define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
+
+void
+options_init(struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->sink_mode = SINK_HOST;
+	o->sink_host = strdup("sink.clearinghouse.test");
+	o->sink_port = 5269;
+	o->ttl_cap = 60;
+	o->unknown_peer = UNKNOWN_PEER_DENY;
+	o->require_mutual = true;
+	o->edns_buffer_size = 1232;
+	o->tcp_idle_timeout = 10;
+	o->tcp_max_connections = 256;
+	o->policy_poll_ms = 50;
+	o->verbosity = 2;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+options_free(struct options *o)
+{
+	free(o->listen);
+	free(o->database);
+	free(o->zone_file);
+	free(o->sink_host);
+	free(o->recursion_acl);
+	free_strv(o->forward, o->nforward);
+	for (size_t i = 0; i < o->nstub; i++) {
+		free(o->stub[i].zone);
+		free(o->stub[i].addr);
+	}
+	free(o->stub);
+	free_strv(o->transparent, o->ntransparent);
+	free(o->trust_anchor_file);
+	for (size_t i = 0; i < o->nunbound; i++) {
+		free(o->unbound[i].name);
+		free(o->unbound[i].value);
+	}
+	free(o->unbound);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Append one element to a growing array. */
+static void *
+append(void *arr, size_t *n, size_t elem)
+{
+	char *na = realloc(arr, (*n + 1) * elem);
+	if (!na)
+		return NULL;
+	memset(na + *n * elem, 0, elem);
+	(*n)++;
+	return na;
+}
+
+/* "ADDR@PORT" (or "ADDR", port 53) to a socket address. */
+static int
+parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *at = strchr(v, '@');
+	size_t hl = at ? (size_t)(at - v) : strlen(v);
+	long port = 53;
+
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	if (at) {
+		char *end;
+		errno = 0;
+		port = strtol(at + 1, &end, 10);
+		if (errno || *end || end == at + 1 || port < 1 || port > 65535)
+			return -1;
+	}
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int
+add_listen(struct options *o, const char *v, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (parse_addr_port(v, &ss, &len) != 0) {
+		snprintf(err, errlen, "listen: '%s' is not ADDR@PORT", v);
+		return -1;
+	}
+	struct listen_addr *nl = append(o->listen, &o->nlisten, sizeof(*nl));
+	if (!nl)
+		return -1;
+	o->listen = nl;
+	nl[o->nlisten - 1].addr = ss;
+	nl[o->nlisten - 1].addrlen = len;
+	snprintf(nl[o->nlisten - 1].text, sizeof(nl->text), "%s", v);
+	return 0;
+}
+
+static int
+add_acl(struct options *o, const char *v, char *err, size_t errlen)
+{
+	struct netaddr a;
+	const char *why;
+
+	if (netaddr_parse_cidr(v, &a, &why) != 0) {
+		snprintf(err, errlen, "recursion-acl: '%s': %s", v, why);
+		return -1;
+	}
+	struct netaddr *na = append(o->recursion_acl, &o->nrecursion_acl, sizeof(*na));
+	if (!na)
+		return -1;
+	o->recursion_acl = na;
+	na[o->nrecursion_acl - 1] = a;
+	return 0;
+}
+
+static int
+add_str(char ***v, size_t *n, const char *s)
+{
+	char **nv = append(*v, n, sizeof(*nv));
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[*n - 1] = strdup(s);
+	return nv[*n - 1] ? 0 : -1;
+}
+
+static int
+add_forward(struct options *o, const char *v, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (parse_addr_port(v, &ss, &len) != 0) {
+		snprintf(err, errlen, "forward: '%s' is not ADDR@PORT", v);
+		return -1;
+	}
+	return add_str(&o->forward, &o->nforward, v);
+}
+
+static int
+add_stub(struct options *o, const char *v, char *err, size_t errlen)
+{
+	char zone[256], addr[128];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (sscanf(v, "%255s %127s", zone, addr) != 2 || parse_addr_port(addr, &ss, &len) != 0) {
+		snprintf(err, errlen, "stub-zone: '%s' is not 'ZONE ADDR@PORT'", v);
+		return -1;
+	}
+	struct stub_zone *ns = append(o->stub, &o->nstub, sizeof(*ns));
+	if (!ns)
+		return -1;
+	o->stub = ns;
+	ns[o->nstub - 1].zone = strdup(zone);
+	ns[o->nstub - 1].addr = strdup(addr);
+	return 0;
+}
+
+static int
+add_transparent(struct options *o, const char *v, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	return add_str(&o->transparent, &o->ntransparent, v);
+}
+
+static int
+add_unbound(struct options *o, const char *v, char *err, size_t errlen)
+{
+	const char *colon = strchr(v, ':');
+
+	if (!colon || colon == v) {
+		snprintf(err, errlen, "unbound-option: '%s' is not 'NAME: VALUE'", v);
+		return -1;
+	}
+	struct unbound_option *nu = append(o->unbound, &o->nunbound, sizeof(*nu));
+	if (!nu)
+		return -1;
+	o->unbound = nu;
+	nu[o->nunbound - 1].name = strndup(v, (size_t)(colon - v) + 1);
+	const char *val = colon + 1;
+	while (isspace((unsigned char)*val))
+		val++;
+	nu[o->nunbound - 1].value = strdup(val);
+	return 0;
+}
+
+/* Store one value according to its table entry. */
+static int
+set_option(struct options *o, const struct option_desc *d, const char *v, char *err, size_t errlen)
+{
+	char *field = (char *)o + d->offset;
+
+	switch (d->kind) {
+	case OPT_INT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (errno || *end || end == v || n < d->min || n > d->max) {
+			snprintf(err, errlen, "%s: '%s' is not an integer from %d to %d", d->name, v,
+			         d->min, d->max);
+			return -1;
+		}
+		*(int *)field = (int)n;
+		return 0;
+	}
+	case OPT_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+			*(bool *)field = true;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(err, errlen, "%s: '%s' is not yes or no", d->name, v);
+			return -1;
+		}
+		return 0;
+	case OPT_STRING: {
+		char *s = strdup(v);
+		if (!s)
+			return -1;
+		free(*(char **)field);
+		*(char **)field = s;
+		return 0;
+	}
+	case OPT_ENUM:
+		for (int i = 0; d->choices[i]; i++)
+			if (strcmp(v, d->choices[i]) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		snprintf(err, errlen, "%s: '%s' is not one of the choices", d->name, v);
+		return -1;
+	case OPT_LIST:
+		return d->fn(o, v, err, errlen);
+	}
+	return -1;
+}
+
+int
+options_read(struct options *o, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024], msg[512];
+	int lineno = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = line;
+		while (isspace((unsigned char)*s))
+			s++;
+		char *e = s + strlen(s);
+		while (e > s && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*s == '\0')
+			continue;
+		char *colon = strchr(s, ':');
+		if (!colon) {
+			snprintf(err, errlen, "%s:%d: expected 'keyword: value'", path, lineno);
+			fclose(f);
+			return -1;
+		}
+		*colon = '\0';
+		char *v = colon + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		const struct option_desc *d = NULL;
+		for (size_t i = 0; i < NOPTIONS; i++)
+			if (strcmp(option_table[i].name, s) == 0)
+				d = &option_table[i];
+		if (!d) {
+			snprintf(err, errlen, "%s:%d: unknown keyword '%s'", path, lineno, s);
+			fclose(f);
+			return -1;
+		}
+		msg[0] = '\0';
+		if (set_option(o, d, v, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg[0] ? msg : "out of memory");
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+int
+options_check(const struct options *o, char *err, size_t errlen)
+{
+	if (o->nlisten == 0) {
+		snprintf(err, errlen, "no 'listen' address configured");
+		return -1;
+	}
+	if (!o->database) {
+		snprintf(err, errlen, "no 'database' configured");
+		return -1;
+	}
+	if (!o->zone_file) {
+		snprintf(err, errlen, "no 'zone-file' configured");
+		return -1;
+	}
+	return 0;
+}
+
+void
+options_print_help(void)
+{
+	printf("config file keywords:\n");
+	for (size_t i = 0; i < NOPTIONS; i++)
+		printf("  %-20s %s\n", option_table[i].name, option_table[i].help);
+}

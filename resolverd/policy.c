@@ -1,0 +1,369 @@
+/*
+ * policy.c -- the policy snapshot: building, lookups, and the decision.
+ */
+#include "config.h"
+#include "policy.h"
+#include "dname.h"
+#include "prefixmap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_EMPTY UINT32_MAX
+
+struct policy *
+policy_new(uint64_t serial)
+{
+	struct policy *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->serial = serial;
+	p->cidrs = prefixmap_new();
+	if (!p->cidrs) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->ndomains; i++) {
+		free(p->domains[i].name);
+		free(p->domains[i].wire);
+		free(p->domains[i].groups);
+	}
+	free(p->domains);
+	for (size_t i = 0; i < p->ngroups; i++)
+		free(p->groups[i]);
+	free(p->groups);
+	free(p->rules);
+	free(p->hash);
+	prefixmap_free(p->cidrs);
+	free(p);
+}
+
+/* Grow an array to hold one more element. */
+static int
+grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *na = realloc(*arr, ncap * elem);
+	if (!na)
+		return -1;
+	*arr = na;
+	*cap = ncap;
+	return 0;
+}
+
+/* FNV-1a over the lower-case wire name. */
+static uint32_t
+hash_wire(const uint8_t *wire, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = wire[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 32;
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
+/* Lookup by wire name in the finished hash table (wire may be any case). */
+static uint32_t
+find_wire(const struct policy *p, const uint8_t *wire, size_t len)
+{
+	if (!p->hash)
+		return POLICY_NONE;
+	size_t mask = p->hash_size - 1;
+	for (size_t i = hash_wire(wire, len) & mask;; i = (i + 1) & mask) {
+		uint32_t d = p->hash[i];
+		if (d == HASH_EMPTY)
+			return POLICY_NONE;
+		if (p->domains[d].wire_len == len && dname_equal(p->domains[d].wire, wire))
+			return d;
+	}
+}
+
+uint32_t
+policy_add_domain(struct policy *p, const char *name, uint32_t level, bool enabled)
+{
+	uint8_t wire[DNAME_MAXLEN];
+	size_t len = dname_from_text(name, wire);
+
+	if (len <= 1 || grow((void **)&p->domains, &p->domains_cap, p->ndomains, sizeof(*p->domains)))
+		return POLICY_NONE;
+	struct policy_domain *d = &p->domains[p->ndomains];
+	memset(d, 0, sizeof(*d));
+	d->wire = malloc(len);
+	d->name = malloc(DNAME_MAXLEN + 1);
+	if (!d->wire || !d->name) {
+		free(d->wire);
+		free(d->name);
+		return POLICY_NONE;
+	}
+	memcpy(d->wire, wire, len);
+	d->wire_len = len;
+	dname_to_text(wire, d->name, DNAME_MAXLEN + 1);
+	d->level = level;
+	d->enabled = enabled;
+	return (uint32_t)p->ndomains++;
+}
+
+uint32_t
+policy_add_group(struct policy *p, const char *name)
+{
+	if (grow((void **)&p->groups, &p->groups_cap, p->ngroups, sizeof(*p->groups)))
+		return POLICY_NONE;
+	p->groups[p->ngroups] = strdup(name);
+	if (!p->groups[p->ngroups])
+		return POLICY_NONE;
+	return (uint32_t)p->ngroups++;
+}
+
+int
+policy_add_membership(struct policy *p, uint32_t domain, uint32_t group)
+{
+	if (domain >= p->ndomains || group >= p->ngroups)
+		return -1;
+	struct policy_domain *d = &p->domains[domain];
+	uint32_t *ng = realloc(d->groups, (d->ngroups + 1) * sizeof(*ng));
+	if (!ng)
+		return -1;
+	d->groups = ng;
+	d->groups[d->ngroups++] = group;
+	return 0;
+}
+
+int
+policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain)
+{
+	if (domain >= p->ndomains)
+		return -1;
+	return prefixmap_insert(p->cidrs, prefix, domain) == 0 ? 0 : -1;
+}
+
+int
+policy_add_rule(struct policy *p, const struct policy_rule *rule)
+{
+	if (grow((void **)&p->rules, &p->rules_cap, p->nrules, sizeof(*p->rules)))
+		return -1;
+	p->rules[p->nrules++] = *rule;
+	return 0;
+}
+
+static int
+cmp_rule(const void *a, const void *b)
+{
+	const struct policy_rule *x = a, *y = b;
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+int
+policy_finish(struct policy *p)
+{
+	qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
+	for (size_t i = 0; i < p->ndomains; i++)
+		qsort(p->domains[i].groups, p->domains[i].ngroups, sizeof(uint32_t), cmp_u32);
+	/* load factor at most 1/2 */
+	size_t size = 16;
+	while (size < p->ndomains * 2)
+		size *= 2;
+	free(p->hash);
+	p->hash = malloc(size * sizeof(*p->hash));
+	if (!p->hash)
+		return -1;
+	memset(p->hash, 0xff, size * sizeof(*p->hash));
+	p->hash_size = size;
+	for (size_t d = 0; d < p->ndomains; d++) {
+		size_t mask = size - 1;
+		size_t i = hash_wire(p->domains[d].wire, p->domains[d].wire_len) & mask;
+		while (p->hash[i] != HASH_EMPTY)
+			i = (i + 1) & mask;
+		p->hash[i] = (uint32_t)d;
+	}
+	return 0;
+}
+
+uint32_t
+policy_find_domain(const struct policy *p, const char *name)
+{
+	uint8_t wire[DNAME_MAXLEN];
+	size_t len = dname_from_text(name, wire);
+
+	return len > 1 ? find_wire(p, wire, len) : POLICY_NONE;
+}
+
+uint32_t
+policy_find_group(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (strcmp(p->groups[i], name) == 0)
+			return (uint32_t)i;
+	return POLICY_NONE;
+}
+
+uint32_t
+policy_find_domain_suffix(const struct policy *p, const uint8_t *wire, size_t len,
+                          unsigned *labels_above)
+{
+	unsigned skipped = 0;
+
+	/* try the whole name, then each parent, so the longest suffix wins */
+	while (*wire) {
+		uint32_t d = find_wire(p, wire, len);
+		if (d != POLICY_NONE) {
+			*labels_above = skipped;
+			return d;
+		}
+		len -= 1u + *wire;
+		wire += 1u + *wire;
+		skipped++;
+	}
+	return POLICY_NONE;
+}
+
+uint32_t
+policy_identify(const struct policy *p, const struct netaddr *source)
+{
+	return prefixmap_lookup(p->cidrs, source);
+}
+
+static bool
+in_group(const struct policy_domain *d, uint32_t g)
+{
+	size_t lo = 0, hi = d->ngroups;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (d->groups[mid] == g)
+			return true;
+		if (d->groups[mid] < g)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+bool
+policy_selector_matches(const struct policy *p, const struct policy_selector *sel, uint32_t d)
+{
+	const struct policy_domain *dom = &p->domains[d];
+
+	switch (sel->kind) {
+	case SEL_ANY:
+		return true;
+	case SEL_DOMAIN:
+		return sel->index == d;
+	case SEL_GROUP:
+		return in_group(dom, sel->index);
+	case SEL_LEVEL:
+		return dom->level >= sel->min && dom->level <= sel->max;
+	}
+	return false;
+}
+
+const struct policy_rule *
+policy_first_match(const struct policy *p, uint32_t from, uint32_t to, time_t now)
+{
+	if (from >= p->ndomains || to >= p->ndomains)
+		return NULL;
+	if (!p->domains[from].enabled || !p->domains[to].enabled)
+		return NULL;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (r->expires != 0 && r->expires <= now)
+			continue;
+		if (policy_selector_matches(p, &r->from, from) && policy_selector_matches(p, &r->to, to))
+			return r;
+	}
+	return NULL;
+}
+
+void
+policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now,
+              bool require_mutual, struct policy_verdict *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (requester == POLICY_NONE || requester >= p->ndomains) {
+		out->reason = "requester not identified";
+		return;
+	}
+	if (peer >= p->ndomains) {
+		out->reason = "peer outside the community";
+		return;
+	}
+	if (!p->domains[requester].enabled || !p->domains[peer].enabled) {
+		out->reason = "domain disabled";
+		return;
+	}
+	const struct policy_rule *fwd = policy_first_match(p, requester, peer, now);
+	if (!fwd) {
+		out->reason = "default deny";
+		return;
+	}
+	out->rule_id = fwd->id;
+	if (!fwd->allow) {
+		out->reason = "rule";
+		return;
+	}
+	if (require_mutual && requester != peer) {
+		const struct policy_rule *rev = policy_first_match(p, peer, requester, now);
+		out->reverse_rule_id = rev ? rev->id : 0;
+		if (!rev || !rev->allow) {
+			out->reason = "no mutual consent";
+			return;
+		}
+	}
+	out->allow = true;
+	out->reason = "rule";
+}
+
+char *
+policy_selector_format(const struct policy *p, const struct policy_selector *sel, char *buf,
+                       size_t len)
+{
+	switch (sel->kind) {
+	case SEL_ANY:
+		snprintf(buf, len, "any");
+		break;
+	case SEL_DOMAIN:
+		snprintf(buf, len, "domain:%s",
+		         sel->index < p->ndomains ? p->domains[sel->index].name : "?");
+		break;
+	case SEL_GROUP:
+		snprintf(buf, len, "group:%s", sel->index < p->ngroups ? p->groups[sel->index] : "?");
+		break;
+	case SEL_LEVEL:
+		if (sel->max == UINT32_MAX)
+			snprintf(buf, len, "level:>=%u", sel->min);
+		else if (sel->min == 0)
+			snprintf(buf, len, "level:<=%u", sel->max);
+		else if (sel->min == sel->max)
+			snprintf(buf, len, "level:%u", sel->min);
+		else
+			snprintf(buf, len, "level:%u-%u", sel->min, sel->max);
+		break;
+	}
+	return buf;
+}

@@ -1,0 +1,122 @@
+/*
+ * policy.h -- the in-memory policy snapshot and the federation decision.
+ *
+ * A snapshot is built once from the database (policydb.h) and then only read:
+ * queries decide against it without touching SQLite, and a reload builds a
+ * new snapshot and swaps the pointer. Nothing here allocates after
+ * policy_finish().
+ */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "netaddr.h"
+
+/** No domain: an unidentified requester, or a name outside the community. */
+#define POLICY_NONE UINT32_MAX
+
+enum policy_sel_kind { SEL_ANY, SEL_DOMAIN, SEL_GROUP, SEL_LEVEL };
+
+/** One side of a rule. */
+struct policy_selector {
+	enum policy_sel_kind kind;
+	uint32_t index;     /* domain or group index for SEL_DOMAIN / SEL_GROUP */
+	uint32_t min, max;  /* SEL_LEVEL, inclusive; max = UINT32_MAX when open */
+};
+
+struct policy_rule {
+	int64_t id;         /* rules.id in the database */
+	int64_t priority;
+	struct policy_selector from, to;
+	bool allow;
+	time_t expires;     /* 0: never */
+};
+
+struct policy_domain {
+	char *name;         /* lower-case, no trailing dot; malloced, owned by the snapshot */
+	uint8_t *wire;      /* the same name in wire format, lower-case */
+	size_t wire_len;
+	uint32_t level;
+	bool enabled;
+	uint32_t *groups;   /* sorted group indexes */
+	size_t ngroups;
+};
+
+struct prefixmap;
+
+struct policy {
+	uint64_t serial;
+	struct policy_domain *domains;
+	size_t ndomains, domains_cap;
+	char **groups;      /* group names by index */
+	size_t ngroups, groups_cap;
+	struct policy_rule *rules; /* sorted by priority, then id */
+	size_t nrules, rules_cap;
+	uint32_t *hash;     /* open addressing over domains by wire name */
+	size_t hash_size;
+	struct prefixmap *cidrs;
+};
+
+/** How decision() came out, and why. */
+struct policy_verdict {
+	bool allow;
+	int64_t rule_id;          /* rule that decided R->P; 0 = default deny */
+	int64_t reverse_rule_id;  /* with require-mutual: rule that decided P->R */
+	const char *reason;       /* static text: "rule", "default deny", "no mutual consent", ... */
+};
+
+/** An empty snapshot, to fill with the policy_add_* calls. NULL on no memory. */
+struct policy *policy_new(uint64_t serial);
+void policy_free(struct policy *p);
+
+/* Building. Each returns the new index, or POLICY_NONE on error (no memory,
+ * invalid name or duplicate). */
+uint32_t policy_add_domain(struct policy *p, const char *name, uint32_t level, bool enabled);
+uint32_t policy_add_group(struct policy *p, const char *name);
+int policy_add_membership(struct policy *p, uint32_t domain, uint32_t group);
+int policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain);
+int policy_add_rule(struct policy *p, const struct policy_rule *rule);
+/** Sort rules and groups and build the lookup tables. 0 or -1 (no memory). */
+int policy_finish(struct policy *p);
+
+/** Domain index by text name (any case, optional trailing dot), or POLICY_NONE. */
+uint32_t policy_find_domain(const struct policy *p, const char *name);
+/** Group index by name, or POLICY_NONE. */
+uint32_t policy_find_group(const struct policy *p, const char *name);
+/**
+ * The community domain that is the longest suffix of a wire-format name
+ * (any case), or POLICY_NONE. *labels_above is set to the number of labels of
+ * the name before that suffix.
+ */
+uint32_t policy_find_domain_suffix(const struct policy *p, const uint8_t *wire, size_t len,
+                                   unsigned *labels_above);
+/** Longest-prefix match of a source address, or POLICY_NONE. */
+uint32_t policy_identify(const struct policy *p, const struct netaddr *source);
+
+/** Whether a selector matches domain d. */
+bool policy_selector_matches(const struct policy *p, const struct policy_selector *sel, uint32_t d);
+
+/**
+ * The first unexpired rule (in priority order) matching from -> to, or NULL.
+ * Disabled domains match no rule.
+ */
+const struct policy_rule *policy_first_match(const struct policy *p, uint32_t from, uint32_t to,
+                                             time_t now);
+
+/**
+ * decision(requester, peer): allow only when a rule allows requester -> peer
+ * and, with require_mutual, a rule allows peer -> requester too. An unknown
+ * requester (POLICY_NONE) is denied everything.
+ */
+void policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now,
+                   bool require_mutual, struct policy_verdict *out);
+
+/** Text form of a selector ("any", "domain:x", "group:g", "level:2-5", "level:>=3"). */
+char *policy_selector_format(const struct policy *p, const struct policy_selector *sel,
+                             char *buf, size_t len);
+
+#endif

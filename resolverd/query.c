@@ -1,0 +1,344 @@
+/*
+ * query.c -- the answer pipeline of PRODUCT.md "What resolverd answers".
+ *
+ * The request is parsed by hand, strictly and without allocating: queries
+ * are small and this runs for every packet. Upstream answers are parsed with
+ * ldns (recursion.c) and the own zone is loaded with ldns (zone.c).
+ */
+#include "config.h"
+#include "query.h"
+#include "answer.h"
+#include "dname.h"
+#include "log.h"
+#include "options.h"
+#include "policy.h"
+#include "prefixmap.h"
+#include "recursion.h"
+#include "zone.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TYPE_SRV 33
+#define TYPE_OPT 41
+#define CLASS_IN 1
+#define RCODE_FORMERR 1
+#define RCODE_SERVFAIL 2
+#define RCODE_NOTIMP 4
+#define RCODE_REFUSED 5
+
+/** The parts of a request the pipeline needs. */
+struct request {
+	uint16_t id, flags;
+	const uint8_t *question;       /* in the packet */
+	size_t question_len;           /* name + type + class */
+	uint8_t qname[DNAME_MAXLEN];   /* lower-case copy */
+	uint16_t qtype, qclass;
+	bool edns, do_bit;
+	uint16_t edns_size;
+};
+
+static inline uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Skip a possibly compressed name in an RR; returns the offset after it or 0. */
+static size_t
+skip_name(const uint8_t *pkt, size_t len, size_t o)
+{
+	while (o < len) {
+		uint8_t l = pkt[o];
+		if (l == 0)
+			return o + 1;
+		if ((l & 0xc0) == 0xc0)
+			return o + 2 <= len ? o + 2 : 0;
+		if (l > 63)
+			return 0;
+		o += 1 + (size_t)l;
+	}
+	return 0;
+}
+
+/*
+ * Parse question and EDNS. Returns 0, or an RCODE to answer with
+ * (FORMERR); req->question is set only when the question itself parsed.
+ */
+static int
+parse_request(const uint8_t *pkt, size_t len, struct request *req)
+{
+	uint16_t qd = get16(pkt + 4), an = get16(pkt + 6), ns = get16(pkt + 8), ar = get16(pkt + 10);
+	size_t o = DNS_HEADER_LEN;
+
+	if (qd != 1)
+		return RCODE_FORMERR;
+	/* question names are not compressed (there is nothing before them) */
+	size_t nlen = dname_length(pkt + o, len - o);
+	if (nlen == 0 || o + nlen + 4 > len)
+		return RCODE_FORMERR;
+	memcpy(req->qname, pkt + o, nlen);
+	dname_lower(req->qname);
+	req->question = pkt + o;
+	req->question_len = nlen + 4;
+	req->qtype = get16(pkt + o + nlen);
+	req->qclass = get16(pkt + o + nlen + 2);
+	o += nlen + 4;
+	/* walk the other sections to find OPT and check the packet is whole */
+	unsigned total = (unsigned)an + ns + ar;
+	for (unsigned i = 0; i < total; i++) {
+		size_t start = o;
+		o = skip_name(pkt, len, o);
+		if (o == 0 || o + 10 > len)
+			return RCODE_FORMERR;
+		uint16_t type = get16(pkt + o), rdlen = get16(pkt + o + 8);
+		if (o + 10 + rdlen > len)
+			return RCODE_FORMERR;
+		if (type == TYPE_OPT) {
+			/* one OPT, owner root, in the additional section */
+			if (req->edns || i < (unsigned)an + ns || pkt[start] != 0)
+				return RCODE_FORMERR;
+			req->edns = true;
+			req->edns_size = get16(pkt + o + 2);
+			req->do_bit = (pkt[o + 6] & 0x80) != 0;
+		}
+		o += 10 + rdlen;
+	}
+	return 0;
+}
+
+/* Flags of every response: QR, the client's opcode, RD and CD, and RA. */
+static uint16_t
+response_flags(uint16_t qflags)
+{
+	return (uint16_t)(DNS_FLAG_QR | (qflags & (0x7800 | DNS_FLAG_RD | DNS_FLAG_CD)) | DNS_FLAG_RA);
+}
+
+static size_t
+udp_limit(const struct resolver *r, const struct request *req)
+{
+	size_t ours = (size_t)r->opt->edns_buffer_size;
+	if (!req->edns || req->edns_size < 512)
+		return 512;
+	return req->edns_size < ours ? req->edns_size : ours;
+}
+
+static void
+start_answer(const struct resolver *r, struct answer *a, const struct request *req, uint8_t *out,
+             size_t outcap, bool tcp, uint8_t rcode)
+{
+	answer_start(a, out, outcap, tcp ? 65535 : udp_limit(r, req), req->id,
+	             response_flags(req->flags) | rcode, req->question, req->question_len);
+	a->edns = req->edns;
+	a->edns_do = req->do_bit;
+	a->edns_size = (uint16_t)r->opt->edns_buffer_size;
+}
+
+/* The sink: SRV to the sink host (or "." in refuse mode), its addresses as extra. */
+static void
+answer_sink(const struct resolver *r, const struct request *req, struct answer *a)
+{
+	uint8_t rdata[6 + DNAME_MAXLEN];
+	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
+	size_t tlen;
+
+	if (req->qtype != TYPE_SRV) {
+		/* other types at a denied service name: NODATA, nothing to learn */
+		const struct zone_rr *soa = &r->zone->rrs[r->zone->soa];
+		answer_add_rr(a, SECTION_AUTHORITY, soa->owner, soa->type, soa->rrclass,
+		              ttl < r->zone->neg_ttl ? ttl : r->zone->neg_ttl, soa->rdata, soa->rdlen);
+		return;
+	}
+	memset(rdata, 0, 6);
+	if (r->opt->sink_mode == SINK_REFUSE) {
+		rdata[6] = 0; /* "." with port 0: service decidedly not available */
+		tlen = 1;
+	} else {
+		rdata[4] = (uint8_t)(r->opt->sink_port >> 8);
+		rdata[5] = (uint8_t)r->opt->sink_port;
+		tlen = dname_length(r->sink_host, DNAME_MAXLEN);
+		memcpy(rdata + 6, r->sink_host, tlen);
+	}
+	answer_add_rr(a, SECTION_ANSWER, NULL, TYPE_SRV, CLASS_IN, ttl, rdata, (uint16_t)(6 + tlen));
+	if (r->opt->sink_mode == SINK_HOST && zone_contains(r->zone, r->sink_host)) {
+		zone_add_rrset(r->zone, r->sink_host, 1, a, SECTION_ADDITIONAL, ttl);
+		zone_add_rrset(r->zone, r->sink_host, 28, a, SECTION_ADDITIONAL, ttl);
+	}
+}
+
+/* Hand the query to libunbound; on failure answer SERVFAIL now. */
+static enum query_result
+recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
+        uint32_t ttl_cap, struct answer *a)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p) {
+		p->r = r;
+		p->h = *h;
+		p->id = req->id;
+		p->flags = req->flags;
+		p->qtype = req->qtype;
+		p->qclass = req->qclass;
+		memcpy(p->question, req->question, req->question_len);
+		p->question_len = req->question_len;
+		p->edns = req->edns;
+		p->do_bit = req->do_bit;
+		p->limit = tcp ? 65535 : udp_limit(r, req);
+		p->ttl_cap = ttl_cap;
+		if (recursion_start(r->rec, p) == 0) {
+			r->stats.recursions++;
+			return QUERY_PENDING;
+		}
+		free(p);
+	}
+	r->stats.servfail++;
+	answer_set_rcode(a, RCODE_SERVFAIL);
+	return QUERY_ANSWERED;
+}
+
+static void
+log_decision(const struct resolver *r, uint32_t requester, const struct netaddr *source,
+             const char *peer, const struct policy_verdict *v)
+{
+	char addr[64];
+
+	if (log_level() < LOG_LEVEL_INFO)
+		return;
+	log_info("decision requester=%s source=%s peer=%s %s rule=%lld%s%s",
+	         requester != POLICY_NONE ? r->policy->domains[requester].name : "-",
+	         netaddr_format_addr(source, addr, sizeof(addr)), peer, v->allow ? "allow" : "deny",
+	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "");
+}
+
+/* XMPP service lookup under a community domain (or not): the policy decides. */
+static enum query_result
+answer_xmpp(struct resolver *r, const struct request *req, const uint8_t *peer_name,
+            uint32_t requester, const struct netaddr *source, bool tcp,
+            const struct reply_handle *h, struct answer *a)
+{
+	const struct policy *pol = r->policy;
+	unsigned above;
+	uint32_t peer = policy_find_domain_suffix(pol, peer_name, dname_length(peer_name, DNAME_MAXLEN),
+	                                          &above);
+	struct policy_verdict v;
+	char text[DNAME_MAXLEN + 1];
+
+	if (peer == POLICY_NONE) {
+		if (r->opt->unknown_peer == UNKNOWN_PEER_PASS)
+			return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, a);
+		memset(&v, 0, sizeof(v));
+		v.reason = "unknown peer";
+		log_decision(r, requester, source, dname_to_text(peer_name, text, sizeof(text)), &v);
+		r->stats.policy_deny++;
+		answer_sink(r, req, a);
+		return QUERY_ANSWERED;
+	}
+	policy_decide(pol, requester, peer, time(NULL), r->opt->require_mutual, &v);
+	log_decision(r, requester, source, pol->domains[peer].name, &v);
+	if (v.allow) {
+		r->stats.policy_allow++;
+		return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, a);
+	}
+	r->stats.policy_deny++;
+	answer_sink(r, req, a);
+	return QUERY_ANSWERED;
+}
+
+static bool
+in_recursion_acl(const struct resolver *r, const struct netaddr *source)
+{
+	return r->recursion_acl && prefixmap_lookup(r->recursion_acl, source) != UINT32_MAX;
+}
+
+enum query_result
+query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct netaddr *source,
+              bool tcp, const struct reply_handle *h, uint8_t *out, size_t outcap, size_t *outlen)
+{
+	struct request req;
+	struct answer a;
+	enum query_result res = QUERY_ANSWERED;
+
+	r->stats.queries++;
+	/* an unparseable header or a response: drop, never answer */
+	if (len < DNS_HEADER_LEN || (pkt[2] & 0x80)) {
+		r->stats.dropped++;
+		return QUERY_DROP;
+	}
+	memset(&req, 0, sizeof(req));
+	req.id = get16(pkt);
+	req.flags = get16(pkt + 2);
+	int rcode = parse_request(pkt, len, &req);
+	if (rcode != 0) {
+		r->stats.formerr++;
+		if (req.question == NULL)
+			req.question_len = 0;
+		req.edns = false; /* the OPT may be what was malformed */
+		start_answer(r, &a, &req, out, outcap, tcp, (uint8_t)rcode);
+		goto done;
+	}
+	if (((req.flags >> 11) & 0xf) != 0) {
+		r->stats.notimp++;
+		start_answer(r, &a, &req, out, outcap, tcp, RCODE_NOTIMP);
+		goto done;
+	}
+	start_answer(r, &a, &req, out, outcap, tcp, 0);
+
+	uint32_t requester = policy_identify(r->policy, source);
+	if (requester == POLICY_NONE && !in_recursion_acl(r, source)) {
+		r->stats.refused++;
+		answer_set_rcode(&a, RCODE_REFUSED);
+		goto done;
+	}
+	if (req.qclass != CLASS_IN) {
+		answer_set_rcode(&a, RCODE_REFUSED);
+		goto done;
+	}
+	if (zone_contains(r->zone, req.qname)) {
+		zone_answer(r->zone, req.qname, req.qtype, &a);
+		goto done;
+	}
+	const uint8_t *peer_name;
+	if (dname_xmpp_service(req.qname, &peer_name) != XMPP_NONE) {
+		res = answer_xmpp(r, &req, peer_name, requester, source, tcp, h, &a);
+		if (res == QUERY_PENDING)
+			return res;
+		goto done;
+	}
+	res = recurse(r, &req, tcp, h, UINT32_MAX, &a);
+	if (res == QUERY_PENDING)
+		return res;
+done:
+	*outlen = answer_finish(&a);
+	return QUERY_ANSWERED;
+}
+
+int
+resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	r->opt = opt;
+	if (dname_from_text(opt->sink_host, r->sink_host) == 0) {
+		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
+		return -1;
+	}
+	if (opt->nrecursion_acl) {
+		r->recursion_acl = prefixmap_new();
+		if (!r->recursion_acl) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		for (size_t i = 0; i < opt->nrecursion_acl; i++)
+			prefixmap_insert(r->recursion_acl, &opt->recursion_acl[i], 0);
+	}
+	return 0;
+}
+
+void
+resolver_cleanup(struct resolver *r)
+{
+	prefixmap_free(r->recursion_acl);
+	r->recursion_acl = NULL;
+}

@@ -1,0 +1,194 @@
+/*
+ * reload.c -- the policy watcher thread.
+ *
+ * Change detection costs one `PRAGMA data_version` per poll (it changes when
+ * another connection commits) plus a stat() to notice a replaced file.
+ */
+#include "config.h"
+#include "reload.h"
+#include "log.h"
+#include "policy.h"
+#include "policydb.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#define RETRY_MS 1000
+
+struct reload {
+	struct event_base *base;
+	struct event *notify;
+	char *path;
+	int poll_ms;
+	reload_fn fn;
+	void *arg;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_bool force;
+	pthread_mutex_t lock;
+	struct policy *ready;     /* built, not yet taken by the loop */
+	uint64_t serial;          /* the thread's view of the serving serial */
+};
+
+/* On the event loop: take the new snapshot. */
+static void
+reload_notify(evutil_socket_t fd, short what, void *arg)
+{
+	struct reload *rl = arg;
+	struct policy *p;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&rl->lock);
+	p = rl->ready;
+	rl->ready = NULL;
+	pthread_mutex_unlock(&rl->lock);
+	if (p)
+		rl->fn(p, rl->arg);
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int64_t
+data_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void *
+reload_thread(void *arg)
+{
+	struct reload *rl = arg;
+	sqlite3 *db = NULL;
+	struct stat known;
+	int64_t last_version = -1;
+	bool failing = false;
+	char err[512];
+
+	memset(&known, 0, sizeof(known));
+	while (!atomic_load(&rl->stop)) {
+		sleep_ms(failing ? RETRY_MS : rl->poll_ms);
+		if (atomic_load(&rl->stop))
+			break;
+		struct stat now;
+		bool replaced = stat(rl->path, &now) != 0 || now.st_ino != known.st_ino ||
+		                now.st_dev != known.st_dev;
+		if (replaced && db) {
+			sqlite3_close(db);
+			db = NULL;
+		}
+		if (!db) {
+			db = policydb_open(rl->path, 0, err, sizeof(err)); /* WAL readers need the -shm file */
+			if (!db) {
+				log_err("policy reload: %s; still serving serial %llu", err,
+				        (unsigned long long)rl->serial);
+				failing = true;
+				continue;
+			}
+			known = now;
+			last_version = -1;
+		}
+		bool force = atomic_exchange(&rl->force, false);
+		int64_t version = data_version(db);
+		if (version >= 0 && version == last_version && !force && !failing)
+			continue;
+		int64_t serial = policydb_serial(db, err, sizeof(err));
+		if (serial >= 0 && (uint64_t)serial == rl->serial && !force) {
+			last_version = version;
+			failing = false;
+			continue;
+		}
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		struct policy *p = serial >= 0 ? policydb_load(db, err, sizeof(err)) : NULL;
+		if (!p) {
+			log_err("policy reload failed: %s; still serving serial %llu", err,
+			        (unsigned long long)rl->serial);
+			failing = true;
+			/* a corrupt or replaced file: start again from a fresh connection */
+			sqlite3_close(db);
+			db = NULL;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		failing = false;
+		last_version = version;
+		rl->serial = p->serial;
+		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms",
+		         (unsigned long long)p->serial, p->ndomains, p->nrules,
+		         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		pthread_mutex_lock(&rl->lock);
+		policy_free(rl->ready); /* an older one the loop had not taken yet */
+		rl->ready = p;
+		pthread_mutex_unlock(&rl->lock);
+		event_active(rl->notify, EV_READ, 0);
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+struct reload *
+reload_start(struct event_base *base, const char *path, int poll_ms, uint64_t serial,
+             reload_fn fn, void *arg)
+{
+	struct reload *rl = calloc(1, sizeof(*rl));
+
+	if (!rl)
+		return NULL;
+	rl->base = base;
+	rl->path = strdup(path);
+	rl->poll_ms = poll_ms;
+	rl->serial = serial;
+	rl->fn = fn;
+	rl->arg = arg;
+	pthread_mutex_init(&rl->lock, NULL);
+	rl->notify = event_new(base, -1, 0, reload_notify, rl);
+	if (!rl->path || !rl->notify || pthread_create(&rl->thread, NULL, reload_thread, rl) != 0) {
+		if (rl->notify)
+			event_free(rl->notify);
+		free(rl->path);
+		free(rl);
+		return NULL;
+	}
+	return rl;
+}
+
+void
+reload_force(struct reload *rl)
+{
+	atomic_store(&rl->force, true);
+}
+
+void
+reload_stop(struct reload *rl)
+{
+	if (!rl)
+		return;
+	atomic_store(&rl->stop, true);
+	pthread_join(rl->thread, NULL);
+	event_free(rl->notify);
+	policy_free(rl->ready);
+	pthread_mutex_destroy(&rl->lock);
+	free(rl->path);
+	free(rl);
+}

@@ -1,0 +1,334 @@
+/*
+ * server.c -- UDP and TCP transport.
+ *
+ * UDP: each readable event drains up to a batch of datagrams and answers
+ * synchronous ones at once with sendto. TCP: RFC 7766 framing, several
+ * queries per connection (answers may come out of order), an idle timeout,
+ * a cap on connections and on queries in flight per connection.
+ */
+#include "config.h"
+#include "server.h"
+#include "log.h"
+#include "netaddr.h"
+#include "options.h"
+#include "query.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#define UDP_BATCH 64
+#define TCP_MAX_INFLIGHT 32
+#define MSG_MAX 65535
+
+struct udp_socket {
+	int fd;
+	struct event *ev;
+	struct server *s;
+};
+
+struct tcp_conn {
+	struct server *s;
+	struct bufferevent *bev;
+	struct netaddr peer;
+	unsigned inflight;   /* queries handed to libunbound, not yet answered */
+	bool closed;         /* the socket is gone; freed when inflight reaches 0 */
+	struct tcp_conn *next, *prev;
+};
+
+struct server {
+	struct event_base *base;
+	struct resolver *r;
+	const struct options *opt;
+	struct udp_socket *udp;
+	size_t nudp;
+	struct evconnlistener **tcp;
+	size_t ntcp;
+	struct tcp_conn *conns;
+	unsigned nconns;
+	uint8_t in[MSG_MAX];
+	uint8_t out[MSG_MAX + 2];
+};
+
+static void tcp_release(struct tcp_conn *c);
+
+/* reply_fn: send a late (recursion) answer to its client. */
+static void
+server_reply(const struct reply_handle *h, const uint8_t *pkt, size_t len)
+{
+	if (h->conn) {
+		struct tcp_conn *c = h->conn;
+		if (len > 0 && !c->closed) {
+			uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+			bufferevent_write(c->bev, hdr, 2);
+			bufferevent_write(c->bev, pkt, len);
+		}
+		c->inflight--;
+		if (!c->closed && c->inflight < TCP_MAX_INFLIGHT)
+			bufferevent_enable(c->bev, EV_READ);
+		tcp_release(c);
+		return;
+	}
+	if (len > 0 && sendto(h->fd, pkt, len, 0, (const struct sockaddr *)&h->peer, h->peerlen) < 0)
+		log_debug("udp sendto: %s", strerror(errno));
+}
+
+static void
+udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct udp_socket *u = arg;
+	struct server *s = u->s;
+	struct reply_handle h;
+	struct netaddr src;
+
+	(void)what;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		h.peerlen = sizeof(h.peer);
+		ssize_t n = recvfrom(fd, s->in, sizeof(s->in), 0, (struct sockaddr *)&h.peer, &h.peerlen);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("udp recvfrom: %s", strerror(errno));
+			return;
+		}
+		if (netaddr_from_sockaddr((struct sockaddr *)&h.peer, &src) != 0)
+			continue;
+		h.fd = fd;
+		h.conn = NULL;
+		size_t outlen = 0;
+		if (query_process(s->r, s->in, (size_t)n, &src, false, &h, s->out, sizeof(s->out),
+		                  &outlen) == QUERY_ANSWERED)
+			server_reply(&h, s->out, outlen);
+	}
+}
+
+static void
+tcp_close(struct tcp_conn *c)
+{
+	struct server *s = c->s;
+
+	if (c->closed)
+		return;
+	c->closed = true;
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	tcp_release(c);
+}
+
+/* Free a closed connection once no answer refers to it. */
+static void
+tcp_release(struct tcp_conn *c)
+{
+	if (c->closed && c->inflight == 0)
+		free(c);
+}
+
+static void
+tcp_read(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct server *s = c->s;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!c->closed && c->inflight < TCP_MAX_INFLIGHT) {
+		uint8_t hdr[2];
+		if (evbuffer_copyout(in, hdr, 2) < 2)
+			return;
+		size_t mlen = (size_t)hdr[0] << 8 | hdr[1];
+		if (evbuffer_get_length(in) < 2 + mlen)
+			return;
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, s->in, mlen);
+		struct reply_handle h = { .fd = -1, .conn = c };
+		size_t outlen = 0;
+		c->inflight++;
+		switch (query_process(s->r, s->in, mlen, &c->peer, true, &h, s->out + 2,
+		                      sizeof(s->out) - 2, &outlen)) {
+		case QUERY_ANSWERED:
+			server_reply(&h, s->out + 2, outlen);
+			break;
+		case QUERY_DROP:
+			/* a stream cannot skip a bad message cleanly: close it */
+			c->inflight--;
+			tcp_close(c);
+			return;
+		case QUERY_PENDING:
+			break;
+		}
+	}
+	if (!c->closed && c->inflight >= TCP_MAX_INFLIGHT)
+		bufferevent_disable(bev, EV_READ);
+}
+
+static void
+tcp_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		tcp_close(c);
+}
+
+static void
+tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *s = arg;
+	struct tcp_conn *c;
+
+	(void)l;
+	(void)salen;
+	if (s->nconns >= (unsigned)s->opt->tcp_max_connections) {
+		log_warn("tcp: connection cap (%d) reached, closing a new connection",
+		         s->opt->tcp_max_connections);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || netaddr_from_sockaddr(sa, &c->peer) != 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->s = s;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		free(c);
+		close(fd);
+		return;
+	}
+	struct timeval idle = { s->opt->tcp_idle_timeout, 0 };
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	bufferevent_setcb(c->bev, tcp_read, NULL, tcp_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+}
+
+static int
+open_udp(struct server *s, const struct listen_addr *la, char *err, size_t errlen)
+{
+	int one = 1;
+	int fd = socket(la->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (la->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&la->addr, la->addrlen) != 0)
+		goto fail;
+	struct udp_socket *nu = realloc(s->udp, (s->nudp + 1) * sizeof(*nu));
+	if (!nu)
+		goto fail;
+	s->udp = nu;
+	struct udp_socket *u = &s->udp[s->nudp];
+	u->fd = fd;
+	u->s = s;
+	u->ev = NULL;
+	s->nudp++;
+	return 0;
+fail:
+	snprintf(err, errlen, "udp %s: %s", la->text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int
+open_tcp(struct server *s, const struct listen_addr *la, char *err, size_t errlen)
+{
+	int one = 1;
+	int fd = socket(la->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (la->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&la->addr, la->addrlen) != 0 || listen(fd, 128) != 0)
+		goto fail;
+	struct evconnlistener **nt = realloc(s->tcp, (s->ntcp + 1) * sizeof(*nt));
+	if (!nt)
+		goto fail;
+	s->tcp = nt;
+	s->tcp[s->ntcp] = evconnlistener_new(s->base, tcp_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!s->tcp[s->ntcp])
+		goto fail;
+	s->ntcp++;
+	return 0;
+fail:
+	snprintf(err, errlen, "tcp %s: %s", la->text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+struct server *
+server_new(struct event_base *base, struct resolver *r, const struct options *opt, char *err,
+           size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->base = base;
+	s->r = r;
+	s->opt = opt;
+	r->reply = server_reply;
+	for (size_t i = 0; i < opt->nlisten; i++)
+		if (open_udp(s, &opt->listen[i], err, errlen) != 0 ||
+		    open_tcp(s, &opt->listen[i], err, errlen) != 0)
+			goto fail;
+	/* register the UDP events once the array stops moving */
+	for (size_t i = 0; i < s->nudp; i++) {
+		s->udp[i].ev = event_new(base, s->udp[i].fd, EV_READ | EV_PERSIST, udp_read, &s->udp[i]);
+		if (!s->udp[i].ev || event_add(s->udp[i].ev, NULL) != 0) {
+			snprintf(err, errlen, "cannot register udp socket");
+			goto fail;
+		}
+	}
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
+
+void
+server_free(struct server *s)
+{
+	if (!s)
+		return;
+	while (s->conns)
+		tcp_close(s->conns);
+	for (size_t i = 0; i < s->nudp; i++) {
+		if (s->udp[i].ev)
+			event_free(s->udp[i].ev);
+		close(s->udp[i].fd);
+	}
+	free(s->udp);
+	for (size_t i = 0; i < s->ntcp; i++)
+		evconnlistener_free(s->tcp[i]);
+	free(s->tcp);
+	free(s);
+}
