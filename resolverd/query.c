@@ -8,6 +8,7 @@
 #include "config.h"
 #include "query.h"
 #include "answer.h"
+#include "decision_cache.h"
 #include "dname.h"
 #include "log.h"
 #include "options.h"
@@ -28,6 +29,9 @@
 #define RCODE_SERVFAIL 2
 #define RCODE_NOTIMP 4
 #define RCODE_REFUSED 5
+
+/* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
+#define DECISION_CACHE_ENTRIES 65536
 
 /** The parts of a request the pipeline needs. */
 struct request {
@@ -236,7 +240,8 @@ answer_xmpp(struct resolver *r, const struct request *req, const uint8_t *peer_n
 		answer_sink(r, req, a);
 		return QUERY_ANSWERED;
 	}
-	policy_decide(pol, requester, peer, time(NULL), r->opt->require_mutual, &v);
+	decision_cache_decide(r->decisions, pol, requester, peer, time(NULL), r->opt->require_mutual,
+	                      &v);
 	log_decision(r, requester, source, pol->domains[peer].name, &v);
 	if (v.allow) {
 		r->stats.policy_allow++;
@@ -324,6 +329,11 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
 		return -1;
 	}
+	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
+	if (!r->decisions) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if (opt->nrecursion_acl) {
 		r->recursion_acl = prefixmap_new();
 		if (!r->recursion_acl) {
@@ -341,4 +351,6 @@ resolver_cleanup(struct resolver *r)
 {
 	prefixmap_free(r->recursion_acl);
 	r->recursion_acl = NULL;
+	decision_cache_free(r->decisions);
+	r->decisions = NULL;
 }

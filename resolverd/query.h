@@ -21,6 +21,7 @@ struct zone;
 struct policy;
 struct recursion;
 struct tcp_conn;
+struct decision_cache;
 
 /** Where an answer goes: a UDP socket and peer, or a TCP connection. */
 struct reply_handle {
@@ -46,6 +47,7 @@ struct resolver {
 	struct policy *policy;         /* current snapshot; swapped by the reload code */
 	struct recursion *rec;
 	struct prefixmap *recursion_acl;
+	struct decision_cache *decisions; /* memo of decision(R, P) for the snapshot */
 	reply_fn reply;
 	uint8_t sink_host[255];        /* wire */
 	struct query_stats stats;
