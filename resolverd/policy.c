@@ -43,6 +43,11 @@ policy_free(struct policy *p)
 		free(p->groups[i]);
 	free(p->groups);
 	free(p->rules);
+	for (size_t i = 0; i < p->ntargets; i++) {
+		free(p->targets[i].host);
+		free(p->targets[i].addrs);
+	}
+	free(p->targets);
 	free(p->hash);
 	prefixmap_free(p->cidrs);
 	free(p);
@@ -161,6 +166,56 @@ policy_add_rule(struct policy *p, const struct policy_rule *rule)
 	return 0;
 }
 
+uint32_t
+policy_add_target(struct policy *p, uint32_t domain, int service, uint16_t priority,
+                  uint16_t weight, uint16_t port, const char *host)
+{
+	uint8_t wire[DNAME_MAXLEN];
+	size_t len = dname_from_text(host, wire);
+
+	if (domain >= p->ndomains || len == 0 ||
+	    grow((void **)&p->targets, &p->targets_cap, p->ntargets, sizeof(*p->targets)))
+		return POLICY_NONE;
+	struct policy_target *t = &p->targets[p->ntargets];
+	memset(t, 0, sizeof(*t));
+	t->host = malloc(len);
+	if (!t->host)
+		return POLICY_NONE;
+	memcpy(t->host, wire, len);
+	t->domain = domain;
+	t->service = (uint8_t)service;
+	t->priority = priority;
+	t->weight = weight;
+	t->port = port;
+	return (uint32_t)p->ntargets++;
+}
+
+int
+policy_add_target_address(struct policy *p, uint32_t target, const struct netaddr *addr)
+{
+	if (target >= p->ntargets)
+		return -1;
+	struct policy_target *t = &p->targets[target];
+	struct netaddr *na = realloc(t->addrs, (t->naddrs + 1) * sizeof(*na));
+	if (!na)
+		return -1;
+	t->addrs = na;
+	t->addrs[t->naddrs++] = *addr;
+	return 0;
+}
+
+static int
+cmp_target(const void *a, const void *b)
+{
+	const struct policy_target *x = a, *y = b;
+
+	if (x->domain != y->domain)
+		return x->domain < y->domain ? -1 : 1;
+	if (x->service != y->service)
+		return x->service < y->service ? -1 : 1;
+	return (x->priority > y->priority) - (x->priority < y->priority);
+}
+
 static int
 cmp_rule(const void *a, const void *b)
 {
@@ -182,8 +237,16 @@ int
 policy_finish(struct policy *p)
 {
 	qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
-	for (size_t i = 0; i < p->ndomains; i++)
+	for (size_t i = 0; i < p->ndomains; i++) {
 		qsort(p->domains[i].groups, p->domains[i].ngroups, sizeof(uint32_t), cmp_u32);
+		p->domains[i].first_target = p->domains[i].ntargets = 0;
+	}
+	qsort(p->targets, p->ntargets, sizeof(*p->targets), cmp_target);
+	for (size_t i = p->ntargets; i-- > 0;) {
+		struct policy_domain *d = &p->domains[p->targets[i].domain];
+		d->first_target = (uint32_t)i;
+		d->ntargets++;
+	}
 	/* load factor at most 1/2 */
 	size_t size = 16;
 	while (size < p->ndomains * 2)

@@ -36,6 +36,16 @@ struct policy_rule {
 	time_t expires;     /* 0: never */
 };
 
+/** An SRV target of a domain, from the targets table (closed networks). */
+struct policy_target {
+	uint32_t domain;
+	uint8_t service;    /* enum xmpp_service */
+	uint16_t priority, weight, port;
+	uint8_t *host;      /* wire, lower-case; malloced */
+	struct netaddr *addrs; /* host addresses (prefix 32/128); malloced */
+	size_t naddrs;
+};
+
 struct policy_domain {
 	char *name;         /* lower-case, no trailing dot; malloced, owned by the snapshot */
 	uint8_t *wire;      /* the same name in wire format, lower-case */
@@ -44,6 +54,7 @@ struct policy_domain {
 	bool enabled;
 	uint32_t *groups;   /* sorted group indexes */
 	size_t ngroups;
+	uint32_t first_target, ntargets; /* range in policy.targets, set by policy_finish */
 };
 
 struct prefixmap;
@@ -59,6 +70,8 @@ struct policy {
 	uint32_t *hash;     /* open addressing over domains by wire name */
 	size_t hash_size;
 	struct prefixmap *cidrs;
+	struct policy_target *targets; /* sorted by domain, service, priority, host */
+	size_t ntargets, targets_cap;
 };
 
 /** How decision() came out, and why. */
@@ -80,6 +93,11 @@ uint32_t policy_add_group(struct policy *p, const char *name);
 int policy_add_membership(struct policy *p, uint32_t domain, uint32_t group);
 int policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain);
 int policy_add_rule(struct policy *p, const struct policy_rule *rule);
+/** Add an SRV target (service: enum xmpp_service). Returns its index or POLICY_NONE. */
+uint32_t policy_add_target(struct policy *p, uint32_t domain, int service, uint16_t priority,
+                           uint16_t weight, uint16_t port, const char *host);
+/** Add an address of a target's host. */
+int policy_add_target_address(struct policy *p, uint32_t target, const struct netaddr *addr);
 /** Sort rules and groups and build the lookup tables. 0 or -1 (no memory). */
 int policy_finish(struct policy *p);
 

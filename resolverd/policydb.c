@@ -5,11 +5,13 @@
 #include "policydb.h"
 #include "policy.h"
 #include "netaddr.h"
+#include "dname.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 sqlite3 *
 policydb_open(const char *path, int readonly, char *err, size_t errlen)
@@ -232,6 +234,65 @@ row_rule(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+service_of(const char *text)
+{
+	if (!text)
+		return XMPP_NONE;
+	if (strcmp(text, "xmpp-server") == 0)
+		return XMPP_SERVER;
+	if (strcmp(text, "xmpps-server") == 0)
+		return XMPP_SERVER_TLS;
+	if (strcmp(text, "jabber") == 0)
+		return XMPP_JABBER;
+	return XMPP_NONE;
+}
+
+/* One row per (target, address): rows of the same target arrive together. */
+static int
+row_target(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	const char *dn = (const char *)sqlite3_column_text(st, 0);
+	int service = service_of((const char *)sqlite3_column_text(st, 1));
+	const char *host = (const char *)sqlite3_column_text(st, 5);
+	const char *addr = (const char *)sqlite3_column_text(st, 6);
+	uint32_t d = dn ? policy_find_domain(p, dn) : POLICY_NONE;
+	uint16_t prio = (uint16_t)sqlite3_column_int(st, 2), weight = (uint16_t)sqlite3_column_int(st, 3),
+	         port = (uint16_t)sqlite3_column_int(st, 4);
+	uint8_t wire[DNAME_MAXLEN];
+
+	if (d == POLICY_NONE || service == XMPP_NONE || !host || dname_from_text(host, wire) == 0) {
+		snprintf(err, errlen, "target %s of %s: invalid", host ? host : "", dn ? dn : "");
+		return -1;
+	}
+	uint32_t t = POLICY_NONE;
+	if (p->ntargets > 0) {
+		const struct policy_target *last = &p->targets[p->ntargets - 1];
+		if (last->domain == d && last->service == service && last->port == port &&
+		    last->priority == prio && last->weight == weight && dname_equal(last->host, wire))
+			t = (uint32_t)(p->ntargets - 1);
+	}
+	if (t == POLICY_NONE)
+		t = policy_add_target(p, d, service, prio, weight, port, host);
+	if (t == POLICY_NONE) {
+		snprintf(err, errlen, "target: out of memory");
+		return -1;
+	}
+	if (addr) {
+		struct netaddr a;
+		const char *why;
+		if (netaddr_parse_cidr(addr, &a, &why) != 0 || a.prefix != (a.family == AF_INET ? 32 : 128)) {
+			snprintf(err, errlen, "target address '%s' of %s: not an address", addr, host);
+			return -1;
+		}
+		if (policy_add_target_address(p, t, &a) != 0) {
+			snprintf(err, errlen, "target: out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct policy *
 policydb_load(sqlite3 *db, char *err, size_t errlen)
 {
@@ -274,7 +335,12 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 	                 "SELECT id, priority, from_kind, from_name, from_min, from_max,"
 	                 " to_kind, to_name, to_min, to_max, action, datetime(expires)"
 	                 " FROM rules",
-	                 row_rule, err, errlen) != 0)
+	                 row_rule, err, errlen) != 0 ||
+	    for_each_row(db, p,
+	                 "SELECT t.domain, t.service, t.priority, t.weight, t.port, t.host, a.address"
+	                 " FROM targets t LEFT JOIN target_addresses a ON a.host = t.host"
+	                 " ORDER BY t.domain, t.service, t.priority, t.weight, t.host, t.port",
+	                 row_target, err, errlen) != 0)
 		goto fail;
 	if (policy_finish(p) != 0) {
 		snprintf(err, errlen, "out of memory");

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #define TYPE_SRV 33
 #define TYPE_OPT 41
@@ -172,6 +173,51 @@ answer_sink(const struct resolver *r, const struct request *req, struct answer *
 	}
 }
 
+/*
+ * An allowed peer with targets in the database (a closed network without
+ * public DNS): answer from them, never upstream. False when it has none.
+ */
+static bool
+answer_targets(const struct resolver *r, const struct request *req, const struct policy *pol,
+               uint32_t peer, enum xmpp_service svc, struct answer *a)
+{
+	const struct policy_domain *d = &pol->domains[peer];
+	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
+	uint8_t rdata[6 + DNAME_MAXLEN];
+
+	if (d->ntargets == 0)
+		return false;
+	if (req->qtype != TYPE_SRV)
+		return true; /* NODATA */
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = d->first_target; i < d->first_target + d->ntargets; i++) {
+			const struct policy_target *t = &pol->targets[i];
+			if (t->service != svc)
+				continue;
+			if (pass == 0) {
+				size_t hl = dname_length(t->host, DNAME_MAXLEN);
+				rdata[0] = (uint8_t)(t->priority >> 8);
+				rdata[1] = (uint8_t)t->priority;
+				rdata[2] = (uint8_t)(t->weight >> 8);
+				rdata[3] = (uint8_t)t->weight;
+				rdata[4] = (uint8_t)(t->port >> 8);
+				rdata[5] = (uint8_t)t->port;
+				memcpy(rdata + 6, t->host, hl);
+				answer_add_rr(a, SECTION_ANSWER, NULL, TYPE_SRV, CLASS_IN, ttl, rdata,
+				              (uint16_t)(6 + hl));
+				continue;
+			}
+			/* the hosts' addresses save the requester a round trip */
+			for (size_t k = 0; k < t->naddrs; k++) {
+				bool v4 = t->addrs[k].family == AF_INET;
+				answer_add_rr(a, SECTION_ADDITIONAL, t->host, v4 ? 1 : 28, CLASS_IN, ttl,
+				              t->addrs[k].addr, v4 ? 4 : 16);
+			}
+		}
+	}
+	return true;
+}
+
 /* Hand the query to libunbound; on failure answer SERVFAIL now. */
 static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
@@ -219,7 +265,8 @@ log_decision(const struct resolver *r, uint32_t requester, const struct netaddr 
 
 /* XMPP service lookup under a community domain (or not): the policy decides. */
 static enum query_result
-answer_xmpp(struct resolver *r, const struct request *req, const uint8_t *peer_name,
+answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc,
+            const uint8_t *peer_name,
             uint32_t requester, const struct netaddr *source, bool tcp,
             const struct reply_handle *h, struct answer *a)
 {
@@ -245,6 +292,8 @@ answer_xmpp(struct resolver *r, const struct request *req, const uint8_t *peer_n
 	log_decision(r, requester, source, pol->domains[peer].name, &v);
 	if (v.allow) {
 		r->stats.policy_allow++;
+		if (above == 0 && answer_targets(r, req, pol, peer, svc, a))
+			return QUERY_ANSWERED;
 		return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, a);
 	}
 	r->stats.policy_deny++;
@@ -306,8 +355,9 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 		goto done;
 	}
 	const uint8_t *peer_name;
-	if (dname_xmpp_service(req.qname, &peer_name) != XMPP_NONE) {
-		res = answer_xmpp(r, &req, peer_name, requester, source, tcp, h, &a);
+	enum xmpp_service svc = dname_xmpp_service(req.qname, &peer_name);
+	if (svc != XMPP_NONE) {
+		res = answer_xmpp(r, &req, svc, peer_name, requester, source, tcp, h, &a);
 		if (res == QUERY_PENDING)
 			return res;
 		goto done;

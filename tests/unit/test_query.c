@@ -170,6 +170,30 @@ test_sink(void)
 }
 
 static void
+test_targets(void)
+{
+	uint8_t q[512];
+	size_t len, outlen;
+	static const uint8_t srv[] = { 0, 5, 0, 10, 0x14, 0x96, 4, 'x', 'm', 'p', 'p', 1, 'b' };
+	static const uint8_t v4[] = { 0, 4, 10, 9, 9, 9 };
+
+	len = make_query(q, DNS_FLAG_RD, "_xmpp-server._tcp.b.test", 33, 0);
+	CHECK_INT(run(q, len, "127.0.0.2", &outlen), QUERY_ANSWERED,
+	          "an allowed peer with database targets is answered without upstream");
+	CHECK(rcode() == 0 && count(1) == 1, "... one SRV record for the service asked");
+	CHECK(contains(outlen, srv, sizeof(srv)), "... 5 10 5270 xmpp.b.test from the targets table");
+	CHECK_INT(count(3), 2, "... the host's A and AAAA as additional data");
+	CHECK(contains(outlen, v4, sizeof(v4)), "... A 10.9.9.9");
+	CHECK(!(out[3] & DNS_FLAG_AD) && !(out[2] & (DNS_FLAG_AA >> 8)), "... neither AD nor AA");
+	len = make_query(q, DNS_FLAG_RD, "_xmpps-server._tcp.b.test", 33, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(count(1) == 1 && contains(outlen, "\003tls\001b", 6), "the direct-TLS service has its own targets");
+	len = make_query(q, DNS_FLAG_RD, "_jabber._tcp.b.test", 33, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(rcode() == 0 && count(1) == 0, "a service without targets: NODATA, still no upstream");
+}
+
+static void
 test_own_zone(void)
 {
 	uint8_t q[512];
@@ -220,13 +244,20 @@ main(void)
 	                             .to = { .kind = SEL_ANY }, .allow = true };
 	policy_add_rule(p, &rule);
 	policy_finish(p);
-	(void)b;
+	uint32_t t = policy_add_target(p, b, XMPP_SERVER, 5, 10, 5270, "xmpp.b.test");
+	netaddr_parse_cidr("10.9.9.9", &n, &why);
+	policy_add_target_address(p, t, &n);
+	netaddr_parse_cidr("2001:db8::9", &n, &why);
+	policy_add_target_address(p, t, &n);
+	policy_add_target(p, b, XMPP_SERVER_TLS, 0, 0, 5223, "tls.b.test");
+	policy_finish(p);
 	r.policy = p;
 
 	test_malformed();
 	test_refused();
 	test_sink();
 	test_own_zone();
+	test_targets();
 
 	policy_free(p);
 	zone_free((struct zone *)r.zone);
