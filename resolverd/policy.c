@@ -48,6 +48,11 @@ policy_free(struct policy *p)
 		free(p->targets[i].addrs);
 	}
 	free(p->targets);
+	free(p->from_domain_off);
+	free(p->from_domain);
+	free(p->from_group_off);
+	free(p->from_group);
+	free(p->from_generic);
 	free(p->hash);
 	prefixmap_free(p->cidrs);
 	free(p);
@@ -233,6 +238,61 @@ cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Build one CSR index: rules whose from side is kind, grouped by their index. */
+static int
+build_from_index(struct policy *p, enum policy_sel_kind kind, size_t n, uint32_t **off_out,
+                 uint32_t **list_out)
+{
+	uint32_t *off = calloc(n + 1, sizeof(*off)), *list, *fill;
+	size_t total = 0;
+
+	if (!off)
+		return -1;
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].from.kind == kind && p->rules[i].from.index < n) {
+			off[p->rules[i].from.index + 1]++;
+			total++;
+		}
+	for (size_t k = 0; k < n; k++)
+		off[k + 1] += off[k];
+	list = malloc((total ? total : 1) * sizeof(*list));
+	fill = malloc((n ? n : 1) * sizeof(*fill));
+	if (!list || !fill) {
+		free(off);
+		free(list);
+		free(fill);
+		return -1;
+	}
+	memcpy(fill, off, n * sizeof(*fill));
+	/* rules are already in decision order, so each bucket comes out sorted */
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].from.kind == kind && p->rules[i].from.index < n)
+			list[fill[p->rules[i].from.index]++] = (uint32_t)i;
+	free(fill);
+	free(*off_out);
+	free(*list_out);
+	*off_out = off;
+	*list_out = list;
+	return 0;
+}
+
+static int
+build_rule_index(struct policy *p)
+{
+	if (build_from_index(p, SEL_DOMAIN, p->ndomains, &p->from_domain_off, &p->from_domain) != 0 ||
+	    build_from_index(p, SEL_GROUP, p->ngroups, &p->from_group_off, &p->from_group) != 0)
+		return -1;
+	free(p->from_generic);
+	p->from_generic = malloc((p->nrules ? p->nrules : 1) * sizeof(*p->from_generic));
+	if (!p->from_generic)
+		return -1;
+	p->nfrom_generic = 0;
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].from.kind == SEL_ANY || p->rules[i].from.kind == SEL_LEVEL)
+			p->from_generic[p->nfrom_generic++] = (uint32_t)i;
+	return 0;
+}
+
 int
 policy_finish(struct policy *p)
 {
@@ -264,7 +324,7 @@ policy_finish(struct policy *p)
 			i = (i + 1) & mask;
 		p->hash[i] = (uint32_t)d;
 	}
-	return 0;
+	return build_rule_index(p);
 }
 
 uint32_t
@@ -346,21 +406,54 @@ policy_selector_matches(const struct policy *p, const struct policy_selector *se
 	return false;
 }
 
+/* A cursor over one sorted list of rule positions. */
+struct rule_cursor {
+	const uint32_t *at, *end;
+};
+
 const struct policy_rule *
 policy_first_match(const struct policy *p, uint32_t from, uint32_t to, time_t now)
 {
+	struct rule_cursor cur[66];
+	size_t ncur = 0;
+
 	if (from >= p->ndomains || to >= p->ndomains)
 		return NULL;
-	if (!p->domains[from].enabled || !p->domains[to].enabled)
+	const struct policy_domain *fd = &p->domains[from];
+	if (!fd->enabled || !p->domains[to].enabled)
 		return NULL;
-	for (size_t i = 0; i < p->nrules; i++) {
-		const struct policy_rule *r = &p->rules[i];
-		if (r->expires != 0 && r->expires <= now)
-			continue;
-		if (policy_selector_matches(p, &r->from, from) && policy_selector_matches(p, &r->to, to))
+	if (!p->from_domain_off || fd->ngroups + 2 > sizeof(cur) / sizeof(cur[0])) {
+		/* no index (or a domain in very many groups): walk every rule */
+		for (size_t i = 0; i < p->nrules; i++) {
+			const struct policy_rule *r = &p->rules[i];
+			if ((r->expires == 0 || r->expires > now) &&
+			    policy_selector_matches(p, &r->from, from) &&
+			    policy_selector_matches(p, &r->to, to))
+				return r;
+		}
+		return NULL;
+	}
+	cur[ncur++] = (struct rule_cursor){ p->from_domain + p->from_domain_off[from],
+	                                    p->from_domain + p->from_domain_off[from + 1] };
+	cur[ncur++] = (struct rule_cursor){ p->from_generic, p->from_generic + p->nfrom_generic };
+	for (size_t g = 0; g < fd->ngroups; g++) {
+		uint32_t gi = fd->groups[g];
+		cur[ncur++] = (struct rule_cursor){ p->from_group + p->from_group_off[gi],
+		                                    p->from_group + p->from_group_off[gi + 1] };
+	}
+	/* merge the sorted lists: the rules in decision order, only those that can match */
+	for (;;) {
+		size_t best = ncur;
+		for (size_t k = 0; k < ncur; k++)
+			if (cur[k].at < cur[k].end && (best == ncur || *cur[k].at < *cur[best].at))
+				best = k;
+		if (best == ncur)
+			return NULL;
+		const struct policy_rule *r = &p->rules[*cur[best].at++];
+		if ((r->expires == 0 || r->expires > now) && policy_selector_matches(p, &r->from, from) &&
+		    policy_selector_matches(p, &r->to, to))
 			return r;
 	}
-	return NULL;
 }
 
 void

@@ -72,6 +72,15 @@ struct policy {
 	struct prefixmap *cidrs;
 	struct policy_target *targets; /* sorted by domain, service, priority, host */
 	size_t ntargets, targets_cap;
+	/*
+	 * Rules by their from side, as positions in rules[] (ascending), built by
+	 * policy_finish: a decision walks only the rules that can match the
+	 * requester (its domain, its groups, and the any/level rules).
+	 */
+	uint32_t *from_domain_off, *from_domain;  /* CSR: ndomains + 1 offsets */
+	uint32_t *from_group_off, *from_group;    /* CSR: ngroups + 1 offsets */
+	uint32_t *from_generic;                   /* from any or a level range */
+	size_t nfrom_generic;
 };
 
 /** How decision() came out, and why. */
