@@ -41,7 +41,7 @@ CREATE TABLE domains (
                    AND name NOT GLOB '*.-*'
                    AND name NOT GLOB '*-.*'
                    AND name NOT GLOB '*[^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.]*'),
-    level   INTEGER NOT NULL DEFAULT 0 CONSTRAINT "level must be an integer >= 0" CHECK (typeof(level) = 'integer' AND level >= 0),
+    level   INTEGER NOT NULL DEFAULT 0 CONSTRAINT "level must be an integer from 0 to 2147483647" CHECK (typeof(level) = 'integer' AND level BETWEEN 0 AND 2147483647),
     enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     note    TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
@@ -144,12 +144,12 @@ CREATE TABLE rules (
     priority  INTEGER NOT NULL DEFAULT 100 CHECK (typeof(priority) = 'integer'),
     from_kind TEXT NOT NULL CHECK (from_kind IN ('any', 'domain', 'group', 'level')),
     from_name TEXT,
-    from_min  INTEGER CONSTRAINT "level bound must be an integer >= 0" CHECK (from_min IS NULL OR (typeof(from_min) = 'integer' AND from_min >= 0)),
-    from_max  INTEGER CONSTRAINT "level bound must be an integer >= 0" CHECK (from_max IS NULL OR (typeof(from_max) = 'integer' AND from_max >= 0)),
+    from_min  INTEGER CONSTRAINT "level bound must be an integer from 0 to 2147483647" CHECK (from_min IS NULL OR (typeof(from_min) = 'integer' AND from_min BETWEEN 0 AND 2147483647)),
+    from_max  INTEGER CONSTRAINT "level bound must be an integer from 0 to 2147483647" CHECK (from_max IS NULL OR (typeof(from_max) = 'integer' AND from_max BETWEEN 0 AND 2147483647)),
     to_kind   TEXT NOT NULL CHECK (to_kind IN ('any', 'domain', 'group', 'level')),
     to_name   TEXT,
-    to_min    INTEGER CONSTRAINT "level bound must be an integer >= 0" CHECK (to_min IS NULL OR (typeof(to_min) = 'integer' AND to_min >= 0)),
-    to_max    INTEGER CONSTRAINT "level bound must be an integer >= 0" CHECK (to_max IS NULL OR (typeof(to_max) = 'integer' AND to_max >= 0)),
+    to_min    INTEGER CONSTRAINT "level bound must be an integer from 0 to 2147483647" CHECK (to_min IS NULL OR (typeof(to_min) = 'integer' AND to_min BETWEEN 0 AND 2147483647)),
+    to_max    INTEGER CONSTRAINT "level bound must be an integer from 0 to 2147483647" CHECK (to_max IS NULL OR (typeof(to_max) = 'integer' AND to_max BETWEEN 0 AND 2147483647)),
     action    TEXT NOT NULL CONSTRAINT "action must be allow or deny" CHECK (action IN ('allow', 'deny')),
     -- UTC, 'YYYY-MM-DD HH:MM:SS'; NULL = never expires
     expires   TEXT CONSTRAINT "expires must be a date-time" CHECK (expires IS NULL OR datetime(expires) IS NOT NULL),

@@ -159,7 +159,10 @@ policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain)
 {
 	if (domain >= p->ndomains)
 		return -1;
-	return prefixmap_insert(p->cidrs, prefix, domain) == 0 ? 0 : -1;
+	int rc = prefixmap_insert(p->cidrs, prefix, domain);
+	if (rc == 1 && prefixmap_lookup(p->cidrs, prefix) == domain)
+		return 0; /* the same prefix written twice for the same domain */
+	return rc == 0 ? 0 : -1;
 }
 
 int
@@ -296,12 +299,16 @@ build_rule_index(struct policy *p)
 int
 policy_finish(struct policy *p)
 {
-	qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
+	/* qsort with a NULL array is undefined even for zero elements */
+	if (p->nrules > 1)
+		qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
 	for (size_t i = 0; i < p->ndomains; i++) {
-		qsort(p->domains[i].groups, p->domains[i].ngroups, sizeof(uint32_t), cmp_u32);
+		if (p->domains[i].ngroups > 1)
+			qsort(p->domains[i].groups, p->domains[i].ngroups, sizeof(uint32_t), cmp_u32);
 		p->domains[i].first_target = p->domains[i].ntargets = 0;
 	}
-	qsort(p->targets, p->ntargets, sizeof(*p->targets), cmp_target);
+	if (p->ntargets > 1)
+		qsort(p->targets, p->ntargets, sizeof(*p->targets), cmp_target);
 	for (size_t i = p->ntargets; i-- > 0;) {
 		struct policy_domain *d = &p->domains[p->targets[i].domain];
 		d->first_target = (uint32_t)i;
@@ -511,12 +518,12 @@ policy_selector_format(const struct policy *p, const struct policy_selector *sel
 		snprintf(buf, len, "group:%s", sel->index < p->ngroups ? p->groups[sel->index] : "?");
 		break;
 	case SEL_LEVEL:
-		if (sel->max == UINT32_MAX)
+		if (sel->min == sel->max)
+			snprintf(buf, len, "level:%u", sel->min);
+		else if (sel->max == UINT32_MAX)
 			snprintf(buf, len, "level:>=%u", sel->min);
 		else if (sel->min == 0)
 			snprintf(buf, len, "level:<=%u", sel->max);
-		else if (sel->min == sel->max)
-			snprintf(buf, len, "level:%u", sel->min);
 		else
 			snprintf(buf, len, "level:%u-%u", sel->min, sel->max);
 		break;

@@ -100,6 +100,11 @@ void policy_free(struct policy *p);
 uint32_t policy_add_domain(struct policy *p, const char *name, uint32_t level, bool enabled);
 uint32_t policy_add_group(struct policy *p, const char *name);
 int policy_add_membership(struct policy *p, uint32_t domain, uint32_t group);
+/**
+ * Bind a prefix to a domain. The same prefix again for the same domain is
+ * accepted (written two ways in the database); for another domain it is an
+ * error (-1): the requester would be ambiguous.
+ */
 int policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain);
 int policy_add_rule(struct policy *p, const struct policy_rule *rule);
 /** Add an SRV target (service: enum xmpp_service). Returns its index or POLICY_NONE. */

@@ -197,8 +197,9 @@ row_identity(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 		return -1;
 	}
 	if (policy_add_cidr(p, &prefix, d) != 0) {
-		/* the same prefix written two ways ("10.0.0.1/8" and "10.0.0.0/8") */
-		snprintf(err, errlen, "identity '%s': prefix bound twice", value);
+		/* the same prefix written two ways ("10.0.0.1/8", "10.0.0.0/8") for two domains */
+		snprintf(err, errlen, "identity '%s' of %s: the same prefix is bound to another domain",
+		         value, dn);
 		return -1;
 	}
 	return 0;

@@ -28,7 +28,7 @@ test_from_text(void)
 	CHECK_INT(dname_from_text(label, w), 0, "a 64-byte label is refused");
 	label[63] = '\0';
 	CHECK_INT(dname_from_text(label, w), 65, "a 63-byte label is accepted");
-	char longname[300] = "";
+	char longname[400] = "";
 	for (int i = 0; i < 60; i++)
 		strcat(longname, "abcd.");
 	CHECK_INT(dname_from_text(longname, w), 0, "a name over 255 bytes is refused");
