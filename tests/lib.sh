@@ -1,0 +1,326 @@
+# Shared helpers for the shell test scripts. Source it:
+#
+#   . "$SRCDIR/tests/lib.sh"
+#
+# Gives: pass/fail counters and TAP-like output ("ok - ..." / "not ok - ..."),
+# assertions, a free port finder, bounded waits, start/stop of NSD and resolverd,
+# and a cleanup trap that stops every process started here and removes every
+# temporary directory made here, on success, on failure and on interrupt.
+#
+# Every wait is bounded in time. Processes are stopped by their own pid (each
+# runs in its own session, so its children go with it), never by name.
+
+TESTS_PASSED=0
+TESTS_FAILED=0
+_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_LIB_PIDS=()
+_LIB_TMPDIRS=()
+
+# ---------------------------------------------------------------- output
+
+ok() {
+    TESTS_PASSED=$((TESTS_PASSED + 1))
+    printf 'ok - %s\n' "$*"
+}
+
+not_ok() {
+    TESTS_FAILED=$((TESTS_FAILED + 1))
+    printf 'not ok - %s\n' "$*"
+}
+
+# diag TEXT...: a comment line, indented output for a failure's details.
+diag() {
+    local line
+    printf '%s\n' "$@" | while IFS= read -r line; do printf '#   %s\n' "$line"; done
+}
+
+# assert_eq DESC EXPECTED ACTUAL
+assert_eq() {
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1"
+        diag "expected: $2" "actual:   $3"
+        return 1
+    fi
+}
+
+# assert_ne DESC UNEXPECTED ACTUAL
+assert_ne() {
+    if [ "$2" != "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1"
+        diag "expected anything but: $2"
+        return 1
+    fi
+}
+
+# assert_match DESC ERE ACTUAL
+assert_match() {
+    if printf '%s\n' "$3" | grep -Eq -- "$2"; then
+        ok "$1"
+    else
+        not_ok "$1"
+        diag "expected to match: $2" "actual:" "$3"
+        return 1
+    fi
+}
+
+# assert_not_match DESC ERE ACTUAL
+assert_not_match() {
+    if printf '%s\n' "$3" | grep -Eq -- "$2"; then
+        not_ok "$1"
+        diag "expected not to match: $2" "actual:" "$3"
+        return 1
+    else
+        ok "$1"
+    fi
+}
+
+# assert_le DESC LIMIT ACTUAL (integers)
+assert_le() {
+    if [[ "$3" =~ ^[0-9]+$ ]] && [ "$3" -le "$2" ]; then
+        ok "$1"
+    else
+        not_ok "$1"
+        diag "expected an integer <= $2, got: '$3'"
+        return 1
+    fi
+}
+
+# assert_cmd DESC COMMAND...: ok when the command exits 0.
+assert_cmd() {
+    local desc=$1 out rc
+    shift
+    out=$("$@" 2>&1) && rc=0 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        ok "$desc"
+    else
+        not_ok "$desc"
+        diag "command: $*" "exit status: $rc" "$out"
+        return 1
+    fi
+}
+
+# skip DESC REASON: not run, and never counted as a pass.
+skip() {
+    printf 'SKIP - %s: %s\n' "$1" "$2"
+}
+
+# finish: print the summary, return the exit status of the script.
+finish() {
+    printf '# %d passed, %d failed\n' "$TESTS_PASSED" "$TESTS_FAILED"
+    [ "$TESTS_FAILED" -eq 0 ]
+}
+
+# bail DESC...: a fatal setup error. Counts as a failure and exits (cleanup runs).
+bail() {
+    not_ok "$*"
+    finish
+    exit 1
+}
+
+# ---------------------------------------------------------------- time
+
+# now_ms: milliseconds since the epoch.
+now_ms() {
+    local ns
+    ns=$(date +%s%N)
+    printf '%s\n' $((ns / 1000000))
+}
+
+# ---------------------------------------------------------------- temp dirs, cleanup
+
+# make_tmpdir VAR: make a temporary directory, set VAR to its path; cleanup
+# removes it (KEEP_TMP=1 keeps it). Not `dir=$(make_tmpdir)`: a subshell would
+# lose the record.
+make_tmpdir() {
+    local _d
+    _d=$(mktemp -d "${TMPDIR:-/tmp}/clearinghouse-test.XXXXXX") || return 1
+    _LIB_TMPDIRS+=("$_d")
+    printf -v "$1" '%s' "$_d"
+}
+
+# track_pid PID: stop PID (and its session) at cleanup.
+track_pid() {
+    _LIB_PIDS+=("$1")
+}
+
+# stop_pid PID [TIMEOUT_SECONDS]: SIGTERM to the process (and its process group
+# when it leads one), wait at most TIMEOUT (default 5) seconds, then SIGKILL.
+# Returns 0 when it ended after SIGTERM, 1 when it had to be killed or was gone.
+stop_pid() {
+    local pid=$1 timeout=${2:-5} deadline rc=0
+    [ -n "$pid" ] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    # Each started process leads its own process group (setsid): signal the group.
+    if [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    else
+        kill -TERM "$pid" 2>/dev/null
+    fi
+    deadline=$(( $(now_ms) + timeout * 1000 ))
+    while kill -0 "$pid" 2>/dev/null; do
+        # a zombie child of ours: reap it
+        if [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = "Z" ]; then
+            break
+        fi
+        if [ "$(now_ms)" -ge "$deadline" ]; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+            rc=1
+            break
+        fi
+        sleep 0.05
+    done
+    wait "$pid" 2>/dev/null
+    # whatever is left of its group (server children of NSD, for instance)
+    kill -KILL -- "-$pid" 2>/dev/null
+    return $rc
+}
+
+cleanup() {
+    local rc=$? pid d
+    trap - EXIT INT TERM
+    for pid in "${_LIB_PIDS[@]}"; do
+        stop_pid "$pid" 3 || true
+    done
+    _LIB_PIDS=()
+    if [ -z "${KEEP_TMP:-}" ]; then
+        for d in "${_LIB_TMPDIRS[@]}"; do
+            case $d in
+                */clearinghouse-test.*) rm -rf -- "$d" ;;
+            esac
+        done
+    else
+        for d in "${_LIB_TMPDIRS[@]}"; do printf '# kept %s\n' "$d"; done
+    fi
+    _LIB_TMPDIRS=()
+    return $rc
+}
+
+_lib_on_signal() {
+    printf '# interrupted\n' >&2
+    cleanup
+    exit 130
+}
+
+trap cleanup EXIT
+trap _lib_on_signal INT TERM
+
+# ---------------------------------------------------------------- ports, DNS
+
+# free_port: print a port that is free for UDP and TCP on 127.0.0.1 and ::1.
+free_port() {
+    python3 - <<'EOF'
+import random, socket, sys
+def free(port):
+    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        for typ in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(fam, typ)
+            try:
+                s.bind((addr, port))
+            except OSError:
+                return False
+            finally:
+                s.close()
+    return True
+for _ in range(200):
+    p = random.randint(20000, 60000)
+    if free(p):
+        print(p)
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+
+# wait_for_dns PORT NAME [SERVER] [TIMEOUT_SECONDS] [SOURCE] [PID]: wait until
+# a DNS server answers (any RCODE) a query for NAME on SERVER (default
+# 127.0.0.1). Default timeout 20 s. Returns 1 on timeout, 2 when PID (the
+# server's process, if given) has exited.
+wait_for_dns() {
+    local port=$1 name=$2 server=${3:-127.0.0.1} timeout=${4:-20} src=${5:-} pid=${6:-} deadline out
+    local -a b=()
+    [ -n "$src" ] && b=(-b "$src")
+    deadline=$(( $(now_ms) + timeout * 1000 ))
+    while :; do
+        out=$(dig "${b[@]}" -p "$port" "@$server" "$name" +time=1 +tries=1 2>&1) || true
+        if printf '%s\n' "$out" | grep -q 'status: '; then
+            return 0
+        fi
+        [ "$(now_ms)" -ge "$deadline" ] && return 1
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            return 2
+        fi
+        sleep 0.1
+    done
+}
+
+# ---------------------------------------------------------------- NSD
+
+# render_template IN OUT VAR=VALUE...: replace @VAR@ with VALUE.
+render_template() {
+    local in=$1 out=$2 kv k v
+    shift 2
+    local -a sedargs=()
+    for kv in "$@"; do
+        k=${kv%%=*}
+        v=${kv#*=}
+        v=${v//\\/\\\\}
+        v=${v//|/\\|}
+        v=${v//&/\\&}
+        sedargs+=(-e "s|@${k}@|${v}|g")
+    done
+    sed "${sedargs[@]}" "$in" >"$out"
+}
+
+# start_nsd DIR PORT ZONESRC [TEMPLATE]: write an NSD config in DIR from
+# TEMPLATE (default: tests/integration/nsd.conf.in next to this file; @DIR@ and
+# @PORT@ are replaced) plus one zone stanza per ZONESRC/*.zone (zone name = file
+# name without .zone), start `nsd -d` on 127.0.0.1@PORT in the background and
+# wait (bounded) until it answers. Sets NSD_PID and NSD_PORT. Log: DIR/nsd.log.
+start_nsd() {
+    local dir=$1 port=$2 zsrc=$3 tmpl=${4:-$_LIB_DIR/integration/nsd.conf.in} f z
+    NSD_PORT=$port
+    mkdir -p "$dir/zones"
+    cp "$zsrc"/*.zone "$dir/zones/" || return 1
+    render_template "$tmpl" "$dir/nsd.conf" DIR="$dir" PORT="$port" || return 1
+    for f in "$dir"/zones/*.zone; do
+        z=$(basename "$f" .zone)
+        printf '\nzone:\n    name: "%s"\n    zonefile: "%s"\n' "$z" "$(basename "$f")"
+    done >>"$dir/nsd.conf"
+    if ! nsd-checkconf "$dir/nsd.conf" >"$dir/nsd-checkconf.out" 2>&1; then
+        echo "nsd-checkconf rejected $dir/nsd.conf:" >&2
+        cat "$dir/nsd-checkconf.out" >&2
+        return 1
+    fi
+    setsid nsd -d -c "$dir/nsd.conf" >>"$dir/nsd.log" 2>&1 </dev/null &
+    NSD_PID=$!
+    track_pid "$NSD_PID"
+    z=$(basename "$(ls "$dir"/zones/*.zone | head -n 1)" .zone)
+    if ! wait_for_dns "$port" "$z" 127.0.0.1 15 "" "$NSD_PID"; then
+        echo "nsd did not answer on port $port; its log:" >&2
+        cat "$dir/nsd.log" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- resolverd
+
+# start_resolverd BIN CONF LOG [EXTRA ARGS...]: start `resolverd -c CONF -f`
+# in the background, stderr and stdout to LOG. Sets RESOLVERD_PID.
+# Sanitizer runtimes are told to log and abort on the first error.
+start_resolverd() {
+    local bin=$1 conf=$2 log=$3
+    shift 3
+    ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:halt_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        setsid "$bin" -c "$conf" -f "$@" >>"$log" 2>&1 </dev/null &
+    RESOLVERD_PID=$!
+    track_pid "$RESOLVERD_PID"
+}
+
+# sanitizer_errors LOG: print sanitizer reports found in LOG; 0 when there are some.
+sanitizer_errors() {
+    grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)' "$1" 2>/dev/null
+}
