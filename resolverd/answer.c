@@ -104,7 +104,7 @@ answer_finish(struct answer *a)
 		p[0] = 0; /* root owner */
 		put16(p + 1, 41);
 		put16(p + 3, a->edns_size);
-		put32(p + 5, a->edns_do ? 0x00008000u : 0);
+		put32(p + 5, (uint32_t)a->edns_ext_rcode << 24 | (a->edns_do ? 0x00008000u : 0));
 		put16(p + 9, 0);
 		a->len += OPT_RR_LEN;
 		arcount++;

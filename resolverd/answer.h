@@ -35,6 +35,7 @@ struct answer {
 	bool edns;
 	bool edns_do;
 	uint16_t edns_size;
+	uint8_t edns_ext_rcode;  /* upper 8 bits of a 12-bit RCODE (BADVERS = 16 -> 1) */
 };
 
 /**

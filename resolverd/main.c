@@ -10,6 +10,7 @@
 #include "recursion.h"
 #include "reload.h"
 #include "server.h"
+#include "sink.h"
 #include "zone.h"
 
 #include <signal.h>
@@ -31,6 +32,7 @@ struct daemon {
 	struct zone *zone;
 	struct event_base *base;
 	struct server *server;
+	struct sink *sink;
 	struct reload *reload;
 };
 
@@ -155,6 +157,13 @@ main(int argc, char **argv)
 		log_err("listen: %s", err);
 		goto out;
 	}
+	if (d.opt.sink_mode == SINK_LISTENER) {
+		d.sink = sink_new(d.base, &d.r, &d.opt, err, sizeof(err));
+		if (!d.sink) {
+			log_err("sink: %s", err);
+			goto out;
+		}
+	}
 	if (!foreground && daemon(0, 0) != 0) {
 		log_err("cannot daemonize");
 		goto out;
@@ -183,6 +192,7 @@ out:
 	for (int i = 0; i < 4; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
+	sink_free(d.sink);
 	server_free(d.server);
 	recursion_free(d.r.rec);
 	if (d.base)

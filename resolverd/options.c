@@ -27,10 +27,11 @@ struct option_desc {
 	const char *help;
 };
 
-static const char *const sink_modes[] = { "host", "refuse", NULL };
+static const char *const sink_modes[] = { "host", "refuse", "listener", NULL };
 static const char *const unknown_peers[] = { "deny", "pass", NULL };
 
 static int add_listen(struct options *o, const char *v, char *err, size_t errlen);
+static int add_sink_listen(struct options *o, const char *v, char *err, size_t errlen);
 static int add_acl(struct options *o, const char *v, char *err, size_t errlen);
 static int add_forward(struct options *o, const char *v, char *err, size_t errlen);
 static int add_stub(struct options *o, const char *v, char *err, size_t errlen);
@@ -42,9 +43,11 @@ static const struct option_desc option_table[] = {
 	{ "listen", OPT_LIST, 0, 0, 0, NULL, add_listen, "ADDR@PORT to answer on, UDP and TCP (repeatable)" },
 	{ "database", OPT_STRING, OFF(database), 0, 0, NULL, NULL, "policy database (SQLite)" },
 	{ "zone-file", OPT_STRING, OFF(zone_file), 0, 0, NULL, NULL, "the clearinghouse zone" },
-	{ "sink-mode", OPT_ENUM, OFF(sink_mode), 0, 0, sink_modes, NULL, "host | refuse" },
+	{ "sink-mode", OPT_ENUM, OFF(sink_mode), 0, 0, sink_modes, NULL, "host | refuse | listener" },
 	{ "sink-host", OPT_STRING, OFF(sink_host), 0, 0, NULL, NULL, "SRV target of denied lookups" },
 	{ "sink-port", OPT_INT, OFF(sink_port), 1, 65535, NULL, NULL, "SRV port of denied lookups" },
+	{ "sink-listen", OPT_LIST, 0, 0, 0, NULL, add_sink_listen, "ADDR@PORT of the listener sink (repeatable)" },
+	{ "police-domain-address", OPT_BOOL, OFF(police_domain_address), 0, 0, NULL, NULL, "A/AAAA of a community domain decided by policy" },
 	{ "ttl-cap", OPT_INT, OFF(ttl_cap), 0, 86400, NULL, NULL, "TTL cap of policy answers (s)" },
 	{ "unknown-peer", OPT_ENUM, OFF(unknown_peer), 0, 0, unknown_peers, NULL, "deny | pass" },
 	{ "require-mutual", OPT_BOOL, OFF(require_mutual), 0, 0, NULL, NULL, "allow needs both directions" },
@@ -72,6 +75,7 @@ options_init(struct options *o)
 	o->ttl_cap = 60;
 	o->unknown_peer = UNKNOWN_PEER_DENY;
 	o->require_mutual = true;
+	o->police_domain_address = true;
 	o->edns_buffer_size = 1232;
 	o->tcp_idle_timeout = 10;
 	o->tcp_max_connections = 256;
@@ -91,6 +95,7 @@ void
 options_free(struct options *o)
 {
 	free(o->listen);
+	free(o->sink_listen);
 	free(o->database);
 	free(o->zone_file);
 	free(o->sink_host);
@@ -161,23 +166,36 @@ parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len)
 }
 
 static int
-add_listen(struct options *o, const char *v, char *err, size_t errlen)
+add_addr(struct listen_addr **list, size_t *n, const char *what, const char *v, char *err,
+         size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 
 	if (parse_addr_port(v, &ss, &len) != 0) {
-		snprintf(err, errlen, "listen: '%s' is not ADDR@PORT", v);
+		snprintf(err, errlen, "%s: '%s' is not ADDR@PORT", what, v);
 		return -1;
 	}
-	struct listen_addr *nl = append(o->listen, &o->nlisten, sizeof(*nl));
+	struct listen_addr *nl = append(*list, n, sizeof(*nl));
 	if (!nl)
 		return -1;
-	o->listen = nl;
-	nl[o->nlisten - 1].addr = ss;
-	nl[o->nlisten - 1].addrlen = len;
-	snprintf(nl[o->nlisten - 1].text, sizeof(nl->text), "%s", v);
+	*list = nl;
+	nl[*n - 1].addr = ss;
+	nl[*n - 1].addrlen = len;
+	snprintf(nl[*n - 1].text, sizeof(nl->text), "%s", v);
 	return 0;
+}
+
+static int
+add_listen(struct options *o, const char *v, char *err, size_t errlen)
+{
+	return add_addr(&o->listen, &o->nlisten, "listen", v, err, errlen);
+}
+
+static int
+add_sink_listen(struct options *o, const char *v, char *err, size_t errlen)
+{
+	return add_addr(&o->sink_listen, &o->nsink_listen, "sink-listen", v, err, errlen);
 }
 
 static int
@@ -389,6 +407,10 @@ options_check(const struct options *o, char *err, size_t errlen)
 	}
 	if (!o->zone_file) {
 		snprintf(err, errlen, "no 'zone-file' configured");
+		return -1;
+	}
+	if (o->sink_mode == SINK_LISTENER && o->nsink_listen == 0) {
+		snprintf(err, errlen, "sink-mode listener needs a 'sink-listen' address");
 		return -1;
 	}
 	return 0;

@@ -13,7 +13,7 @@
 
 #include "netaddr.h"
 
-enum sink_mode { SINK_HOST, SINK_REFUSE };
+enum sink_mode { SINK_HOST, SINK_REFUSE, SINK_LISTENER };
 enum unknown_peer { UNKNOWN_PEER_DENY, UNKNOWN_PEER_PASS };
 
 struct listen_addr {
@@ -40,6 +40,9 @@ struct options {
 	enum sink_mode sink_mode;
 	char *sink_host;
 	int sink_port;
+	struct listen_addr *sink_listen;  /* sink-mode listener: where the stream error is served */
+	size_t nsink_listen;
+	bool police_domain_address;
 	int ttl_cap;
 	enum unknown_peer unknown_peer;
 	bool require_mutual;

@@ -53,6 +53,7 @@ policy_free(struct policy *p)
 	free(p->from_group_off);
 	free(p->from_group);
 	free(p->from_generic);
+	free(p->targets_by_host);
 	free(p->hash);
 	prefixmap_free(p->cidrs);
 	free(p);
@@ -92,6 +93,8 @@ hash_wire(const uint8_t *wire, size_t len)
 static uint32_t
 find_wire(const struct policy *p, const uint8_t *wire, size_t len)
 {
+	if (len == 0)
+		return POLICY_NONE;
 	if (!p->hash)
 		return POLICY_NONE;
 	size_t mask = p->hash_size - 1;
@@ -279,6 +282,63 @@ build_from_index(struct policy *p, enum policy_sel_kind kind, size_t n, uint32_t
 	return 0;
 }
 
+/* Order of two wire names, for sorting and binary search (names are lower-case). */
+static int
+cmp_wire(const uint8_t *a, const uint8_t *b)
+{
+	size_t la = dname_length(a, DNAME_MAXLEN), lb = dname_length(b, DNAME_MAXLEN);
+	int c = memcmp(a, b, la < lb ? la : lb);
+	return c ? c : (la > lb) - (la < lb);
+}
+
+/* qsort has no context argument: the targets being sorted for build_host_index. */
+static const struct policy_target *sort_targets;
+
+static int
+cmp_target_host(const void *a, const void *b)
+{
+	return cmp_wire(sort_targets[*(const uint32_t *)a].host, sort_targets[*(const uint32_t *)b].host);
+}
+
+static int
+build_host_index(struct policy *p)
+{
+	free(p->targets_by_host);
+	p->targets_by_host = malloc((p->ntargets ? p->ntargets : 1) * sizeof(uint32_t));
+	if (!p->targets_by_host)
+		return -1;
+	for (size_t i = 0; i < p->ntargets; i++)
+		p->targets_by_host[i] = (uint32_t)i;
+	sort_targets = p->targets;
+	if (p->ntargets > 1)
+		qsort(p->targets_by_host, p->ntargets, sizeof(uint32_t), cmp_target_host);
+	return 0;
+}
+
+size_t
+policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *first)
+{
+	uint8_t lower[DNAME_MAXLEN];
+	size_t len = dname_length(wire, DNAME_MAXLEN), lo = 0, hi = p->ntargets;
+
+	if (len == 0 || !p->targets_by_host)
+		return 0;
+	memcpy(lower, wire, len);
+	dname_lower(lower);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (cmp_wire(p->targets[p->targets_by_host[mid]].host, lower) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t n = 0;
+	while (lo + n < p->ntargets && cmp_wire(p->targets[p->targets_by_host[lo + n]].host, lower) == 0)
+		n++;
+	*first = lo;
+	return n;
+}
+
 static int
 build_rule_index(struct policy *p)
 {
@@ -331,6 +391,8 @@ policy_finish(struct policy *p)
 			i = (i + 1) & mask;
 		p->hash[i] = (uint32_t)d;
 	}
+	if (build_host_index(p) != 0)
+		return -1;
 	return build_rule_index(p);
 }
 
@@ -341,6 +403,12 @@ policy_find_domain(const struct policy *p, const char *name)
 	size_t len = dname_from_text(name, wire);
 
 	return len > 1 ? find_wire(p, wire, len) : POLICY_NONE;
+}
+
+uint32_t
+policy_find_domain_wire(const struct policy *p, const uint8_t *wire)
+{
+	return find_wire(p, wire, dname_length(wire, DNAME_MAXLEN));
 }
 
 uint32_t

@@ -81,6 +81,7 @@ struct policy {
 	uint32_t *from_group_off, *from_group;    /* CSR: ngroups + 1 offsets */
 	uint32_t *from_generic;                   /* from any or a level range */
 	size_t nfrom_generic;
+	uint32_t *targets_by_host;                /* target indexes sorted by host name */
 };
 
 /** How decision() came out, and why. */
@@ -117,6 +118,8 @@ int policy_finish(struct policy *p);
 
 /** Domain index by text name (any case, optional trailing dot), or POLICY_NONE. */
 uint32_t policy_find_domain(const struct policy *p, const char *name);
+/** Domain index by wire name (any case), or POLICY_NONE. */
+uint32_t policy_find_domain_wire(const struct policy *p, const uint8_t *wire);
 /** Group index by name, or POLICY_NONE. */
 uint32_t policy_find_group(const struct policy *p, const char *name);
 /**
@@ -126,6 +129,12 @@ uint32_t policy_find_group(const struct policy *p, const char *name);
  */
 uint32_t policy_find_domain_suffix(const struct policy *p, const uint8_t *wire, size_t len,
                                    unsigned *labels_above);
+/**
+ * The targets whose host is this wire name (any case): *first indexes
+ * targets_by_host, the count is returned (0: not a target host).
+ */
+size_t policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *first);
+
 /** Longest-prefix match of a source address, or POLICY_NONE. */
 uint32_t policy_identify(const struct policy *p, const struct netaddr *source);
 

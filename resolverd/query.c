@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "prefixmap.h"
 #include "recursion.h"
+#include "targetmap.h"
 #include "zone.h"
 
 #include <stdio.h>
@@ -23,6 +24,9 @@
 #include <time.h>
 #include <sys/socket.h>
 
+#define TYPE_A 1
+#define TYPE_AAAA 28
+#define TYPE_ANY 255
 #define TYPE_SRV 33
 #define TYPE_OPT 41
 #define CLASS_IN 1
@@ -30,9 +34,16 @@
 #define RCODE_SERVFAIL 2
 #define RCODE_NOTIMP 4
 #define RCODE_REFUSED 5
+#define RCODE_BADVERS 16
 
 /* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
 #define DECISION_CACHE_ENTRIES 65536
+/* learned (target host, peer) pairs */
+#define LEARNED_TARGETS 65536
+/* a denied SRV lookup starts a learning lookup of the peer at most this often (s) */
+#define PROBE_INTERVAL 60
+/* most peers one host name is checked against */
+#define MAX_HOST_PEERS 16
 
 /** The parts of a request the pipeline needs. */
 struct request {
@@ -43,6 +54,7 @@ struct request {
 	uint16_t qtype, qclass;
 	bool edns, do_bit;
 	uint16_t edns_size;
+	uint8_t edns_version;
 };
 
 static inline uint16_t
@@ -107,6 +119,7 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 				return RCODE_FORMERR;
 			req->edns = true;
 			req->edns_size = get16(pkt + o + 2);
+			req->edns_version = pkt[o + 5];
 			req->do_bit = (pkt[o + 6] & 0x80) != 0;
 		}
 		o += 10 + rdlen;
@@ -167,9 +180,9 @@ answer_sink(const struct resolver *r, const struct request *req, struct answer *
 		memcpy(rdata + 6, r->sink_host, tlen);
 	}
 	answer_add_rr(a, SECTION_ANSWER, NULL, TYPE_SRV, CLASS_IN, ttl, rdata, (uint16_t)(6 + tlen));
-	if (r->opt->sink_mode == SINK_HOST && zone_contains(r->zone, r->sink_host)) {
-		zone_add_rrset(r->zone, r->sink_host, 1, a, SECTION_ADDITIONAL, ttl);
-		zone_add_rrset(r->zone, r->sink_host, 28, a, SECTION_ADDITIONAL, ttl);
+	if (r->opt->sink_mode != SINK_REFUSE && zone_contains(r->zone, r->sink_host)) {
+		zone_add_rrset(r->zone, r->sink_host, TYPE_A, a, SECTION_ADDITIONAL, ttl, false);
+		zone_add_rrset(r->zone, r->sink_host, TYPE_AAAA, a, SECTION_ADDITIONAL, ttl, false);
 	}
 }
 
@@ -221,11 +234,15 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 /* Hand the query to libunbound; on failure answer SERVFAIL now. */
 static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
-        uint32_t ttl_cap, struct answer *a)
+        uint32_t ttl_cap, const uint8_t *learn_peer, struct answer *a)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
 	if (p) {
+		if (learn_peer) {
+			p->learn = true;
+			memcpy(p->learn_peer, learn_peer, dname_length(learn_peer, DNAME_MAXLEN));
+		}
 		p->r = r;
 		p->h = *h;
 		p->id = req->id;
@@ -247,6 +264,43 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 	r->stats.servfail++;
 	answer_set_rcode(a, RCODE_SERVFAIL);
 	return QUERY_ANSWERED;
+}
+
+/*
+ * A denied SRV lookup: look the SRV up ourselves (at most once a minute per
+ * peer) so that the peer's target hosts are known before the requester asks
+ * for their addresses directly.
+ */
+static void
+learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer)
+{
+	time_t now = time(NULL);
+	uint32_t hv = 2166136261u;
+	size_t len = dname_length(peer, DNAME_MAXLEN);
+
+	for (size_t i = 0; i < len; i++)
+		hv = (hv ^ peer[i]) * 16777619u;
+	size_t slot = hv % (sizeof(r->probes) / sizeof(r->probes[0]));
+	if (r->probes[slot].hash == hv && now - r->probes[slot].at < PROBE_INTERVAL)
+		return;
+	r->probes[slot].hash = hv;
+	r->probes[slot].at = now;
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	p->r = r;
+	p->h.fd = -1;
+	p->silent = true;
+	p->learn = true;
+	memcpy(p->learn_peer, peer, len);
+	p->qtype = TYPE_SRV;
+	p->qclass = CLASS_IN;
+	memcpy(p->question, req->question, req->question_len);
+	p->question_len = req->question_len;
+	p->limit = 65535;
+	p->ttl_cap = UINT32_MAX;
+	if (recursion_start(r->rec, p) != 0)
+		free(p);
 }
 
 static void
@@ -279,7 +333,7 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 
 	if (peer == POLICY_NONE) {
 		if (r->opt->unknown_peer == UNKNOWN_PEER_PASS)
-			return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, a);
+			return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, NULL, a);
 		memset(&v, 0, sizeof(v));
 		v.reason = "unknown peer";
 		log_decision(r, requester, source, dname_to_text(peer_name, text, sizeof(text)), &v);
@@ -294,11 +348,106 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 		r->stats.policy_allow++;
 		if (above == 0 && answer_targets(r, req, pol, peer, svc, a))
 			return QUERY_ANSWERED;
-		return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, a);
+		return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap,
+		               req->qtype == TYPE_SRV ? pol->domains[peer].wire : NULL, a);
 	}
 	r->stats.policy_deny++;
 	answer_sink(r, req, a);
+	if (req->qtype == TYPE_SRV && pol->domains[peer].ntargets == 0)
+		learn_targets(r, req, pol->domains[peer].wire);
 	return QUERY_ANSWERED;
+}
+
+/* The sink's address under the question's name: what a denied host lookup gets. */
+static void
+answer_sink_address(const struct resolver *r, const struct request *req, struct answer *a)
+{
+	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
+	unsigned n = 0;
+
+	if (req->qtype == TYPE_A || req->qtype == TYPE_ANY)
+		n += zone_add_rrset(r->zone, r->sink_host, TYPE_A, a, SECTION_ANSWER, ttl, true);
+	if (req->qtype == TYPE_AAAA || req->qtype == TYPE_ANY)
+		n += zone_add_rrset(r->zone, r->sink_host, TYPE_AAAA, a, SECTION_ANSWER, ttl, true);
+	(void)n; /* none: NODATA, the sink has no address of that family */
+}
+
+/*
+ * A/AAAA of a community domain itself (the RFC 6120 3.2.2 fallback), of a
+ * name below it (components), or of a peer's SRV target host: decided like the SRV lookup, so that a denied
+ * requester cannot skip the SRV step. A host serving several peers is allowed
+ * when any of them is. QUERY_DROP means "not a policed name": go on.
+ */
+static enum query_result
+answer_address(struct resolver *r, const struct request *req, uint32_t requester,
+               const struct netaddr *source, bool tcp, const struct reply_handle *h,
+               struct answer *a)
+{
+	const struct policy *pol = r->policy;
+	uint32_t peers[MAX_HOST_PEERS];
+	size_t npeers = 0, first = 0;
+	bool is_domain = false;
+
+	if (r->opt->police_domain_address) {
+		/* P itself, or a name below it (a component such as conference.P) */
+		unsigned above;
+		uint32_t d = policy_find_domain_suffix(pol, req->qname,
+		                                       dname_length(req->qname, DNAME_MAXLEN), &above);
+		if (d != POLICY_NONE) {
+			peers[npeers++] = d;
+			is_domain = above == 0;
+		}
+	}
+	size_t ntargets = policy_find_target_host(pol, req->qname, &first);
+	for (size_t i = 0; i < ntargets && npeers < MAX_HOST_PEERS; i++)
+		peers[npeers++] = pol->targets[pol->targets_by_host[first + i]].domain;
+	const uint8_t *learned[MAX_HOST_PEERS];
+	size_t nlearned = targetmap_lookup(r->learned, req->qname, time(NULL), learned, MAX_HOST_PEERS);
+	for (size_t i = 0; i < nlearned && npeers < MAX_HOST_PEERS; i++) {
+		uint32_t d = policy_find_domain_wire(pol, learned[i]);
+		if (d != POLICY_NONE)
+			peers[npeers++] = d;
+	}
+	if (npeers == 0)
+		return QUERY_DROP;
+
+	struct policy_verdict v;
+	uint32_t decided = peers[0];
+	for (size_t i = 0; i < npeers; i++) {
+		decision_cache_decide(r->decisions, pol, requester, peers[i], time(NULL),
+		                      r->opt->require_mutual, &v);
+		decided = peers[i];
+		if (v.allow)
+			break;
+	}
+	log_decision(r, requester, source, pol->domains[decided].name, &v);
+	if (!v.allow) {
+		r->stats.policy_deny++;
+		answer_sink_address(r, req, a);
+		return QUERY_ANSWERED;
+	}
+	r->stats.policy_allow++;
+	/* addresses from the targets table: closed networks answer without upstream */
+	bool from_db = false;
+	for (size_t i = 0; i < ntargets; i++) {
+		const struct policy_target *t = &pol->targets[pol->targets_by_host[first + i]];
+		for (size_t k = 0; k < t->naddrs; k++) {
+			bool v4 = t->addrs[k].family == AF_INET;
+			from_db = true;
+			if ((v4 && req->qtype == TYPE_AAAA) || (!v4 && req->qtype == TYPE_A))
+				continue;
+			answer_add_rr(a, SECTION_ANSWER, NULL, v4 ? TYPE_A : TYPE_AAAA, CLASS_IN,
+			              (uint32_t)r->opt->ttl_cap, t->addrs[k].addr, v4 ? 4 : 16);
+		}
+		if (from_db)
+			break; /* one target's addresses are the host's addresses */
+	}
+	if (from_db)
+		return QUERY_ANSWERED;
+	/* a closed-network peer (targets in the database) has no address of its own: NODATA */
+	if (is_domain && ntargets == 0 && pol->domains[peers[0]].ntargets > 0)
+		return QUERY_ANSWERED;
+	return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, NULL, a);
 }
 
 static bool
@@ -339,6 +488,11 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 		goto done;
 	}
 	start_answer(r, &a, &req, out, outcap, tcp, 0);
+	if (req.edns && req.edns_version != 0) {
+		/* RFC 6891 6.1.3: we speak EDNS version 0 only */
+		a.edns_ext_rcode = RCODE_BADVERS >> 4;
+		goto done;
+	}
 
 	uint32_t requester = policy_identify(r->policy, source);
 	if (requester == POLICY_NONE && !in_recursion_acl(r, source)) {
@@ -362,7 +516,14 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 			return res;
 		goto done;
 	}
-	res = recurse(r, &req, tcp, h, UINT32_MAX, &a);
+	if (req.qtype == TYPE_A || req.qtype == TYPE_AAAA || req.qtype == TYPE_ANY) {
+		res = answer_address(r, &req, requester, source, tcp, h, &a);
+		if (res == QUERY_PENDING)
+			return res;
+		if (res == QUERY_ANSWERED)
+			goto done;
+	}
+	res = recurse(r, &req, tcp, h, UINT32_MAX, NULL, &a);
 	if (res == QUERY_PENDING)
 		return res;
 done:
@@ -380,7 +541,8 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 		return -1;
 	}
 	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
-	if (!r->decisions) {
+	r->learned = targetmap_new(LEARNED_TARGETS);
+	if (!r->decisions || !r->learned) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -403,4 +565,6 @@ resolver_cleanup(struct resolver *r)
 	r->recursion_acl = NULL;
 	decision_cache_free(r->decisions);
 	r->decisions = NULL;
+	targetmap_free(r->learned);
+	r->learned = NULL;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "netaddr.h"
 
@@ -22,6 +23,7 @@ struct policy;
 struct recursion;
 struct tcp_conn;
 struct decision_cache;
+struct targetmap;
 
 /** Where an answer goes: a UDP socket and peer, or a TCP connection. */
 struct reply_handle {
@@ -48,6 +50,8 @@ struct resolver {
 	struct recursion *rec;
 	struct prefixmap *recursion_acl;
 	struct decision_cache *decisions; /* memo of decision(R, P) for the snapshot */
+	struct targetmap *learned;     /* SRV target hosts seen upstream -> their peers */
+	struct { uint32_t hash; time_t at; } probes[1024]; /* recent target-learning lookups */
 	reply_fn reply;
 	uint8_t sink_host[255];        /* wire */
 	struct query_stats stats;

@@ -8,10 +8,12 @@
 #include "dname.h"
 #include "log.h"
 #include "options.h"
+#include "targetmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <ldns/ldns.h>
@@ -137,6 +139,27 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 	return true;
 }
 
+/* Remember the target hosts of an upstream SRV answer for p->learn_peer. */
+static void
+learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
+{
+	ldns_rr_list *an = ldns_pkt_answer(pkt);
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(an, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SRV || ldns_rr_rd_count(rr) < 4)
+			continue;
+		ldns_rdf *target = ldns_rr_rdf(rr, 3);
+		if (ldns_rdf_size(target) <= 1 || ldns_rdf_size(target) > DNAME_MAXLEN)
+			continue; /* "." : no service */
+		/* keep the upstream TTL (not the capped one), from one minute to one day */
+		uint32_t ttl = ldns_rr_ttl(rr);
+		ttl = ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl;
+		targetmap_add(p->r->learned, ldns_rdf_data(target), p->learn_peer, now + (time_t)ttl);
+	}
+}
+
 /* libunbound's answer: rebuild it for the client and send it. */
 static void
 recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char *why_bogus,
@@ -149,6 +172,15 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 	uint16_t flags = (uint16_t)(DNS_FLAG_QR | (p->flags & (DNS_FLAG_RD | DNS_FLAG_CD)) | DNS_FLAG_RA);
 
 	(void)was_ratelimited;
+	if (p->silent) {
+		if (rcode == 0 && packet && sec != 1 &&
+		    ldns_wire2pkt(&pkt, packet, (size_t)packet_len) == LDNS_STATUS_OK) {
+			learn_srv_targets(p, pkt);
+			ldns_pkt_free(pkt);
+		}
+		free(p);
+		return;
+	}
 	answer_start(&a, out, sizeof(out), p->limit, p->id, flags, p->question, p->question_len);
 	a.edns = p->edns;
 	a.edns_do = p->do_bit;
@@ -165,6 +197,8 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 		answer_set_rcode(&a, LDNS_RCODE_SERVFAIL);
 	} else {
 		ldns_buffer *rdbuf = ldns_buffer_new(512);
+		if (p->learn)
+			learn_srv_targets(p, pkt);
 		answer_set_rcode(&a, (uint8_t)ldns_pkt_get_rcode(pkt));
 		/* secure, and the client can use it: RFC 6840 5.7, 4035 3.2.3 */
 		if (sec == 2 && (p->do_bit || (p->flags & DNS_FLAG_AD)))
@@ -189,8 +223,10 @@ recursion_start(struct recursion *rec, struct pending *p)
 	ldns_rdf *rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, p->question_len - 4, p->question);
 	char *text;
 
-	if (!rdf)
+	if (!rec || !rdf) {
+		ldns_rdf_deep_free(rdf);
 		return -1;
+	}
 	/* ldns escapes odd bytes (\DDD), as libunbound's parser expects */
 	text = ldns_rdf2str(rdf);
 	ldns_rdf_deep_free(rdf);

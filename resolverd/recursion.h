@@ -25,6 +25,9 @@ struct pending {
 	bool edns, do_bit;
 	size_t limit;                  /* most bytes the client accepts */
 	uint32_t ttl_cap;              /* UINT32_MAX: not a policy answer */
+	bool learn;                    /* an SRV lookup of learn_peer: remember its target hosts */
+	bool silent;                   /* a lookup of our own: nobody to answer */
+	uint8_t learn_peer[255];       /* wire */
 	int async_id;
 };
 

@@ -42,9 +42,11 @@ void zone_answer(const struct zone *z, const uint8_t *qname, uint16_t qtype, str
 
 /**
  * Add the zone's records of owner/type to a section (e.g. the sink host's
- * addresses as additional data), TTL capped at ttl_cap. Returns how many.
+ * addresses as additional data), TTL capped at ttl_cap. With as_question
+ * the records are written under the question's name instead (the sink
+ * address given for a denied host). Returns how many.
  */
 unsigned zone_add_rrset(const struct zone *z, const uint8_t *owner, uint16_t type,
-                        struct answer *a, int section, uint32_t ttl_cap);
+                        struct answer *a, int section, uint32_t ttl_cap, bool as_question);
 
 #endif

@@ -21,6 +21,8 @@ static struct resolver r;
 static struct options opt;
 static uint8_t out[65535];
 
+#define TYPE_A_ 1
+
 /* Build a query: header, one question, optional OPT. Returns its length. */
 static size_t
 make_query(uint8_t *buf, uint16_t flags, const char *name, uint16_t qtype, int edns)
@@ -194,6 +196,60 @@ test_targets(void)
 }
 
 static void
+test_addresses(void)
+{
+	uint8_t q[512];
+	size_t len, outlen;
+	static const uint8_t sink_a[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1 };
+	static const uint8_t db_a[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 9, 9, 9 };
+
+	len = make_query(q, DNS_FLAG_RD, "c.test", TYPE_A_, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(rcode() == 0 && count(1) == 1 && contains(outlen, sink_a, sizeof(sink_a)),
+	      "A of a denied peer (the RFC 6120 fallback) gives the sink address, TTL 60");
+	len = make_query(q, DNS_FLAG_RD, "conference.c.test", 28, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(rcode() == 0 && count(1) == 1 && contains(outlen, "\0\034\0\001", 4),
+	      "AAAA of a denied peer's component gives the sink's AAAA");
+	len = make_query(q, DNS_FLAG_RD, "xmpp.b.test", TYPE_A_, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(count(1) == 1 && contains(outlen, db_a, sizeof(db_a)),
+	      "A of an allowed peer's target host comes from the targets table");
+	len = make_query(q, DNS_FLAG_RD, "xmpp.b.test", TYPE_A_, 0);
+	run(q, len, "127.0.0.5", &outlen);
+	CHECK(rcode() == 5, "an unknown source still gets REFUSED for target hosts");
+	len = make_query(q, DNS_FLAG_RD, "b.test", TYPE_A_, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(rcode() == 0 && count(1) == 0, "A of an allowed closed-network peer without an address: NODATA");
+	len = make_query(q, DNS_FLAG_RD, "xmpp.b.test", TYPE_A_, 0);
+	run(q, len, "10.0.0.7", &outlen);
+	CHECK(contains(outlen, sink_a, sizeof(sink_a)), "an unidentified ACL client gets the sink for a target host");
+	opt.police_domain_address = false;
+	len = make_query(q, DNS_FLAG_RD, "c.test", TYPE_A_, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(!contains(outlen, sink_a, sizeof(sink_a)),
+	      "police-domain-address off: A of a community domain is not answered with the sink");
+	opt.police_domain_address = true;
+}
+
+static void
+test_edns(void)
+{
+	uint8_t q[512];
+	size_t len, outlen;
+
+	len = make_query(q, DNS_FLAG_RD, "sink.clearinghouse.test", TYPE_A_, 1);
+	q[len - 5] = 1; /* EDNS version 1 */
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(rcode() == 0 && count(1) == 0 && count(3) == 1, "EDNS version 1: no records, an OPT");
+	CHECK(outlen >= 11 && out[outlen - 6] == 1 && out[outlen - 5] == 0,
+	      "... extended RCODE 1 (BADVERS = 16), version 0");
+	len = make_query(q, DNS_FLAG_RD, "sink.clearinghouse.test", TYPE_A_, 1);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(out[outlen - 6] == 0 && (out[outlen - 4] & 0x80), "EDNS version 0: no BADVERS, DO echoed");
+}
+
+static void
 test_own_zone(void)
 {
 	uint8_t q[512];
@@ -258,6 +314,8 @@ main(void)
 	test_sink();
 	test_own_zone();
 	test_targets();
+	test_addresses();
+	test_edns();
 
 	policy_free(p);
 	zone_free((struct zone *)r.zone);

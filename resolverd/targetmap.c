@@ -1,0 +1,125 @@
+/*
+ * targetmap.c -- open-addressing multimap host -> peers with expiry.
+ */
+#include "config.h"
+#include "targetmap.h"
+#include "dname.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct target_entry {
+	uint8_t *pair;     /* host wire then peer wire, one allocation; NULL = empty */
+	size_t host_len;
+	uint32_t hash;
+	time_t expires;
+};
+
+struct targetmap {
+	struct target_entry *slots;
+	size_t size, used, max_entries;
+};
+
+static uint32_t
+hash_host(const uint8_t *wire, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = wire[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 32;
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
+struct targetmap *
+targetmap_new(size_t max_entries)
+{
+	struct targetmap *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->size = 64;
+	while (m->size < max_entries * 2)
+		m->size *= 2;
+	m->max_entries = max_entries;
+	m->slots = calloc(m->size, sizeof(*m->slots));
+	if (!m->slots) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void
+clear(struct targetmap *m)
+{
+	for (size_t i = 0; i < m->size; i++) {
+		free(m->slots[i].pair);
+		m->slots[i].pair = NULL;
+	}
+	m->used = 0;
+}
+
+void
+targetmap_free(struct targetmap *m)
+{
+	if (!m)
+		return;
+	clear(m);
+	free(m->slots);
+	free(m);
+}
+
+void
+targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires)
+{
+	size_t hl = dname_length(host, DNAME_MAXLEN), pl = dname_length(peer, DNAME_MAXLEN);
+	uint32_t h = hash_host(host, hl);
+	size_t mask = m->size - 1, i;
+
+	if (hl == 0 || pl == 0)
+		return;
+	for (i = h & mask; m->slots[i].pair; i = (i + 1) & mask) {
+		struct target_entry *e = &m->slots[i];
+		if (e->hash == h && e->host_len == hl && dname_equal(e->pair, host) &&
+		    dname_equal(e->pair + hl, peer)) {
+			if (expires > e->expires)
+				e->expires = expires;
+			return;
+		}
+	}
+	if (m->used >= m->max_entries) {
+		/* full: start over; answers only get more cautious until relearned */
+		clear(m);
+		i = h & mask;
+	}
+	uint8_t *pair = malloc(hl + pl);
+	if (!pair)
+		return;
+	memcpy(pair, host, hl);
+	memcpy(pair + hl, peer, pl);
+	dname_lower(pair);
+	dname_lower(pair + hl);
+	m->slots[i] = (struct target_entry){ pair, hl, h, expires };
+	m->used++;
+}
+
+size_t
+targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now, const uint8_t **peers,
+                 size_t max)
+{
+	size_t hl = dname_length(host, DNAME_MAXLEN), n = 0, mask = m->size - 1;
+	uint32_t h = hash_host(host, hl);
+
+	if (hl == 0)
+		return 0;
+	for (size_t i = h & mask; m->slots[i].pair; i = (i + 1) & mask) {
+		const struct target_entry *e = &m->slots[i];
+		if (e->hash == h && e->host_len == hl && e->expires > now && dname_equal(e->pair, host) &&
+		    n < max)
+			peers[n++] = e->pair + hl;
+	}
+	return n;
+}

@@ -1,0 +1,33 @@
+/*
+ * targetmap.h -- SRV target hosts learned from upstream answers.
+ *
+ * A denied requester must not reach a peer by asking for the address of the
+ * peer's SRV target host directly. Hosts listed in the targets table are known
+ * from the snapshot; for the others, every upstream SRV answer of a community
+ * domain teaches us "host H serves peer P" until its TTL runs out. Loop
+ * thread only.
+ */
+#ifndef TARGETMAP_H
+#define TARGETMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct targetmap;
+
+/** A map of at most max_entries (host, peer) pairs. NULL on no memory. */
+struct targetmap *targetmap_new(size_t max_entries);
+void targetmap_free(struct targetmap *m);
+
+/** Remember that host (wire) serves peer (wire) until expires. */
+void targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires);
+
+/**
+ * The peers (wire names, owned by the map, valid until the next add) that
+ * host serves at time now; at most max are stored in peers. Returns how many.
+ */
+size_t targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now,
+                        const uint8_t **peers, size_t max);
+
+#endif
