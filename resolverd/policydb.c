@@ -57,6 +57,12 @@ policydb_serial(sqlite3 *db, char *err, size_t errlen)
 }
 
 int64_t
+policydb_schema_version(sqlite3 *db, char *err, size_t errlen)
+{
+	return query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'", err, errlen);
+}
+
+int64_t
 policydb_parse_time(const char *text)
 {
 	struct tm tm;
@@ -304,7 +310,7 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 		snprintf(err, errlen, "begin: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
-	version = query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'", err, errlen);
+	version = policydb_schema_version(db, err, errlen);
 	if (version < 0)
 		goto fail;
 	if (version != POLICYDB_SCHEMA_VERSION) {

@@ -25,6 +25,9 @@ sqlite3 *policydb_open(const char *path, int readonly, char *err, size_t errlen)
 /** The current serial (meta.serial), or -1 with err filled. */
 int64_t policydb_serial(sqlite3 *db, char *err, size_t errlen);
 
+/** meta.schema_version, or -1 with err filled. */
+int64_t policydb_schema_version(sqlite3 *db, char *err, size_t errlen);
+
 /**
  * Read the whole policy in one read transaction (a consistent view even while
  * writers commit). Returns a finished snapshot (caller frees with

@@ -113,6 +113,15 @@ reload_thread(void *arg)
 		if (version >= 0 && version == last_version && !force && !failing)
 			continue;
 		int64_t serial = policydb_serial(db, err, sizeof(err));
+		/* the schema version is checked on every change, not only on a new serial */
+		int64_t schema = policydb_schema_version(db, err, sizeof(err));
+		if (schema >= 0 && schema != POLICYDB_SCHEMA_VERSION) {
+			log_err("policy reload failed: schema version %lld, this build reads %d; still "
+			        "serving serial %llu", (long long)schema, POLICYDB_SCHEMA_VERSION,
+			        (unsigned long long)rl->serial);
+			failing = true;
+			continue;
+		}
 		if (serial >= 0 && (uint64_t)serial == rl->serial && !force) {
 			last_version = version;
 			failing = false;
