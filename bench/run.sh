@@ -89,6 +89,8 @@ server:
     xfrdfile: "$WORK/nsd/xfrd.state"
     xfrdir: "$WORK/nsd"
     logfile: "$WORK/nsd/nsd.log"
+    # response rate limiting would throttle resolverd's upstream lookups
+    rrl-ratelimit: 0
 remote-control:
     control-enable: no
 zone:
@@ -115,6 +117,7 @@ for i in $(seq 1 600); do
     STARTUP=$(echo "$(now) - $t0" | bc); break; fi
   sleep 0.02
 done
+kill -0 $RPID 2>/dev/null || { echo "not ok - bench: resolverd did not start: $(tail -n 3 "$WORK/resolverd.log")"; exit 1; }
 log "resolverd startup to first correct answer ($PEERS peers): ${STARTUP}s"
 
 # --- correctness first, as the anchors do

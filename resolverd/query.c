@@ -44,6 +44,8 @@
 #define PROBE_INTERVAL 60
 /* most peers one host name is checked against */
 #define MAX_HOST_PEERS 16
+/* most target-learning lookups in flight: they must not crowd out client queries */
+#define MAX_LEARNING 32
 
 /** The parts of a request the pipeline needs. */
 struct request {
@@ -281,7 +283,8 @@ learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer
 	for (size_t i = 0; i < len; i++)
 		hv = (hv ^ peer[i]) * 16777619u;
 	size_t slot = hv % (sizeof(r->probes) / sizeof(r->probes[0]));
-	if (r->probes[slot].hash == hv && now - r->probes[slot].at < PROBE_INTERVAL)
+	if (r->learning >= MAX_LEARNING ||
+	    (r->probes[slot].hash == hv && now - r->probes[slot].at < PROBE_INTERVAL))
 		return;
 	r->probes[slot].hash = hv;
 	r->probes[slot].at = now;
@@ -299,8 +302,11 @@ learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer
 	p->question_len = req->question_len;
 	p->limit = 65535;
 	p->ttl_cap = UINT32_MAX;
-	if (recursion_start(r->rec, p) != 0)
+	r->learning++; /* before: a cached answer calls back at once */
+	if (recursion_start(r->rec, p) != 0) {
+		r->learning--;
 		free(p);
+	}
 }
 
 static void

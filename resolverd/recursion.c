@@ -178,6 +178,7 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 			learn_srv_targets(p, pkt);
 			ldns_pkt_free(pkt);
 		}
+		p->r->learning--;
 		free(p);
 		return;
 	}
