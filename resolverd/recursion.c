@@ -21,7 +21,8 @@
 #include <unbound-event.h>
 
 struct recursion {
-	struct ub_ctx *ctx;
+	struct ub_ctx *ctx;     /* validating when a trust anchor is configured */
+	struct ub_ctx *ctx_cd;  /* the same without validation, for CD queries */
 };
 
 /* ub_ctx_set_option with an error message naming the option. */
@@ -36,48 +37,44 @@ set_option(struct ub_ctx *ctx, const char *name, const char *value, char *err, s
 	return 0;
 }
 
-struct recursion *
-recursion_new(struct event_base *base, const struct options *opt, char *err, size_t errlen)
+/* One libunbound context configured from the options; validating or not. */
+static struct ub_ctx *
+context_new(struct event_base *base, const struct options *opt, bool validate, char *err,
+            size_t errlen)
 {
-	struct recursion *rec = calloc(1, sizeof(*rec));
+	struct ub_ctx *ctx = ub_ctx_create_event(base);
 	char buf[300];
 	int rc;
 
-	if (!rec) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	rec->ctx = ub_ctx_create_event(base);
-	if (!rec->ctx) {
+	if (!ctx) {
 		snprintf(err, errlen, "cannot create the libunbound context");
-		free(rec);
 		return NULL;
 	}
 	/* upstreams on loopback (a local authoritative server) are normal here */
-	if (set_option(rec->ctx, "do-not-query-localhost:", "no", err, errlen) != 0)
+	if (set_option(ctx, "do-not-query-localhost:", "no", err, errlen) != 0)
 		goto fail;
 	for (size_t i = 0; i < opt->ntransparent; i++) {
 		snprintf(buf, sizeof(buf), "%s transparent", opt->transparent[i]);
-		if (set_option(rec->ctx, "local-zone:", buf, err, errlen) != 0)
+		if (set_option(ctx, "local-zone:", buf, err, errlen) != 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < opt->nforward; i++) {
-		rc = ub_ctx_set_fwd(rec->ctx, opt->forward[i]);
+		rc = ub_ctx_set_fwd(ctx, opt->forward[i]);
 		if (rc != 0) {
 			snprintf(err, errlen, "forward %s: %s", opt->forward[i], ub_strerror(rc));
 			goto fail;
 		}
 	}
 	for (size_t i = 0; i < opt->nstub; i++) {
-		rc = ub_ctx_set_stub(rec->ctx, opt->stub[i].zone, opt->stub[i].addr, 0);
+		rc = ub_ctx_set_stub(ctx, opt->stub[i].zone, opt->stub[i].addr, 0);
 		if (rc != 0) {
 			snprintf(err, errlen, "stub-zone %s %s: %s", opt->stub[i].zone, opt->stub[i].addr,
 			         ub_strerror(rc));
 			goto fail;
 		}
 	}
-	if (opt->trust_anchor_file) {
-		rc = ub_ctx_add_ta_file(rec->ctx, opt->trust_anchor_file);
+	if (validate && opt->trust_anchor_file) {
+		rc = ub_ctx_add_ta_file(ctx, opt->trust_anchor_file);
 		if (rc != 0) {
 			snprintf(err, errlen, "trust-anchor-file %s: %s", opt->trust_anchor_file,
 			         ub_strerror(rc));
@@ -85,13 +82,36 @@ recursion_new(struct event_base *base, const struct options *opt, char *err, siz
 		}
 	}
 	for (size_t i = 0; i < opt->nunbound; i++)
-		if (set_option(rec->ctx, opt->unbound[i].name, opt->unbound[i].value, err, errlen) != 0)
+		if (set_option(ctx, opt->unbound[i].name, opt->unbound[i].value, err, errlen) != 0)
 			goto fail;
-	return rec;
+	return ctx;
 fail:
-	ub_ctx_delete(rec->ctx);
-	free(rec);
+	ub_ctx_delete(ctx);
 	return NULL;
+}
+
+struct recursion *
+recursion_new(struct event_base *base, const struct options *opt, char *err, size_t errlen)
+{
+	struct recursion *rec = calloc(1, sizeof(*rec));
+
+	if (!rec) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	rec->ctx = context_new(base, opt, true, err, errlen);
+	/*
+	 * A client that sets CD validates itself and must get the data even when
+	 * it is bogus (RFC 4035 3.2.2); libunbound validates per context, so CD
+	 * queries go to a second one without trust anchors.
+	 */
+	if (rec->ctx && opt->trust_anchor_file)
+		rec->ctx_cd = context_new(base, opt, false, err, errlen);
+	if (!rec->ctx || (opt->trust_anchor_file && !rec->ctx_cd)) {
+		recursion_free(rec);
+		return NULL;
+	}
+	return rec;
 }
 
 void
@@ -99,7 +119,10 @@ recursion_free(struct recursion *rec)
 {
 	if (!rec)
 		return;
-	ub_ctx_delete(rec->ctx);
+	if (rec->ctx)
+		ub_ctx_delete(rec->ctx);
+	if (rec->ctx_cd)
+		ub_ctx_delete(rec->ctx_cd);
 	free(rec);
 }
 
@@ -235,7 +258,8 @@ recursion_start(struct recursion *rec, struct pending *p)
 		return -1;
 	snprintf(name, sizeof(name), "%s", text);
 	free(text);
-	int rc = ub_resolve_event(rec->ctx, name, p->qtype, p->qclass, p, recursion_done, &p->async_id);
+	struct ub_ctx *ctx = (p->flags & DNS_FLAG_CD) && rec->ctx_cd ? rec->ctx_cd : rec->ctx;
+	int rc = ub_resolve_event(ctx, name, p->qtype, p->qclass, p, recursion_done, &p->async_id);
 	if (rc != 0) {
 		log_warn("recursion for %s failed to start: %s", name, ub_strerror(rc));
 		return -1;

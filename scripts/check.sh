@@ -227,6 +227,8 @@ for b in "${BUILT[@]}"; do
     run_script "$b integration" "$LOGDIR/$b-integration.log" "$ROOT/tests/integration/test_resolverd.sh" "$ROOT" "$B"
     section "$b: live policy (edits under load, expiry, broken database)"
     run_script "$b live policy" "$LOGDIR/$b-live-policy.log" "$ROOT/tests/integration/test_live_policy.sh" "$ROOT" "$B"
+    section "$b: DNSSEC (signed and bogus zones, AD bit, RRSIG pass-through)"
+    run_script "$b dnssec" "$LOGDIR/$b-dnssec.log" "$ROOT/tests/integration/test_dnssec.sh" "$ROOT" "$B"
     section "$b: sink modes (host, refuse, listener)"
     run_script "$b sink modes" "$LOGDIR/$b-sink-modes.log" "$ROOT/tests/integration/test_sink_modes.sh" "$ROOT" "$B"
     if [ "$b" = build ]; then
