@@ -71,6 +71,7 @@ answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16
 		/* drop everything: a partial answer would look complete to the client */
 		a->truncated = true;
 		a->len = a->question_end;
+		a->nttl = 0;
 		memset(a->count, 0, sizeof(a->count));
 		return false;
 	}
@@ -82,6 +83,8 @@ answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16
 		p[1] = DNS_HEADER_LEN;
 	}
 	p += olen;
+	if (a->ttl_offsets && a->nttl < a->ttl_max)
+		a->ttl_offsets[a->nttl++] = (uint16_t)(p + 4 - a->buf);
 	put16(p, type);
 	put16(p + 2, rrclass);
 	put32(p + 4, ttl);

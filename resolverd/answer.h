@@ -36,6 +36,9 @@ struct answer {
 	bool edns_do;
 	uint16_t edns_size;
 	uint8_t edns_ext_rcode;  /* upper 8 bits of a 12-bit RCODE (BADVERS = 16 -> 1) */
+	/* optional: where each RR's TTL was written (for the answer cache) */
+	uint16_t *ttl_offsets;
+	size_t nttl, ttl_max;
 };
 
 /**

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "query.h"
 #include "answer.h"
+#include "answer_cache.h"
 #include "decision_cache.h"
 #include "dname.h"
 #include "log.h"
@@ -40,6 +41,8 @@
 #define DECISION_CACHE_ENTRIES 65536
 /* learned (target host, peer) pairs */
 #define LEARNED_TARGETS 65536
+/* upstream answers kept ready to send */
+#define ANSWER_CACHE_ENTRIES 65536
 /* a denied SRV lookup starts a learning lookup of the peer at most this often (s) */
 #define PROBE_INTERVAL 60
 /* most peers one host name is checked against */
@@ -238,8 +241,14 @@ static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
         uint32_t ttl_cap, const uint8_t *learn_peer, struct answer *a)
 {
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *p;
+	uint8_t variant = (uint8_t)((req->do_bit ? ANSWER_DO : 0) | ((req->flags & DNS_FLAG_CD) ? ANSWER_CD : 0) |
+	                            (ttl_cap != UINT32_MAX ? ANSWER_CAPPED : 0));
+	struct answer_key k = { req->qname, req->qtype, req->qclass, variant };
 
+	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || (req->flags & DNS_FLAG_AD), a))
+		return QUERY_ANSWERED;
+	p = calloc(1, sizeof(*p));
 	if (p) {
 		if (learn_peer) {
 			p->learn = true;
@@ -548,7 +557,8 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 	}
 	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
 	r->learned = targetmap_new(LEARNED_TARGETS);
-	if (!r->decisions || !r->learned) {
+	r->answers = answer_cache_new(ANSWER_CACHE_ENTRIES);
+	if (!r->decisions || !r->learned || !r->answers) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -573,4 +583,6 @@ resolver_cleanup(struct resolver *r)
 	r->decisions = NULL;
 	targetmap_free(r->learned);
 	r->learned = NULL;
+	answer_cache_free(r->answers);
+	r->answers = NULL;
 }

@@ -24,6 +24,7 @@ struct recursion;
 struct tcp_conn;
 struct decision_cache;
 struct targetmap;
+struct answer_cache;
 
 /** Where an answer goes: a UDP socket and peer, or a TCP connection. */
 struct reply_handle {
@@ -51,6 +52,7 @@ struct resolver {
 	struct prefixmap *recursion_acl;
 	struct decision_cache *decisions; /* memo of decision(R, P) for the snapshot */
 	struct targetmap *learned;     /* SRV target hosts seen upstream -> their peers */
+	struct answer_cache *answers;  /* upstream answers ready to send */
 	struct { uint32_t hash; time_t at; } probes[1024]; /* recent target-learning lookups */
 	unsigned learning;             /* target-learning lookups in flight */
 	reply_fn reply;

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "recursion.h"
 #include "answer.h"
+#include "answer_cache.h"
 #include "dname.h"
 #include "log.h"
 #include "options.h"
@@ -19,6 +20,9 @@
 #include <ldns/ldns.h>
 #include <unbound.h>
 #include <unbound-event.h>
+
+/* TTL places remembered per answer for the answer cache */
+#define CACHE_TTLS 255
 
 struct recursion {
 	struct ub_ctx *ctx;     /* validating when a trust anchor is configured */
@@ -162,6 +166,14 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 	return true;
 }
 
+/* Which cached answer fits this query. */
+uint8_t
+pending_variant(const struct pending *p)
+{
+	return (uint8_t)((p->do_bit ? ANSWER_DO : 0) | ((p->flags & DNS_FLAG_CD) ? ANSWER_CD : 0) |
+	                 (p->ttl_cap != UINT32_MAX ? ANSWER_CAPPED : 0));
+}
+
 /* Remember the target hosts of an upstream SRV answer for p->learn_peer. */
 static void
 learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
@@ -205,7 +217,10 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 		free(p);
 		return;
 	}
+	uint16_t ttl_offsets[CACHE_TTLS];
 	answer_start(&a, out, sizeof(out), p->limit, p->id, flags, p->question, p->question_len);
+	a.ttl_offsets = ttl_offsets;
+	a.ttl_max = CACHE_TTLS;
 	a.edns = p->edns;
 	a.edns_do = p->do_bit;
 	a.edns_size = (uint16_t)p->r->opt->edns_buffer_size;
@@ -234,6 +249,14 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 			ldns_buffer_free(rdbuf);
 		}
 		ldns_pkt_free(pkt);
+		/* complete answers only: one cut by the client's size limit is not the answer */
+		if (!a.truncated && a.nttl < CACHE_TTLS) {
+			uint8_t qname[DNAME_MAXLEN];
+			memcpy(qname, p->question, p->question_len - 4);
+			dname_lower(qname);
+			struct answer_key k = { qname, p->qtype, p->qclass, pending_variant(p) };
+			answer_cache_put(p->r->answers, &k, &a, ttl_offsets, a.nttl, sec == 2, time(NULL));
+		}
 	}
 	size_t len = answer_finish(&a);
 	p->r->reply(&p->h, out, len);

@@ -1,0 +1,112 @@
+/*
+ * test_answer_cache.c -- cached upstream answers: TTLs count down, entries
+ * expire with their smallest TTL, variants stay apart, size limits hold.
+ */
+#include "config.h"
+#include "answer.h"
+#include "answer_cache.h"
+#include "dname.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static uint8_t question[DNAME_MAXLEN + 4];
+static size_t qlen;
+static uint8_t qname[DNAME_MAXLEN];
+
+static uint32_t
+ttl_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* An answer like recursion.c builds: two A records (TTL 60 and 30), TTL places recorded. */
+static void
+build(struct answer *a, uint8_t *buf, uint16_t *offs, uint8_t rcode)
+{
+	static const uint8_t v4a[] = { 10, 0, 0, 1 }, v4b[] = { 10, 0, 0, 2 };
+
+	answer_start(a, buf, 65535, 65535, 7, DNS_FLAG_QR | rcode, question, qlen);
+	a->ttl_offsets = offs;
+	a->ttl_max = 8;
+	answer_add_rr(a, SECTION_ANSWER, NULL, 1, 1, 60, v4a, 4);
+	answer_add_rr(a, SECTION_ANSWER, NULL, 1, 1, 30, v4b, 4);
+}
+
+int
+main(void)
+{
+	struct answer_cache *c = answer_cache_new(16);
+	struct answer a, b;
+	uint8_t buf[65535], out[65535];
+	uint16_t offs[8];
+
+	size_t n = dname_from_text("www.example", qname);
+	memcpy(question, qname, n);
+	memcpy(question + n, "\0\1\0\1", 4);
+	qlen = n + 4;
+	struct answer_key k = { qname, 1, 1, 0 };
+
+	build(&a, buf, offs, 0);
+	CHECK_INT(a.nttl, 2, "the writer records both TTL places");
+	answer_cache_put(c, &k, &a, offs, a.nttl, true, 1000);
+
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(answer_cache_get(c, &k, 1010, false, &b), "a hit 10 s later");
+	CHECK_INT(b.count[SECTION_ANSWER], 2, "... with both records");
+	CHECK_INT(ttl_at(out + offs[0]), 50, "... the first TTL counted down to 50");
+	CHECK_INT(ttl_at(out + offs[1]), 20, "... the second to 20");
+	CHECK(out[0] == 0 && out[1] == 9, "... under the new query's id");
+	CHECK(!(out[3] & DNS_FLAG_AD), "... no AD when the client did not ask");
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_cache_get(c, &k, 1010, true, &b);
+	CHECK(out[3] & DNS_FLAG_AD, "AD when validated and asked for");
+
+	answer_start(&b, out, sizeof(out), 40, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(answer_cache_get(c, &k, 1010, false, &b) && b.truncated && b.count[0] == 0,
+	      "an answer over the client's limit: truncated, no records");
+
+	struct answer_key kdo = { qname, 1, 1, ANSWER_DO };
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(!answer_cache_get(c, &kdo, 1010, false, &b), "the DO variant is another entry");
+	struct answer_key kaaaa = { qname, 28, 1, 0 };
+	CHECK(!answer_cache_get(c, &kaaaa, 1010, false, &b), "another type is another entry");
+
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(!answer_cache_get(c, &k, 1030, false, &b), "gone when the smallest TTL has run out");
+
+	build(&a, buf, offs, 2);
+	answer_cache_put(c, &k, &a, offs, a.nttl, false, 2000);
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(!answer_cache_get(c, &k, 2001, false, &b), "SERVFAIL is not kept");
+	build(&a, buf, offs, 3);
+	answer_cache_put(c, &k, &a, offs, a.nttl, false, 2000);
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(answer_cache_get(c, &k, 2001, false, &b) && (out[3] & 0x0f) == 3, "NXDOMAIN is kept, RCODE and all");
+
+	/* more names than slots: entries are replaced, never wrong */
+	int wrong = 0;
+	for (int i = 0; i < 200; i++) {
+		char name[32];
+		uint8_t w[DNAME_MAXLEN];
+		snprintf(name, sizeof(name), "h%d.example", i);
+		size_t wl = dname_from_text(name, w);
+		memcpy(question, w, wl);
+		memcpy(question + wl, "\0\1\0\1", 4);
+		qlen = wl + 4;
+		struct answer_key ki = { w, 1, 1, 0 };
+		build(&a, buf, offs, 0);
+		answer_cache_put(c, &ki, &a, offs, a.nttl, false, 3000);
+		answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+		if (!answer_cache_get(c, &ki, 3001, false, &b) || memcmp(out + 12, w, wl) != 0)
+			wrong++;
+	}
+	CHECK_INT(wrong, 0, "200 names through a 16-entry cache: each just stored is found");
+	size_t entries;
+	uint64_t hits, misses;
+	answer_cache_stats(c, &entries, &hits, &misses);
+	CHECK(entries <= 64, "the cache stays within its slots (%zu entries)", entries);
+	answer_cache_free(c);
+	return unit_summary();
+}
