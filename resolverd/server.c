@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -27,6 +29,9 @@
 #include <event2/listener.h>
 
 #define UDP_BATCH 64
+#define UDP_ROUNDS 4           /* batches per wake-up before other events get a turn */
+#define UDP_QUERY_MAX 4096     /* bigger UDP queries are dropped (MSG_TRUNC) */
+#define UDP_ANSWER_MAX 4096    /* edns-buffer-size is at most 4096 */
 #define TCP_MAX_INFLIGHT 32
 #define MSG_MAX 65535
 
@@ -45,6 +50,15 @@ struct tcp_conn {
 	struct tcp_conn *next, *prev;
 };
 
+/* Buffers of one recvmmsg/sendmmsg round. */
+struct udp_batch {
+	struct mmsghdr msg_in[UDP_BATCH], msg_out[UDP_BATCH];
+	struct iovec iov_in[UDP_BATCH], iov_out[UDP_BATCH];
+	struct sockaddr_storage peer[UDP_BATCH];
+	uint8_t in[UDP_BATCH][UDP_QUERY_MAX];
+	uint8_t out[UDP_BATCH][UDP_ANSWER_MAX];
+};
+
 struct server {
 	struct event_base *base;
 	struct resolver *r;
@@ -55,8 +69,9 @@ struct server {
 	size_t ntcp;
 	struct tcp_conn *conns;
 	unsigned nconns;
-	uint8_t in[MSG_MAX];
+	uint8_t in[MSG_MAX];        /* TCP */
 	uint8_t out[MSG_MAX + 2];
+	struct udp_batch batch;
 };
 
 static void tcp_release(struct tcp_conn *c);
@@ -82,31 +97,66 @@ server_reply(const struct reply_handle *h, const uint8_t *pkt, size_t len)
 		log_debug("udp sendto: %s", strerror(errno));
 }
 
+/*
+ * Drain a UDP socket in batches: one recvmmsg for up to UDP_BATCH queries,
+ * one sendmmsg for the answers made at once. The system calls, not the
+ * answering, are most of the cost of a cached or policy answer.
+ */
 static void
 udp_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_socket *u = arg;
 	struct server *s = u->s;
-	struct reply_handle h;
+	struct udp_batch *b = &s->batch;
 	struct netaddr src;
 
 	(void)what;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		h.peerlen = sizeof(h.peer);
-		ssize_t n = recvfrom(fd, s->in, sizeof(s->in), 0, (struct sockaddr *)&h.peer, &h.peerlen);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("udp recvfrom: %s", strerror(errno));
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			b->iov_in[i] = (struct iovec){ b->in[i], UDP_QUERY_MAX };
+			b->msg_in[i].msg_hdr = (struct msghdr){ .msg_name = &b->peer[i],
+			                                         .msg_namelen = sizeof(b->peer[i]),
+			                                         .msg_iov = &b->iov_in[i],
+			                                         .msg_iovlen = 1 };
+		}
+		int n = recvmmsg(fd, b->msg_in, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("udp recvmmsg: %s", strerror(errno));
 			return;
 		}
-		if (netaddr_from_sockaddr((struct sockaddr *)&h.peer, &src) != 0)
-			continue;
-		h.fd = fd;
-		h.conn = NULL;
-		size_t outlen = 0;
-		if (query_process(s->r, s->in, (size_t)n, &src, false, &h, s->out, sizeof(s->out),
-		                  &outlen) == QUERY_ANSWERED)
-			server_reply(&h, s->out, outlen);
+		unsigned nout = 0;
+		for (int i = 0; i < n; i++) {
+			struct msghdr *mh = &b->msg_in[i].msg_hdr;
+			if (netaddr_from_sockaddr((struct sockaddr *)&b->peer[i], &src) != 0)
+				continue;
+			if (mh->msg_flags & MSG_TRUNC) {
+				s->r->stats.dropped++; /* a query bigger than any real one */
+				continue;
+			}
+			struct reply_handle h = { .fd = fd, .peerlen = mh->msg_namelen, .conn = NULL };
+			memcpy(&h.peer, &b->peer[i], mh->msg_namelen);
+			size_t outlen = 0;
+			if (query_process(s->r, b->in[i], b->msg_in[i].msg_len, &src, false, &h,
+			                  b->out[nout], UDP_ANSWER_MAX, &outlen) != QUERY_ANSWERED)
+				continue;
+			b->iov_out[nout] = (struct iovec){ b->out[nout], outlen };
+			b->msg_out[nout].msg_hdr = (struct msghdr){ .msg_name = &b->peer[i],
+			                                             .msg_namelen = mh->msg_namelen,
+			                                             .msg_iov = &b->iov_out[nout],
+			                                             .msg_iovlen = 1 };
+			nout++;
+		}
+		for (unsigned sent = 0; sent < nout;) {
+			int m = sendmmsg(fd, b->msg_out + sent, nout - sent, MSG_DONTWAIT);
+			if (m <= 0) {
+				log_debug("udp sendmmsg: %s", strerror(errno));
+				break; /* the socket buffer is full: these answers are lost, like a drop */
+			}
+			sent += (unsigned)m;
+		}
+		if (n < UDP_BATCH)
+			return;
 	}
 }
 
