@@ -43,8 +43,6 @@
 #define LEARNED_TARGETS 65536
 /* upstream answers kept ready to send */
 #define ANSWER_CACHE_ENTRIES 65536
-/* a denied SRV lookup starts a learning lookup of the peer at most this often (s) */
-#define PROBE_INTERVAL 60
 /* most peers one host name is checked against */
 #define MAX_HOST_PEERS 16
 /* most target-learning lookups in flight: they must not crowd out client queries */
@@ -285,18 +283,10 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 static void
 learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer)
 {
-	time_t now = time(NULL);
-	uint32_t hv = 2166136261u;
 	size_t len = dname_length(peer, DNAME_MAXLEN);
 
-	for (size_t i = 0; i < len; i++)
-		hv = (hv ^ peer[i]) * 16777619u;
-	size_t slot = hv % (sizeof(r->probes) / sizeof(r->probes[0]));
-	if (r->learning >= MAX_LEARNING ||
-	    (r->probes[slot].hash == hv && now - r->probes[slot].at < PROBE_INTERVAL))
+	if (r->learning >= MAX_LEARNING || !targetmap_probe_due(r->learned, peer, time(NULL)))
 		return;
-	r->probes[slot].hash = hv;
-	r->probes[slot].at = now;
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return;

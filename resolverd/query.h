@@ -53,7 +53,6 @@ struct resolver {
 	struct decision_cache *decisions; /* memo of decision(R, P) for the snapshot */
 	struct targetmap *learned;     /* SRV target hosts seen upstream -> their peers */
 	struct answer_cache *answers;  /* upstream answers ready to send */
-	struct { uint32_t hash; time_t at; } probes[1024]; /* recent target-learning lookups */
 	unsigned learning;             /* target-learning lookups in flight */
 	reply_fn reply;
 	uint8_t sink_host[255];        /* wire */

@@ -179,7 +179,7 @@ static void
 learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
 {
 	ldns_rr_list *an = ldns_pkt_answer(pkt);
-	time_t now = time(NULL);
+	time_t now = time(NULL), fresh = 0;
 
 	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
 		ldns_rr *rr = ldns_rr_list_rr(an, i);
@@ -192,7 +192,12 @@ learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
 		uint32_t ttl = ldns_rr_ttl(rr);
 		ttl = ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl;
 		targetmap_add(p->r->learned, ldns_rdf_data(target), p->learn_peer, now + (time_t)ttl);
+		if (fresh == 0 || now + (time_t)ttl < fresh)
+			fresh = now + (time_t)ttl;
 	}
+	/* no need to look this peer up again for the targets before they expire */
+	if (fresh)
+		targetmap_peer_learned(p->r->learned, p->learn_peer, fresh);
 }
 
 /* libunbound's answer: rebuild it for the client and send it. */

@@ -15,9 +15,19 @@ struct target_entry {
 	time_t expires;
 };
 
+/* when each peer's targets were last looked up, direct-mapped by name hash */
+#define PROBE_SLOTS 16384
+#define PROBE_RETRY 60
+
+struct probe_slot {
+	uint32_t hash;
+	time_t until;   /* no new lookup of this peer before then */
+};
+
 struct targetmap {
 	struct target_entry *slots;
 	size_t size, used, max_entries;
+	struct probe_slot probes[PROBE_SLOTS];
 };
 
 static uint32_t
@@ -122,4 +132,27 @@ targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now, con
 			peers[n++] = e->pair + hl;
 	}
 	return n;
+}
+
+bool
+targetmap_probe_due(struct targetmap *m, const uint8_t *peer, time_t now)
+{
+	uint32_t h = hash_host(peer, dname_length(peer, DNAME_MAXLEN));
+	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
+
+	if (p->hash == h && now < p->until)
+		return false;
+	p->hash = h;
+	p->until = now + PROBE_RETRY;
+	return true;
+}
+
+void
+targetmap_peer_learned(struct targetmap *m, const uint8_t *peer, time_t until)
+{
+	uint32_t h = hash_host(peer, dname_length(peer, DNAME_MAXLEN));
+	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
+
+	p->hash = h;
+	p->until = until;
 }

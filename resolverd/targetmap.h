@@ -10,6 +10,7 @@
 #ifndef TARGETMAP_H
 #define TARGETMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -29,5 +30,15 @@ void targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer
  */
 size_t targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now,
                         const uint8_t **peers, size_t max);
+
+/**
+ * Whether the targets of peer (wire) should be looked up now: not when they
+ * were learned and are still fresh, nor when a lookup started less than a
+ * minute ago. A true answer marks the lookup as started.
+ */
+bool targetmap_probe_due(struct targetmap *m, const uint8_t *peer, time_t now);
+
+/** The targets of peer were learned and stay fresh until until. */
+void targetmap_peer_learned(struct targetmap *m, const uint8_t *peer, time_t until);
 
 #endif
