@@ -1,0 +1,572 @@
+/*
+ * chpolicy_report.c -- the commands that read the policy database without
+ * changing it: check (a decision and its reason), audit, serial, backup, and
+ * verify (integrity, schema and lint).
+ *
+ * Decisions go through the same snapshot code as resolverd (policydb_load,
+ * policy_decide), so that check and verify say what resolverd would do.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "netaddr.h"
+#include "policy.h"
+#include "policydb.h"
+#include "chpolicy.h"
+
+/* ------------------------------------------------------------ check */
+
+static const struct policy_rule *
+rule_by_id(const struct policy *p, int64_t id)
+{
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].id == id)
+			return &p->rules[i];
+	return NULL;
+}
+
+/* "rule 3 (domain:a.test -> level:>=2 allow)", or the default when id is 0. */
+static char *
+rule_explain(const struct policy *p, int64_t id, char *buf, size_t len)
+{
+	const struct policy_rule *r = rule_by_id(p, id);
+	char from[300], to[300];
+
+	if (!r) {
+		snprintf(buf, len, "default deny (no rule matched)");
+		return buf;
+	}
+	snprintf(buf, len, "rule %lld (%s -> %s %s)", (long long)r->id,
+	         policy_selector_format(p, &r->from, from, sizeof(from)),
+	         policy_selector_format(p, &r->to, to, sizeof(to)), r->allow ? "allow" : "deny");
+	return buf;
+}
+
+static bool
+rule_expired(const struct policy_rule *r, time_t now)
+{
+	return r->expires != 0 && r->expires <= now;
+}
+
+/* check --all: every rule matching from -> to in evaluation order, the winner starred. */
+static void
+check_list_matches(const struct policy *p, uint32_t from, uint32_t to, time_t now)
+{
+	const struct policy_domain *f = &p->domains[from], *t = &p->domains[to];
+	bool won = false, any = false;
+
+	printf("  %s -> %s:\n", f->name, t->name);
+	if (!f->enabled || !t->enabled)
+		printf("    (no rule applies: %s is disabled)\n", !f->enabled ? f->name : t->name);
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		char fs[300], ts[300], when[32];
+		if (!policy_selector_matches(p, &r->from, from) || !policy_selector_matches(p, &r->to, to))
+			continue;
+		any = true;
+		bool expired = rule_expired(r, now);
+		bool first = !won && !expired && f->enabled && t->enabled;
+		won = won || first;
+		printf("  %s rule %lld  priority %lld  %s -> %s  %s%s%s\n", first ? "*" : " ",
+		       (long long)r->id, (long long)r->priority,
+		       policy_selector_format(p, &r->from, fs, sizeof(fs)),
+		       policy_selector_format(p, &r->to, ts, sizeof(ts)), r->allow ? "allow" : "deny",
+		       r->expires ? (expired ? "  expired " : "  expires ") : "",
+		       r->expires ? ch_fmt_time(r->expires, when, sizeof(when)) : "");
+	}
+	if (!any)
+		printf("    (no rule matches: default deny)\n");
+}
+
+/*
+ * decision(R, P) through the same snapshot and function resolverd uses. R may
+ * also be a source address, identified as resolverd would.
+ */
+int
+ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
+{
+	char err[512], why[1024], rev[1024], label[600];
+	struct policy_verdict v;
+	struct policy *p;
+	bool mutual = !a->no_mutual;
+	time_t now = time(NULL);
+	uint32_t r, peer;
+
+	p = policydb_load(c->db, err, sizeof(err));
+	if (!p)
+		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, err);
+	peer = policy_find_domain(p, a->pos[1]);
+	if (peer == POLICY_NONE) {
+		policy_free(p);
+		return ch_usage(c, "unknown domain '%s' (outside the community, resolverd's "
+		                   "unknown-peer setting decides)", a->pos[1]);
+	}
+	r = policy_find_domain(p, a->pos[0]);
+	snprintf(label, sizeof(label), "%s", a->pos[0]);
+	if (r == POLICY_NONE) {
+		struct netaddr src;
+		const char *perr;
+		if (strchr(a->pos[0], '/') || netaddr_parse_cidr(a->pos[0], &src, &perr) != 0) {
+			policy_free(p);
+			return ch_usage(c, "unknown requester '%s' (neither a domain nor an address)",
+			                a->pos[0]);
+		}
+		r = policy_identify(p, &src);
+		if (r == POLICY_NONE) {
+			printf("deny %s -> %s: requester not identified (no identity matches %s)\n",
+			       a->pos[0], p->domains[peer].name, a->pos[0]);
+			policy_free(p);
+			return CH_NO;
+		}
+		snprintf(label, sizeof(label), "%s (%s)", a->pos[0], p->domains[r].name);
+	} else {
+		snprintf(label, sizeof(label), "%s", p->domains[r].name);
+	}
+
+	policy_decide(p, r, peer, now, mutual, &v);
+	const struct policy_domain *rd = &p->domains[r], *pd = &p->domains[peer];
+	if (v.allow) {
+		rule_explain(p, v.rule_id, why, sizeof(why));
+		if (mutual && r != peer)
+			printf("allow %s -> %s: %s, mutual: %s\n", label, pd->name, why,
+			       rule_explain(p, v.reverse_rule_id, rev, sizeof(rev)));
+		else
+			printf("allow %s -> %s: %s\n", label, pd->name, why);
+	} else if (!rd->enabled || !pd->enabled) {
+		printf("deny %s -> %s: %s is disabled\n", label, pd->name,
+		       !rd->enabled ? rd->name : pd->name);
+	} else {
+		const struct policy_rule *fwd = rule_by_id(p, v.rule_id);
+		rule_explain(p, v.rule_id, why, sizeof(why));
+		if (fwd && fwd->allow)
+			printf("deny %s -> %s: %s, but no mutual consent: %s -> %s %s\n", label, pd->name,
+			       why, pd->name, rd->name, rule_explain(p, v.reverse_rule_id, rev, sizeof(rev)));
+		else
+			printf("deny %s -> %s: %s\n", label, pd->name, why);
+	}
+	if (a->all) {
+		check_list_matches(p, r, peer, now);
+		if (r != peer)
+			check_list_matches(p, peer, r, now);
+	}
+	policy_free(p);
+	return v.allow ? CH_OK : CH_NO;
+}
+
+/* ------------------------------------------------------------ audit, serial */
+
+int
+ch_cmd_audit(struct ch_ctx *c, const struct ch_args *a)
+{
+	static const char *head[] = { "SERIAL", "AT", "ACTOR", "TABLE", "OP", "CHANGE" };
+	struct ch_table t = { .ncols = 6 };
+	int64_t since = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (a->since && ch_parse_int64(a->since, &since) != 0)
+		return ch_usage(c, "--since: not a serial: '%s'", a->since);
+	if ((rc = ch_db_prepare(c, "SELECT serial, at, actor, tbl, op, old, new FROM audit"
+	                        " WHERE serial > ? ORDER BY id", &st)) != CH_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, since);
+	ch_table_add(&t, head);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *old = ch_col_text(st, 5, "-"), *new = ch_col_text(st, 6, "-");
+		size_t len = strlen(old) + strlen(new) + 8;
+		char *change = malloc(len);
+		if (!change) {
+			perror("chpolicy");
+			exit(CH_FAIL);
+		}
+		snprintf(change, len, "%s -> %s", old, new);
+		const char *row[6] = { ch_col_text(st, 0, ""), ch_col_text(st, 1, ""), ch_col_text(st, 2, ""),
+		                       ch_col_text(st, 3, ""), ch_col_text(st, 4, ""), change };
+		ch_table_add(&t, row);
+		free(change);
+	}
+	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
+	sqlite3_finalize(st);
+	if (rc == CH_OK)
+		ch_table_print(&t, stdout);
+	ch_table_free(&t);
+	return rc;
+}
+
+int
+ch_cmd_serial(struct ch_ctx *c, const struct ch_args *a)
+{
+	char err[512];
+	int64_t serial = policydb_serial(c->db, err, sizeof(err));
+
+	(void)a;
+	if (serial < 0)
+		return ch_error(c, CH_FAIL, "%s", err);
+	printf("%lld\n", (long long)serial);
+	return CH_OK;
+}
+
+/* ------------------------------------------------------------ backup */
+
+/*
+ * The online backup API copies a consistent snapshot page by page while
+ * resolverd reads and other tools write. The target is created with O_EXCL so
+ * that an existing file is never overwritten, and with the source's mode.
+ */
+int
+ch_cmd_backup(struct ch_ctx *c, const struct ch_args *a)
+{
+	const char *path = a->pos[0];
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	struct stat sb;
+	char err[512];
+	int fd, rc, tries = 0;
+	mode_t mode = 0600;
+
+	if (stat(c->db_path, &sb) == 0)
+		mode = sb.st_mode & 0666;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+	if (fd < 0)
+		return ch_error(c, CH_FAIL, "%s: %s%s", path, strerror(errno),
+		                errno == EEXIST ? "; refusing to overwrite" : "");
+	close(fd);
+	if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		ch_error(c, CH_FAIL, "%s: %s", path, dst ? sqlite3_errmsg(dst) : "cannot open");
+		goto fail;
+	}
+	b = sqlite3_backup_init(dst, "main", c->db, "main");
+	if (!b) {
+		ch_error(c, CH_FAIL, "%s: %s", path, sqlite3_errmsg(dst));
+		goto fail;
+	}
+	/* all pages in one step: one read transaction, so one serial */
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED ||
+	       rc == SQLITE_OK) {
+		if (rc != SQLITE_OK && ++tries > CH_BUSY_MS / 100)
+			break;
+		sqlite3_sleep(100);
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		ch_error(c, CH_FAIL, "%s: %s", path, sqlite3_errstr(rc));
+		goto fail;
+	}
+	int64_t serial = policydb_serial(dst, err, sizeof(err));
+	if (serial < 0) {
+		ch_error(c, CH_FAIL, "%s: %s", path, err);
+		goto fail;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		ch_error(c, CH_FAIL, "%s: %s", path, sqlite3_errmsg(dst));
+		dst = NULL;
+		goto fail;
+	}
+	printf("%s: serial %lld\n", path, (long long)serial);
+	return CH_OK;
+fail:
+	sqlite3_close_v2(dst);
+	unlink(path);
+	return CH_FAIL;
+}
+
+/* ------------------------------------------------------------ verify */
+
+struct ch_verify {
+	int errors, warnings;
+};
+
+static void verify_finding(struct ch_verify *vf, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+verify_finding(struct ch_verify *vf, bool error, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (error)
+		vf->errors++;
+	else
+		vf->warnings++;
+	printf("%s: ", error ? "error" : "warning");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* PRAGMA integrity_check / quick_check: "ok" or one row per problem. */
+static int
+verify_pragma(struct ch_ctx *c, struct ch_verify *vf, const char *pragma)
+{
+	sqlite3_stmt *st;
+	char sql[64];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA %s", pragma);
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		verify_finding(vf, true, "%s: %s", pragma, sqlite3_errmsg(c->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *msg = ch_col_text(st, 0, "");
+		if (strcmp(msg, "ok") != 0)
+			verify_finding(vf, true, "%s: %s", pragma, msg);
+	}
+	if (rc != SQLITE_DONE)
+		verify_finding(vf, true, "%s: %s", pragma, sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
+ * Compare the tables, indexes and triggers with the built-in schema: the
+ * database only refuses bad edits while its triggers are all there, and one
+ * dropped or changed from the sqlite3 shell is easy to miss.
+ */
+static void
+verify_schema_objects(struct ch_ctx *c, struct ch_verify *vf)
+{
+	sqlite3 *ref = NULL;
+	sqlite3_stmt *st = NULL, *look = NULL;
+
+	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_exec(ref, policydb_schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		verify_finding(vf, false, "schema: cannot build the reference schema: %s",
+		               ref ? sqlite3_errmsg(ref) : "out of memory");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(ref, "SELECT type, name, sql FROM sqlite_master"
+	                            " WHERE sql IS NOT NULL ORDER BY type, name", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "SELECT sql FROM sqlite_master WHERE type = ? AND name = ?",
+	                       -1, &look, NULL) != SQLITE_OK) {
+		verify_finding(vf, false, "schema: %s", sqlite3_errmsg(st ? c->db : ref));
+		goto out;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = ch_col_text(st, 0, ""), *name = ch_col_text(st, 1, "");
+		sqlite3_reset(look);
+		sqlite3_bind_text(look, 1, type, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(look, 2, name, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(look) != SQLITE_ROW)
+			verify_finding(vf, false, "schema: %s %s is missing (bad edits it refuses "
+			               "are let through)", type, name);
+		else if (strcmp(ch_col_text(look, 0, ""), ch_col_text(st, 2, "")) != 0)
+			verify_finding(vf, false, "schema: %s %s differs from schema version %d",
+			               type, name, POLICYDB_SCHEMA_VERSION);
+	}
+out:
+	sqlite3_finalize(look);
+	sqlite3_finalize(st);
+	sqlite3_close(ref);
+}
+
+/* Run a lint query; each row's first column is one warning line. */
+static void
+verify_lint_sql(struct ch_ctx *c, struct ch_verify *vf, const char *sql)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		verify_finding(vf, true, "lint: %s", sqlite3_errmsg(c->db));
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		verify_finding(vf, false, "%s", ch_col_text(st, 0, ""));
+	if (rc != SQLITE_DONE)
+		verify_finding(vf, true, "lint: %s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+}
+
+/*
+ * The schema checks the shape of a CIDR but cannot clear host bits, so
+ * "10.0.0.1/8" written from the shell is accepted; it also reads as 10.0.0.0/8,
+ * and a second spelling of the same prefix makes the policy unloadable.
+ */
+static void
+verify_lint_identities(struct ch_ctx *c, struct ch_verify *vf)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT value, domain FROM identities WHERE kind = 'cidr'"
+	                              " ORDER BY domain, value", -1, &st, NULL) != SQLITE_OK) {
+		verify_finding(vf, true, "lint: %s", sqlite3_errmsg(c->db));
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *value = ch_col_text(st, 0, ""), *why = "invalid";
+		struct netaddr na;
+		char canon[64];
+		if (netaddr_parse_cidr(value, &na, &why) != 0)
+			verify_finding(vf, false, "identity %s (%s): %s", value, ch_col_text(st, 1, ""), why);
+		else if (strcmp(netaddr_format(&na, canon, sizeof(canon)), value) != 0)
+			verify_finding(vf, false, "identity %s (%s) is not canonical: it means %s",
+			               value, ch_col_text(st, 1, ""), canon);
+	}
+	if (rc != SQLITE_DONE)
+		verify_finding(vf, true, "lint: %s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+}
+
+static bool
+sel_equal(const struct policy_selector *x, const struct policy_selector *y)
+{
+	if (x->kind != y->kind)
+		return false;
+	switch (x->kind) {
+	case SEL_ANY:
+		return true;
+	case SEL_DOMAIN:
+	case SEL_GROUP:
+		return x->index == y->index;
+	case SEL_LEVEL:
+		return x->min == y->min && x->max == y->max;
+	}
+	return false;
+}
+
+/* Lint that needs the decision logic: shadowed rules, empty level ranges, unreachable domains. */
+static void
+verify_lint_policy(const struct policy *p, struct ch_verify *vf, time_t now, bool mutual)
+{
+	char fs[300], ts[300], when[32];
+
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (rule_expired(r, now))
+			continue; /* reported as expired */
+		for (size_t j = 0; j < i; j++) {
+			const struct policy_rule *e = &p->rules[j];
+			if (rule_expired(e, now))
+				continue;
+			if ((e->from.kind == SEL_ANY && e->to.kind == SEL_ANY) ||
+			    (sel_equal(&e->from, &r->from) && sel_equal(&e->to, &r->to))) {
+				if (e->expires)
+					verify_finding(vf, false, "rule %lld (%s -> %s) is shadowed by rule %lld "
+					               "until that one expires at %s", (long long)r->id,
+					               policy_selector_format(p, &r->from, fs, sizeof(fs)),
+					               policy_selector_format(p, &r->to, ts, sizeof(ts)),
+					               (long long)e->id, ch_fmt_time(e->expires, when, sizeof(when)));
+				else
+					verify_finding(vf, false, "rule %lld (%s -> %s) is shadowed by rule %lld "
+					               "and never decides", (long long)r->id,
+					               policy_selector_format(p, &r->from, fs, sizeof(fs)),
+					               policy_selector_format(p, &r->to, ts, sizeof(ts)),
+					               (long long)e->id);
+				break;
+			}
+		}
+		for (int side = 0; side < 2; side++) {
+			const struct policy_selector *sel = side ? &r->to : &r->from;
+			bool hit = false;
+			if (sel->kind != SEL_LEVEL)
+				continue;
+			for (size_t d = 0; d < p->ndomains && !hit; d++)
+				hit = policy_selector_matches(p, sel, (uint32_t)d);
+			if (!hit)
+				verify_finding(vf, false, "rule %lld: %s selector %s matches no domain",
+				               (long long)r->id, side ? "to" : "from",
+				               policy_selector_format(p, sel, fs, sizeof(fs)));
+		}
+	}
+	for (size_t d = 0; d < p->ndomains; d++) {
+		bool reached = false;
+		if (!p->domains[d].enabled)
+			continue; /* unreachable on purpose */
+		for (size_t r = 0; r < p->ndomains && !reached; r++) {
+			struct policy_verdict v;
+			if (r == d)
+				continue;
+			policy_decide(p, (uint32_t)r, (uint32_t)d, now, mutual, &v);
+			reached = v.allow;
+		}
+		if (!reached)
+			verify_finding(vf, false, "domain %s: no other domain may reach it%s",
+			               p->domains[d].name, mutual ? " (with mutual consent)" : "");
+	}
+}
+
+int
+ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
+{
+	struct ch_verify vf = { 0, 0 };
+	char err[512];
+	struct policy *p;
+	sqlite3_stmt *st;
+	int64_t version;
+
+	verify_pragma(c, &vf, "integrity_check");
+	verify_pragma(c, &vf, "quick_check");
+	if (vf.errors)
+		return CH_FAIL; /* nothing else can be trusted */
+	version = ch_db_schema_version(c, err, sizeof(err));
+	if (version < 0) {
+		verify_finding(&vf, true, "schema: %s", err);
+		return CH_FAIL;
+	}
+	if (version != POLICYDB_SCHEMA_VERSION) {
+		verify_finding(&vf, true, "schema: version %lld, this chpolicy knows %d",
+		               (long long)version, POLICYDB_SCHEMA_VERSION);
+		return CH_FAIL;
+	}
+	verify_schema_objects(c, &vf);
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && strcmp(ch_col_text(st, 0, ""), "wal") != 0)
+			verify_finding(&vf, false, "journal mode is %s, not wal: writers block resolverd's "
+			               "reads (fix: sqlite3 DB 'PRAGMA journal_mode=WAL')",
+			               ch_col_text(st, 0, ""));
+		sqlite3_finalize(st);
+	}
+	verify_lint_identities(c, &vf);
+	p = policydb_load(c->db, err, sizeof(err));
+	if (!p) {
+		verify_finding(&vf, true, "resolverd cannot load this policy: %s", err);
+		return CH_FAIL;
+	}
+	verify_lint_sql(c, &vf,
+	        "SELECT 'rule ' || id || ': expired at ' || expires"
+	        " || ' (remove it: chpolicy rule remove ' || id || ')'"
+	        " FROM rules WHERE expires IS NOT NULL AND datetime(expires) <= datetime('now')"
+	        " ORDER BY priority, id");
+	verify_lint_sql(c, &vf,
+	        "SELECT 'group ' || g.name || ': no members, but named by rule(s) '"
+	        " || (SELECT group_concat(id, ', ') FROM (SELECT id FROM rules"
+	        "     WHERE (from_kind = 'group' AND from_name = g.name)"
+	        "        OR (to_kind = 'group' AND to_name = g.name) ORDER BY id))"
+	        " || ' (it selects nothing)'"
+	        " FROM groups g WHERE NOT EXISTS (SELECT 1 FROM memberships WHERE grp = g.name)"
+	        " AND EXISTS (SELECT 1 FROM rules WHERE (from_kind = 'group' AND from_name = g.name)"
+	        "                                    OR (to_kind = 'group' AND to_name = g.name))"
+	        " ORDER BY g.name");
+	verify_lint_sql(c, &vf,
+	        "SELECT 'domain ' || name || ': no identity (its queries cannot be attributed to it)'"
+	        " FROM domains d WHERE enabled"
+	        " AND NOT EXISTS (SELECT 1 FROM identities WHERE domain = d.name) ORDER BY name");
+	verify_lint_sql(c, &vf,
+	        "SELECT 'meta: actor is set to ' || quote(value) || ' outside a transaction:"
+	        " edits from the sqlite3 shell are logged under that name'"
+	        " FROM meta WHERE key = 'actor'");
+	verify_lint_policy(p, &vf, time(NULL), !a->no_mutual);
+	printf("%s: integrity ok, schema version %d, serial %llu, %zu domains, %zu rules, "
+	       "%d warning%s\n", c->db_path, POLICYDB_SCHEMA_VERSION, (unsigned long long)p->serial,
+	       p->ndomains, p->nrules, vf.warnings, vf.warnings == 1 ? "" : "s");
+	policy_free(p);
+	if (vf.errors)
+		return CH_FAIL;
+	return vf.warnings ? CH_NO : CH_OK;
+}
