@@ -235,6 +235,13 @@ for b in "${BUILT[@]}"; do
         section "$b: integration tests, upstream through stub-zone instead of forward"
         RESOLVERD_UPSTREAM=stub run_script "$b integration (stub-zone)" "$LOGDIR/$b-integration-stub.log" \
             "$ROOT/tests/integration/test_resolverd.sh" "$ROOT" "$B"
+        section "$b: make distcheck (the release tarball builds, tests and installs)"
+        if timeout "$STEP_TIMEOUT" make -C "$B" -j"$JOBS" distcheck >"$LOGDIR/$b-distcheck.log" 2>&1 </dev/null; then
+            pass "$b: make distcheck"
+        else
+            fail "$b: make distcheck"
+            show_tail "$LOGDIR/$b-distcheck.log" 30
+        fi
     fi
 done
 
