@@ -140,6 +140,16 @@ dname_equal(const uint8_t *a, const uint8_t *b)
 	}
 }
 
+uint32_t
+dname_hash(const uint8_t *wire, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ lower(wire[i])) * 16777619u;
+	return h;
+}
+
 bool
 dname_is_below(const uint8_t *name, const uint8_t *zone)
 {

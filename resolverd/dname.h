@@ -47,6 +47,9 @@ const uint8_t *dname_skip(const uint8_t *wire, unsigned n);
 /** Case-insensitive equality of two wire names. */
 bool dname_equal(const uint8_t *a, const uint8_t *b);
 
+/** Case-insensitive hash (FNV-1a) of len bytes of a wire name, for hash tables. */
+uint32_t dname_hash(const uint8_t *wire, size_t len);
+
 /** Whether name equals zone or lies below it (case-insensitive). */
 bool dname_is_below(const uint8_t *name, const uint8_t *zone);
 

@@ -74,21 +74,6 @@ grow(void **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
-/* FNV-1a over the lower-case wire name. */
-static uint32_t
-hash_wire(const uint8_t *wire, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = wire[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 32;
-		h = (h ^ c) * 16777619u;
-	}
-	return h;
-}
-
 /* Lookup by wire name in the finished hash table (wire may be any case). */
 static uint32_t
 find_wire(const struct policy *p, const uint8_t *wire, size_t len)
@@ -98,7 +83,7 @@ find_wire(const struct policy *p, const uint8_t *wire, size_t len)
 	if (!p->hash)
 		return POLICY_NONE;
 	size_t mask = p->hash_size - 1;
-	for (size_t i = hash_wire(wire, len) & mask;; i = (i + 1) & mask) {
+	for (size_t i = dname_hash(wire, len) & mask;; i = (i + 1) & mask) {
 		uint32_t d = p->hash[i];
 		if (d == HASH_EMPTY)
 			return POLICY_NONE;
@@ -386,7 +371,7 @@ policy_finish(struct policy *p)
 	p->hash_size = size;
 	for (size_t d = 0; d < p->ndomains; d++) {
 		size_t mask = size - 1;
-		size_t i = hash_wire(p->domains[d].wire, p->domains[d].wire_len) & mask;
+		size_t i = dname_hash(p->domains[d].wire, p->domains[d].wire_len) & mask;
 		while (p->hash[i] != HASH_EMPTY)
 			i = (i + 1) & mask;
 		p->hash[i] = (uint32_t)d;

@@ -30,19 +30,6 @@ struct targetmap {
 	struct probe_slot probes[PROBE_SLOTS];
 };
 
-static uint32_t
-hash_host(const uint8_t *wire, size_t len)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = wire[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 32;
-		h = (h ^ c) * 16777619u;
-	}
-	return h;
-}
-
 struct targetmap *
 targetmap_new(size_t max_entries)
 {
@@ -86,7 +73,7 @@ void
 targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires)
 {
 	size_t hl = dname_length(host, DNAME_MAXLEN), pl = dname_length(peer, DNAME_MAXLEN);
-	uint32_t h = hash_host(host, hl);
+	uint32_t h = dname_hash(host, hl);
 	size_t mask = m->size - 1, i;
 
 	if (hl == 0 || pl == 0)
@@ -121,7 +108,7 @@ targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now, con
                  size_t max)
 {
 	size_t hl = dname_length(host, DNAME_MAXLEN), n = 0, mask = m->size - 1;
-	uint32_t h = hash_host(host, hl);
+	uint32_t h = dname_hash(host, hl);
 
 	if (hl == 0)
 		return 0;
@@ -137,7 +124,7 @@ targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now, con
 bool
 targetmap_probe_due(struct targetmap *m, const uint8_t *peer, time_t now)
 {
-	uint32_t h = hash_host(peer, dname_length(peer, DNAME_MAXLEN));
+	uint32_t h = dname_hash(peer, dname_length(peer, DNAME_MAXLEN));
 	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
 
 	if (p->hash == h && now < p->until)
@@ -150,7 +137,7 @@ targetmap_probe_due(struct targetmap *m, const uint8_t *peer, time_t now)
 void
 targetmap_peer_learned(struct targetmap *m, const uint8_t *peer, time_t until)
 {
-	uint32_t h = hash_host(peer, dname_length(peer, DNAME_MAXLEN));
+	uint32_t h = dname_hash(peer, dname_length(peer, DNAME_MAXLEN));
 	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
 
 	p->hash = h;
