@@ -4,26 +4,11 @@
 #include "config.h"
 #include "answer.h"
 #include "dname.h"
+#include "wire.h"
 
 #include <string.h>
 
 #define OPT_RR_LEN 11
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 void
 answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint16_t id,
@@ -33,13 +18,13 @@ answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint16_t 
 	a->buf = buf;
 	a->cap = cap;
 	a->limit = limit < cap ? limit : cap;
-	put16(buf, id);
-	put16(buf + 2, flags);
+	wire_put16(buf, id);
+	wire_put16(buf + 2, flags);
 	memset(buf + 4, 0, 8);
 	a->len = DNS_HEADER_LEN;
 	if (question && question_len && DNS_HEADER_LEN + question_len <= cap) {
 		memcpy(buf + DNS_HEADER_LEN, question, question_len);
-		put16(buf + 4, 1);
+		wire_put16(buf + 4, 1);
 		a->len += question_len;
 	}
 	a->question_end = a->len;
@@ -85,10 +70,10 @@ answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16
 	p += olen;
 	if (a->ttl_offsets && a->nttl < a->ttl_max)
 		a->ttl_offsets[a->nttl++] = (uint16_t)(p + 4 - a->buf);
-	put16(p, type);
-	put16(p + 2, rrclass);
-	put32(p + 4, ttl);
-	put16(p + 8, rdlen);
+	wire_put16(p, type);
+	wire_put16(p + 2, rrclass);
+	wire_put32(p + 4, ttl);
+	wire_put16(p + 8, rdlen);
 	memcpy(p + 10, rdata, rdlen);
 	a->len += olen + 10 + rdlen;
 	a->count[s]++;
@@ -105,15 +90,15 @@ answer_finish(struct answer *a)
 	if (a->edns && a->len + OPT_RR_LEN <= a->cap) {
 		uint8_t *p = a->buf + a->len;
 		p[0] = 0; /* root owner */
-		put16(p + 1, 41);
-		put16(p + 3, a->edns_size);
-		put32(p + 5, (uint32_t)a->edns_ext_rcode << 24 | (a->edns_do ? 0x00008000u : 0));
-		put16(p + 9, 0);
+		wire_put16(p + 1, 41);
+		wire_put16(p + 3, a->edns_size);
+		wire_put32(p + 5, (uint32_t)a->edns_ext_rcode << 24 | (a->edns_do ? 0x00008000u : 0));
+		wire_put16(p + 9, 0);
 		a->len += OPT_RR_LEN;
 		arcount++;
 	}
-	put16(a->buf + 6, a->count[SECTION_ANSWER]);
-	put16(a->buf + 8, a->count[SECTION_AUTHORITY]);
-	put16(a->buf + 10, arcount);
+	wire_put16(a->buf + 6, a->count[SECTION_ANSWER]);
+	wire_put16(a->buf + 8, a->count[SECTION_AUTHORITY]);
+	wire_put16(a->buf + 10, arcount);
 	return a->len;
 }

@@ -6,6 +6,7 @@
 #include "answer_cache.h"
 #include "answer.h"
 #include "dname.h"
+#include "wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -110,15 +111,6 @@ find(const struct answer_cache *c, const uint8_t *key, size_t keylen, uint64_t h
 	return NULL;
 }
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 bool
 answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now, bool want_ad,
                  struct answer *a)
@@ -146,7 +138,7 @@ answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now,
 	memcpy(body, e->body, e->bodylen);
 	uint32_t elapsed = (uint32_t)(now - e->stored);
 	for (uint8_t i = 0; i < e->nttl; i++)
-		put32(body + e->ttl_at[i], e->ttl[i] > elapsed ? e->ttl[i] - elapsed : 0);
+		wire_put32(body + e->ttl_at[i], e->ttl[i] > elapsed ? e->ttl[i] - elapsed : 0);
 	a->len += e->bodylen;
 	memcpy(a->count, e->count, sizeof(a->count));
 	answer_set_rcode(a, e->rcode);
@@ -170,7 +162,7 @@ answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struc
 	uint32_t min_ttl = UINT32_MAX;
 	for (size_t i = 0; i < nttl; i++) {
 		const uint8_t *t = a->buf + ttl_offsets[i];
-		uint32_t v = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];
+		uint32_t v = wire_get32(t);
 		if (v < min_ttl)
 			min_ttl = v;
 	}
@@ -214,7 +206,7 @@ answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struc
 	for (size_t i = 0; i < nttl; i++) {
 		const uint8_t *t = a->buf + ttl_offsets[i];
 		slot->ttl_at[i] = (uint16_t)(ttl_offsets[i] - a->question_end);
-		slot->ttl[i] = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];
+		slot->ttl[i] = wire_get32(t);
 	}
 	slot->stored = now;
 	slot->expires = now + (time_t)min_ttl;

@@ -18,6 +18,7 @@
 #include "recursion.h"
 #include "targetmap.h"
 #include "zone.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,12 +61,6 @@ struct request {
 	uint8_t edns_version;
 };
 
-static inline uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* Skip a possibly compressed name in an RR; returns the offset after it or 0. */
 static size_t
 skip_name(const uint8_t *pkt, size_t len, size_t o)
@@ -90,7 +85,7 @@ skip_name(const uint8_t *pkt, size_t len, size_t o)
 static int
 parse_request(const uint8_t *pkt, size_t len, struct request *req)
 {
-	uint16_t qd = get16(pkt + 4), an = get16(pkt + 6), ns = get16(pkt + 8), ar = get16(pkt + 10);
+	uint16_t qd = wire_get16(pkt + 4), an = wire_get16(pkt + 6), ns = wire_get16(pkt + 8), ar = wire_get16(pkt + 10);
 	size_t o = DNS_HEADER_LEN;
 
 	if (qd != 1)
@@ -103,8 +98,8 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 	dname_lower(req->qname);
 	req->question = pkt + o;
 	req->question_len = nlen + 4;
-	req->qtype = get16(pkt + o + nlen);
-	req->qclass = get16(pkt + o + nlen + 2);
+	req->qtype = wire_get16(pkt + o + nlen);
+	req->qclass = wire_get16(pkt + o + nlen + 2);
 	o += nlen + 4;
 	/* walk the other sections to find OPT and check the packet is whole */
 	unsigned total = (unsigned)an + ns + ar;
@@ -113,7 +108,7 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 		o = skip_name(pkt, len, o);
 		if (o == 0 || o + 10 > len)
 			return RCODE_FORMERR;
-		uint16_t type = get16(pkt + o), rdlen = get16(pkt + o + 8);
+		uint16_t type = wire_get16(pkt + o), rdlen = wire_get16(pkt + o + 8);
 		if (o + 10 + rdlen > len)
 			return RCODE_FORMERR;
 		if (type == TYPE_OPT) {
@@ -121,7 +116,7 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 			if (req->edns || i < (unsigned)an + ns || pkt[start] != 0)
 				return RCODE_FORMERR;
 			req->edns = true;
-			req->edns_size = get16(pkt + o + 2);
+			req->edns_size = wire_get16(pkt + o + 2);
 			req->edns_version = pkt[o + 5];
 			req->do_bit = (pkt[o + 6] & 0x80) != 0;
 		}
@@ -476,8 +471,8 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 		return QUERY_DROP;
 	}
 	memset(&req, 0, sizeof(req));
-	req.id = get16(pkt);
-	req.flags = get16(pkt + 2);
+	req.id = wire_get16(pkt);
+	req.flags = wire_get16(pkt + 2);
 	int rcode = parse_request(pkt, len, &req);
 	if (rcode != 0) {
 		r->stats.formerr++;
