@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 static const char *log_ident = "resolverd";
 static int log_current = LOG_LEVEL_INFO;
@@ -35,9 +36,10 @@ log_vmsg(int level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *name[] = { "error", "warning", "info", "debug" };
-	char stamp[32];
+	char line[1024];
 	struct timeval tv;
 	struct tm tm;
+	int n;
 
 	if (level > log_current)
 		return;
@@ -47,10 +49,17 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	}
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ %s %s: ", stamp, (long)(tv.tv_usec / 1000), log_ident, name[level]);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ %s %s: ", (long)(tv.tv_usec / 1000),
+	              log_ident, name[level]);
+	if (n < (int)sizeof(line) - 1) {
+		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		n = m < 0 ? n : (n + m < (int)sizeof(line) - 1 ? n + m : (int)sizeof(line) - 2);
+	}
+	line[n++] = '\n';
+	/* one write per line: lines from the watcher thread never interleave */
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
 }
 
 #define LOG_FN(fn, level)                       \
