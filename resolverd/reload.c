@@ -29,6 +29,9 @@
 #include <event2/event.h>
 
 #define RETRY_MS 1000
+/* after a file event without a visible commit: re-check every SETTLE_MS, SETTLE_CHECKS times */
+#define SETTLE_MS 2
+#define SETTLE_CHECKS 25
 
 struct reload {
 	struct event_base *base;
@@ -91,10 +94,10 @@ watch_directory(const char *path)
 }
 
 /*
- * Wait up to ms for a change of the database's files. Events about other
- * files of the directory are drained and ignored.
+ * Wait up to ms for a change of the database's files; true when woken by
+ * one. Events about other files of the directory are drained and ignored.
  */
-static void
+static bool
 wait_change(int fd, const char *base, int ms)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };
@@ -104,7 +107,7 @@ wait_change(int fd, const char *base, int ms)
 	if (fd < 0) {
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
-		return;
+		return false;
 	}
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -112,7 +115,7 @@ wait_change(int fd, const char *base, int ms)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		long left = ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return;
+			return false;
 		ssize_t n = read(fd, buf, sizeof(buf));
 		bool ours = false;
 		for (char *p = buf; n > 0 && p < buf + n;) {
@@ -125,7 +128,7 @@ wait_change(int fd, const char *base, int ms)
 			p += sizeof(*ev) + ev->len;
 		}
 		if (ours)
-			return;
+			return true;
 	}
 }
 
@@ -157,13 +160,18 @@ reload_thread(void *arg)
 	const char *base = slash ? slash + 1 : rl->path;
 	int wfd = watch_directory(rl->path);
 
+	int settle = 0; /* quick re-checks left after a wake-up that found no commit yet */
+
 	memset(&known, 0, sizeof(known));
 	while (!atomic_load(&rl->stop)) {
 		if (failing) {
 			struct timespec ts = { RETRY_MS / 1000, (long)(RETRY_MS % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
-		} else {
-			wait_change(wfd, base, rl->poll_ms);
+		} else if (wait_change(wfd, base, settle > 0 ? SETTLE_MS : rl->poll_ms)) {
+			/* a writer is at work: its commit may land a moment after this event */
+			settle = SETTLE_CHECKS;
+		} else if (settle > 0) {
+			settle--;
 		}
 		if (atomic_load(&rl->stop))
 			break;
