@@ -113,7 +113,7 @@ find(const struct answer_cache *c, const uint8_t *key, size_t keylen, uint64_t h
 
 bool
 answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now, bool want_ad,
-                 struct answer *a)
+                 uint32_t ttl_cap, struct answer *a)
 {
 	uint8_t key[DNAME_MAXLEN + 5];
 	size_t keylen = make_key(k, key);
@@ -137,8 +137,10 @@ answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now,
 	uint8_t *body = a->buf + a->len;
 	memcpy(body, e->body, e->bodylen);
 	uint32_t elapsed = (uint32_t)(now - e->stored);
-	for (uint8_t i = 0; i < e->nttl; i++)
-		wire_put32(body + e->ttl_at[i], e->ttl[i] > elapsed ? e->ttl[i] - elapsed : 0);
+	for (uint8_t i = 0; i < e->nttl; i++) {
+		uint32_t left = e->ttl[i] > elapsed ? e->ttl[i] - elapsed : 0;
+		wire_put32(body + e->ttl_at[i], left < ttl_cap ? left : ttl_cap);
+	}
 	a->len += e->bodylen;
 	memcpy(a->count, e->count, sizeof(a->count));
 	answer_set_rcode(a, e->rcode);
@@ -150,7 +152,8 @@ answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now,
 
 void
 answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struct answer *a,
-                 const uint16_t *ttl_offsets, size_t nttl, bool secure, time_t now)
+                 const uint16_t *ttl_offsets, const uint32_t *ttls, size_t nttl, bool secure,
+                 time_t now)
 {
 	uint8_t rcode = a->buf[3] & 0x0f;
 	uint8_t key[DNAME_MAXLEN + 5];
@@ -160,12 +163,9 @@ answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struc
 	if (nttl == 0)
 		return; /* no TTL to bound its life (an empty answer without SOA) */
 	uint32_t min_ttl = UINT32_MAX;
-	for (size_t i = 0; i < nttl; i++) {
-		const uint8_t *t = a->buf + ttl_offsets[i];
-		uint32_t v = wire_get32(t);
-		if (v < min_ttl)
-			min_ttl = v;
-	}
+	for (size_t i = 0; i < nttl; i++)
+		if (ttls[i] < min_ttl)
+			min_ttl = ttls[i];
 	if (min_ttl == 0)
 		return;
 	size_t keylen = make_key(k, key);
@@ -204,9 +204,8 @@ answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struc
 	slot->secure = secure;
 	slot->nttl = (uint8_t)nttl;
 	for (size_t i = 0; i < nttl; i++) {
-		const uint8_t *t = a->buf + ttl_offsets[i];
 		slot->ttl_at[i] = (uint16_t)(ttl_offsets[i] - a->question_end);
-		slot->ttl[i] = wire_get32(t);
+		slot->ttl[i] = ttls[i];
 	}
 	slot->stored = now;
 	slot->expires = now + (time_t)min_ttl;

@@ -23,11 +23,10 @@ struct answer;
 struct answer_key {
 	const uint8_t *qname;  /* lower-case wire */
 	uint16_t qtype, qclass;
-	uint8_t variant;       /* ANSWER_DO | ANSWER_CD | ANSWER_CAPPED */
+	uint8_t variant;       /* ANSWER_DO | ANSWER_CD */
 };
 #define ANSWER_DO 1        /* RRSIGs included */
 #define ANSWER_CD 2        /* not validated */
-#define ANSWER_CAPPED 4    /* policy answer: TTLs capped */
 
 struct answer_cache;
 
@@ -37,19 +36,24 @@ void answer_cache_free(struct answer_cache *c);
 
 /**
  * Fill a started answer (header and question written) from the cache: RCODE,
- * sections, TTLs counted down to now; AD when the answer was validated and
- * want_ad. Returns false on a miss or an expired entry.
+ * sections, TTLs counted down to now and capped at ttl_cap (policy answers);
+ * AD when the answer was validated and want_ad. Returns false on a miss or
+ * an expired entry.
  */
 bool answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now, bool want_ad,
-                      struct answer *a);
+                      uint32_t ttl_cap, struct answer *a);
 
 /**
- * Keep a finished answer (before its OPT record) for its smallest TTL.
- * ttl_offsets are the places of the TTL fields in a->buf. Truncated answers,
- * and answers other than NOERROR or NXDOMAIN, are not kept.
+ * Keep a finished answer (before its OPT record) for its smallest upstream
+ * TTL. ttl_offsets are the places of the TTL fields in a->buf and ttls their
+ * upstream values (the answer itself may carry capped ones: the cap is a
+ * promise to clients, applied again on the way out, not a limit on how long
+ * the upstream answer stays true). Truncated answers, and answers other than
+ * NOERROR or NXDOMAIN, are not kept.
  */
 void answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struct answer *a,
-                      const uint16_t *ttl_offsets, size_t nttl, bool secure, time_t now);
+                      const uint16_t *ttl_offsets, const uint32_t *ttls, size_t nttl, bool secure,
+                      time_t now);
 
 /** Entries and hit counters, for statistics. */
 void answer_cache_stats(const struct answer_cache *c, size_t *entries, uint64_t *hits,

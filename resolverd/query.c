@@ -235,11 +235,11 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
         uint32_t ttl_cap, const uint8_t *learn_peer, struct answer *a)
 {
 	struct pending *p;
-	uint8_t variant = (uint8_t)((req->do_bit ? ANSWER_DO : 0) | ((req->flags & DNS_FLAG_CD) ? ANSWER_CD : 0) |
-	                            (ttl_cap != UINT32_MAX ? ANSWER_CAPPED : 0));
+	uint8_t variant = (uint8_t)((req->do_bit ? ANSWER_DO : 0) | ((req->flags & DNS_FLAG_CD) ? ANSWER_CD : 0));
 	struct answer_key k = { req->qname, req->qtype, req->qclass, variant };
 
-	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || (req->flags & DNS_FLAG_AD), a))
+	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || (req->flags & DNS_FLAG_AD), ttl_cap,
+	                     a))
 		return QUERY_ANSWERED;
 	p = calloc(1, sizeof(*p));
 	if (p) {

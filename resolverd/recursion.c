@@ -140,7 +140,7 @@ is_dnssec_type(ldns_rr_type t)
 /* Copy one ldns section into the answer; false once the answer is truncated. */
 static bool
 copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, struct answer *a,
-             ldns_buffer *rdbuf)
+             ldns_buffer *rdbuf, uint32_t *upstream_ttls)
 {
 	for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
 		ldns_rr *rr = ldns_rr_list_rr(list, i);
@@ -162,6 +162,8 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 		                   (uint16_t)ldns_rr_get_class(rr), ttl, ldns_buffer_begin(rdbuf),
 		                   (uint16_t)ldns_buffer_position(rdbuf)))
 			return false;
+		if (a->nttl > 0 && a->nttl <= a->ttl_max)
+			upstream_ttls[a->nttl - 1] = ldns_rr_ttl(rr);
 	}
 	return true;
 }
@@ -170,8 +172,7 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 uint8_t
 pending_variant(const struct pending *p)
 {
-	return (uint8_t)((p->do_bit ? ANSWER_DO : 0) | ((p->flags & DNS_FLAG_CD) ? ANSWER_CD : 0) |
-	                 (p->ttl_cap != UINT32_MAX ? ANSWER_CAPPED : 0));
+	return (uint8_t)((p->do_bit ? ANSWER_DO : 0) | ((p->flags & DNS_FLAG_CD) ? ANSWER_CD : 0));
 }
 
 /* Remember the target hosts of an upstream SRV answer for p->learn_peer. */
@@ -223,6 +224,7 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 		return;
 	}
 	uint16_t ttl_offsets[CACHE_TTLS];
+	uint32_t upstream_ttls[CACHE_TTLS];
 	answer_start(&a, out, sizeof(out), p->limit, p->id, flags, p->question, p->question_len);
 	a.ttl_offsets = ttl_offsets;
 	a.ttl_max = CACHE_TTLS;
@@ -248,9 +250,10 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 		if (sec == 2 && (p->do_bit || (p->flags & DNS_FLAG_AD)))
 			out[3] |= DNS_FLAG_AD;
 		if (rdbuf) {
-			if (copy_section(p, ldns_pkt_answer(pkt), SECTION_ANSWER, &a, rdbuf) &&
-			    copy_section(p, ldns_pkt_authority(pkt), SECTION_AUTHORITY, &a, rdbuf))
-				copy_section(p, ldns_pkt_additional(pkt), SECTION_ADDITIONAL, &a, rdbuf);
+			if (copy_section(p, ldns_pkt_answer(pkt), SECTION_ANSWER, &a, rdbuf, upstream_ttls) &&
+			    copy_section(p, ldns_pkt_authority(pkt), SECTION_AUTHORITY, &a, rdbuf, upstream_ttls))
+				copy_section(p, ldns_pkt_additional(pkt), SECTION_ADDITIONAL, &a, rdbuf,
+				             upstream_ttls);
 			ldns_buffer_free(rdbuf);
 		}
 		ldns_pkt_free(pkt);
@@ -260,7 +263,8 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 			memcpy(qname, p->question, p->question_len - 4);
 			dname_lower(qname);
 			struct answer_key k = { qname, p->qtype, p->qclass, pending_variant(p) };
-			answer_cache_put(p->r->answers, &k, &a, ttl_offsets, a.nttl, sec == 2, time(NULL));
+			answer_cache_put(p->r->answers, &k, &a, ttl_offsets, upstream_ttls, a.nttl, sec == 2,
+			                 time(NULL));
 		}
 	}
 	size_t len = answer_finish(&a);

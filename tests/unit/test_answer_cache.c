@@ -50,40 +50,46 @@ main(void)
 
 	build(&a, buf, offs, 0);
 	CHECK_INT(a.nttl, 2, "the writer records both TTL places");
-	answer_cache_put(c, &k, &a, offs, a.nttl, true, 1000);
+	static const uint32_t ttls[] = { 60, 30 };
+	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, true, 1000);
 
 	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-	CHECK(answer_cache_get(c, &k, 1010, false, &b), "a hit 10 s later");
+	CHECK(answer_cache_get(c, &k, 1010, false, UINT32_MAX, &b), "a hit 10 s later");
 	CHECK_INT(b.count[SECTION_ANSWER], 2, "... with both records");
 	CHECK_INT(ttl_at(out + offs[0]), 50, "... the first TTL counted down to 50");
 	CHECK_INT(ttl_at(out + offs[1]), 20, "... the second to 20");
 	CHECK(out[0] == 0 && out[1] == 9, "... under the new query's id");
 	CHECK(!(out[3] & DNS_FLAG_AD), "... no AD when the client did not ask");
 	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-	answer_cache_get(c, &k, 1010, true, &b);
+	answer_cache_get(c, &k, 1010, true, UINT32_MAX, &b);
 	CHECK(out[3] & DNS_FLAG_AD, "AD when validated and asked for");
 
+	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_cache_get(c, &k, 1010, false, 25, &b);
+	CHECK(ttl_at(out + offs[0]) == 25 && ttl_at(out + offs[1]) == 20,
+	      "a policy answer's TTLs are capped on the way out (50 -> 25, 20 stays)");
+
 	answer_start(&b, out, sizeof(out), 40, 9, DNS_FLAG_QR, question, qlen);
-	CHECK(answer_cache_get(c, &k, 1010, false, &b) && b.truncated && b.count[0] == 0,
+	CHECK(answer_cache_get(c, &k, 1010, false, UINT32_MAX, &b) && b.truncated && b.count[0] == 0,
 	      "an answer over the client's limit: truncated, no records");
 
 	struct answer_key kdo = { qname, 1, 1, ANSWER_DO };
 	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-	CHECK(!answer_cache_get(c, &kdo, 1010, false, &b), "the DO variant is another entry");
+	CHECK(!answer_cache_get(c, &kdo, 1010, false, UINT32_MAX, &b), "the DO variant is another entry");
 	struct answer_key kaaaa = { qname, 28, 1, 0 };
-	CHECK(!answer_cache_get(c, &kaaaa, 1010, false, &b), "another type is another entry");
+	CHECK(!answer_cache_get(c, &kaaaa, 1010, false, UINT32_MAX, &b), "another type is another entry");
 
 	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-	CHECK(!answer_cache_get(c, &k, 1030, false, &b), "gone when the smallest TTL has run out");
+	CHECK(!answer_cache_get(c, &k, 1030, false, UINT32_MAX, &b), "gone when the smallest TTL has run out");
 
 	build(&a, buf, offs, 2);
-	answer_cache_put(c, &k, &a, offs, a.nttl, false, 2000);
+	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, false, 2000);
 	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-	CHECK(!answer_cache_get(c, &k, 2001, false, &b), "SERVFAIL is not kept");
+	CHECK(!answer_cache_get(c, &k, 2001, false, UINT32_MAX, &b), "SERVFAIL is not kept");
 	build(&a, buf, offs, 3);
-	answer_cache_put(c, &k, &a, offs, a.nttl, false, 2000);
+	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, false, 2000);
 	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-	CHECK(answer_cache_get(c, &k, 2001, false, &b) && (out[3] & 0x0f) == 3, "NXDOMAIN is kept, RCODE and all");
+	CHECK(answer_cache_get(c, &k, 2001, false, UINT32_MAX, &b) && (out[3] & 0x0f) == 3, "NXDOMAIN is kept, RCODE and all");
 
 	/* more names than slots: entries are replaced, never wrong */
 	int wrong = 0;
@@ -97,9 +103,9 @@ main(void)
 		qlen = wl + 4;
 		struct answer_key ki = { w, 1, 1, 0 };
 		build(&a, buf, offs, 0);
-		answer_cache_put(c, &ki, &a, offs, a.nttl, false, 3000);
+		answer_cache_put(c, &ki, &a, offs, ttls, a.nttl, false, 3000);
 		answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
-		if (!answer_cache_get(c, &ki, 3001, false, &b) || memcmp(out + 12, w, wl) != 0)
+		if (!answer_cache_get(c, &ki, 3001, false, UINT32_MAX, &b) || memcmp(out + 12, w, wl) != 0)
 			wrong++;
 	}
 	CHECK_INT(wrong, 0, "200 names through a 16-entry cache: each just stored is found");
