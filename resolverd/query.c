@@ -152,6 +152,20 @@ start_answer(const struct resolver *r, struct answer *a, const struct request *r
 	a->edns_size = (uint16_t)r->opt->edns_buffer_size;
 }
 
+/*
+ * NODATA made by policy: the clearinghouse zone's SOA in the authority
+ * section, so that the empty answer is cached (RFC 2308) for at most the cap.
+ */
+static void
+answer_nodata(const struct resolver *r, struct answer *a)
+{
+	const struct zone_rr *soa = &r->zone->rrs[r->zone->soa];
+	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
+
+	answer_add_rr(a, SECTION_AUTHORITY, soa->owner, soa->type, soa->rrclass,
+	              ttl < r->zone->neg_ttl ? ttl : r->zone->neg_ttl, soa->rdata, soa->rdlen);
+}
+
 /* The sink: SRV to the sink host (or "." in refuse mode), its addresses as extra. */
 static void
 answer_sink(const struct resolver *r, const struct request *req, struct answer *a)
@@ -162,9 +176,7 @@ answer_sink(const struct resolver *r, const struct request *req, struct answer *
 
 	if (req->qtype != TYPE_SRV) {
 		/* other types at a denied service name: NODATA, nothing to learn */
-		const struct zone_rr *soa = &r->zone->rrs[r->zone->soa];
-		answer_add_rr(a, SECTION_AUTHORITY, soa->owner, soa->type, soa->rrclass,
-		              ttl < r->zone->neg_ttl ? ttl : r->zone->neg_ttl, soa->rdata, soa->rdlen);
+		answer_nodata(r, a);
 		return;
 	}
 	memset(rdata, 0, 6);
@@ -198,8 +210,10 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 
 	if (d->ntargets == 0)
 		return false;
-	if (req->qtype != TYPE_SRV)
-		return true; /* NODATA */
+	if (req->qtype != TYPE_SRV) {
+		answer_nodata(r, a);
+		return true;
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = d->first_target; i < d->first_target + d->ntargets; i++) {
 			const struct policy_target *t = &pol->targets[i];
@@ -369,7 +383,8 @@ answer_sink_address(const struct resolver *r, const struct request *req, struct 
 		n += zone_add_rrset(r->zone, r->sink_host, TYPE_A, a, SECTION_ANSWER, ttl, true);
 	if (req->qtype == TYPE_AAAA || req->qtype == TYPE_ANY)
 		n += zone_add_rrset(r->zone, r->sink_host, TYPE_AAAA, a, SECTION_ANSWER, ttl, true);
-	(void)n; /* none: NODATA, the sink has no address of that family */
+	if (n == 0)
+		answer_nodata(r, a); /* the sink has no address of that family */
 }
 
 /*
@@ -445,8 +460,10 @@ answer_address(struct resolver *r, const struct request *req, uint32_t requester
 	if (from_db)
 		return QUERY_ANSWERED;
 	/* a closed-network peer (targets in the database) has no address of its own: NODATA */
-	if (is_domain && ntargets == 0 && pol->domains[peers[0]].ntargets > 0)
+	if (is_domain && ntargets == 0 && pol->domains[peers[0]].ntargets > 0) {
+		answer_nodata(r, a);
 		return QUERY_ANSWERED;
+	}
 	return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, NULL, a);
 }
 

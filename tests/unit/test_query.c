@@ -193,6 +193,7 @@ test_targets(void)
 	len = make_query(q, DNS_FLAG_RD, "_jabber._tcp.b.test", 33, 0);
 	run(q, len, "127.0.0.2", &outlen);
 	CHECK(rcode() == 0 && count(1) == 0, "a service without targets: NODATA, still no upstream");
+	CHECK_INT(count(2), 1, "... with the clearinghouse SOA, so that it is cached (RFC 2308)");
 }
 
 static void
@@ -220,7 +221,8 @@ test_addresses(void)
 	CHECK(rcode() == 5, "an unknown source still gets REFUSED for target hosts");
 	len = make_query(q, DNS_FLAG_RD, "b.test", TYPE_A_, 0);
 	run(q, len, "127.0.0.2", &outlen);
-	CHECK(rcode() == 0 && count(1) == 0, "A of an allowed closed-network peer without an address: NODATA");
+	CHECK(rcode() == 0 && count(1) == 0 && count(2) == 1,
+	      "A of an allowed closed-network peer without an address: NODATA with the SOA");
 	len = make_query(q, DNS_FLAG_RD, "xmpp.b.test", TYPE_A_, 0);
 	run(q, len, "10.0.0.7", &outlen);
 	CHECK(contains(outlen, sink_a, sizeof(sink_a)), "an unidentified ACL client gets the sink for a target host");
