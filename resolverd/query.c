@@ -214,6 +214,7 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 		answer_nodata(r, a);
 		return true;
 	}
+	unsigned srvs = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = d->first_target; i < d->first_target + d->ntargets; i++) {
 			const struct policy_target *t = &pol->targets[i];
@@ -230,6 +231,7 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 				memcpy(rdata + 6, t->host, hl);
 				answer_add_rr(a, SECTION_ANSWER, NULL, TYPE_SRV, CLASS_IN, ttl, rdata,
 				              (uint16_t)(6 + hl));
+				srvs++;
 				continue;
 			}
 			/* the hosts' addresses save the requester a round trip */
@@ -240,6 +242,8 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 			}
 		}
 	}
+	if (srvs == 0)
+		answer_nodata(r, a); /* no target for this service */
 	return true;
 }
 
