@@ -3,14 +3,16 @@
 #
 #   ./scripts/check.sh          (from any directory)
 #
-# 1. installs the Debian packages (scripts/deps.sh; fast when present),
+# 1. installs the Debian packages (scripts/deps.sh --e2e; fast when present),
 # 2. builds out of tree twice: build/ (--enable-werror) and build-san/
 #    (--enable-sanitizers --enable-werror, AddressSanitizer + UBSan),
 # 3. runs for each build: the unit tests (make check), tests/schema,
 #    tests/cli (chpolicy) and tests/integration (resolverd with NSD and dig;
 #    for build/ a second time with the upstream as stub zones),
-# 4. runs the benchmark smoke test (bench/run.sh --smoke) when there is one,
-# 5. counts every assertion ("ok"/"not ok" lines, automake PASS/FAIL) and ends
+# 4. runs the end-to-end tests (tests/e2e: Prosody and ejabberd federating
+#    through resolverd in network namespaces) with the build/ binary,
+# 5. runs the benchmark smoke test (bench/run.sh --smoke) when there is one,
+# 6. counts every assertion ("ok"/"not ok" lines, automake PASS/FAIL) and ends
 #    with the line "N passed, N failed"; the exit status is non-zero on any
 #    failure.
 #
@@ -127,7 +129,7 @@ touch "$LOGDIR/.check-start"
 section "dependencies"
 if [ -n "${CHECK_SKIP_DEPS:-}" ]; then
     echo "skipped (CHECK_SKIP_DEPS)"
-elif "$ROOT/scripts/deps.sh" >"$LOGDIR/deps.log" 2>&1 </dev/null; then
+elif "$ROOT/scripts/deps.sh" --e2e >"$LOGDIR/deps.log" 2>&1 </dev/null; then
     tail -n 1 "$LOGDIR/deps.log"
 else
     fail "scripts/deps.sh installs the dependencies"
@@ -243,6 +245,17 @@ for b in "${BUILT[@]}"; do
             show_tail "$LOGDIR/$b-distcheck.log" 30
         fi
     fi
+done
+
+# ------------------------------------------------------------------ end to end
+
+# Real XMPP servers (Prosody, ejabberd) in network namespaces, a real client
+# (slixmpp); the plain build's resolverd. Prints SKIP (never a pass) where the
+# machine cannot create namespaces.
+for b in "${BUILT[@]}"; do
+    [ "$b" = build ] || continue
+    section "end-to-end tests (Prosody, ejabberd, slixmpp in network namespaces)"
+    run_script "e2e" "$LOGDIR/e2e.log" "$ROOT/tests/e2e/run.sh" "$ROOT" "$ROOT/$b/resolverd/resolverd"
 done
 
 # ------------------------------------------------------------------ bench smoke

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages needed to build and test the clearinghouse.
+#
+#   scripts/deps.sh          build, unit and integration tests, quick start
+#   scripts/deps.sh --e2e    also the end-to-end tests' XMPP servers and client
+#
 # Fast when everything is already there (no apt at all). Debian 12, as root
-# (or through sudo). Services that packages would start (nsd) are not started.
+# (or through sudo). Services that packages would start (nsd, prosody,
+# ejabberd would take ports 53/5222/5269) are not started, and one a package
+# script started anyway is stopped (by the pid it started with, never by name).
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +16,15 @@ PACKAGES=(
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
     ca-certificates procps util-linux
 )
+E2E_PACKAGES=(
+    prosody lua5.4 lua-unbound ejabberd erlang-base python3-slixmpp
+    iproute2 mount coreutils
+)
+case "${1:-}" in
+    --e2e) PACKAGES+=("${E2E_PACKAGES[@]}") ;;
+    "") ;;
+    *) echo "usage: scripts/deps.sh [--e2e]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -43,9 +58,16 @@ if [ ! -e "$POLICY" ]; then
     "${SUDO[@]}" chmod 755 "$POLICY"
     own_policy=yes
 fi
-# the system nsd service's pid, if it runs already (it is left alone)
-service_nsd() { cat /run/nsd/nsd.pid 2>/dev/null || true; }
-nsd_before=$(service_nsd)
+# pids of the system services before the install; one that appears during it
+# was started by a package script despite the policy and is stopped.
+service_pids() {
+    {
+        cat /run/nsd/nsd.pid /run/prosody/prosody.pid 2>/dev/null || true
+        pgrep -x beam.smp -u ejabberd 2>/dev/null || true
+        pgrep -x epmd -u ejabberd 2>/dev/null || true
+    } | sort -u
+}
+before=$(service_pids)
 
 restore() {
     if [ "$own_policy" = yes ]; then
@@ -72,14 +94,19 @@ for attempt in 1 2 3; do
     sleep 5
 done
 
-# An nsd service that a package script started despite the policy: stop it,
-# by the pid in its pidfile (test instances of nsd are left alone).
-pid=$(service_nsd)
-if [ -n "$pid" ] && [ "$pid" != "$nsd_before" ] && kill -0 "$pid" 2>/dev/null \
-    && [ "$(ps -o comm= -p "$pid")" = nsd ]; then
-    echo "deps: stopping the nsd service (pid $pid) started by the package install"
-    "${SUDO[@]}" kill "$pid" 2>/dev/null || true
-fi
+# The system services are not used (tests run their own instances): keep them
+# from starting at boot and stop any that a package script started.
+for svc in prosody ejabberd nsd; do
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        "${SUDO[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+done
+for pid in $(service_pids); do
+    if ! grep -qx "$pid" <<<"$before" && kill -0 "$pid" 2>/dev/null; then
+        echo "deps: stopping $(ps -o comm= -p "$pid") (pid $pid) started by the package install"
+        "${SUDO[@]}" kill "$pid" 2>/dev/null || true
+    fi
+done
 
 still=()
 for p in "${PACKAGES[@]}"; do
