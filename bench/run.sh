@@ -26,7 +26,9 @@ while [ $# -gt 0 ]; do
 done
 DUR=${DUR:-10}; REPS=${REPS:-3}; CLIENTS=${CLIENTS:-10}; OUTST=${OUTST:-100}
 WORK=$(mktemp -d /tmp/resolverd-bench.XXXXXX)
-NSD_PORT=5390; PORT=5391
+# free ports, so that a stray server never answers for ours
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+NSD_PORT=$(free_port); PORT=$(free_port)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -211,7 +213,7 @@ kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null
 taskset -c 1 nsd -d -c "$WORK/nsd/nsd.conf" >>"$WORK/nsd/out.log" 2>&1 & PIDS+=($!)
 for i in $(seq 1 100); do dig +short +time=1 +tries=1 @127.0.0.1 -p $NSD_PORT ns.web.test A 2>/dev/null | grep -q . && break; sleep 0.1; done
 printf 'stub-zone: web.test. 127.0.0.1@%s\ntransparent-zone: test.\n' $NSD_PORT >> "$WORK/resolverd.conf"
-UPORT=5393
+UPORT=$(free_port)
 cat > "$WORK/unbound-fwd.conf" <<UNB
 server:
     interface: 127.0.0.1@$UPORT

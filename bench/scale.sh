@@ -15,7 +15,7 @@ RPID=
 mkdir -p "$BUILD"
 (cd "$BUILD" && { [ -f Makefile ] || "$SRC/configure" CFLAGS="-O2 -g" >/dev/null; } && make -j2 resolverd/resolverd bench/policy_scale >/dev/null) \
   || { echo "scale: build failed" >&2; exit 1; }
-PORT=5392
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'domains\trules\tbuild_ms_median\tbuild_ms_min\tbuild_ms_max\tdecide_ns_computed\tdecide_ns_cached\tallowed_pct\tsnapshot_rss_kib\tcache_rss_kib\tresolverd_rss_kib\tresolverd_startup_s\tdb_mib\n'
 for n in $SIZES; do
   db=$WORK/c$n.db
