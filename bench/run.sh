@@ -6,20 +6,22 @@
 # as our policy database, serves the real SRV records from NSD on loopback,
 # and loads resolverd with the anchors' dnsperf flags and CPU pinning.
 #
-# Usage: bench/run.sh [--smoke] [--no-anchors] [--peers N]
+# Usage: bench/run.sh [--smoke] [--no-anchors] [--qps-only] [--peers N]
 #   --smoke       a few seconds, 1,000 peers, no anchors: proves the bench runs
 #   --no-anchors  only resolverd
+#   --qps-only    only resolverd's QPS, start-up and RSS (bench/growth.sh)
 # Env: RESOLVERD (a binary to use instead of building), DUR (s, default 10), REPS (default 3), CLIENTS (10), OUTST (100), KEEP=1 keeps the work dir.
 set -u
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ANCHORS_DIR=${ANCHORS_DIR:-$SRC/../shared/bench/anchors}
-SMOKE=0; ANCHORS=1; PEERS=10000
+SMOKE=0; ANCHORS=1; PEERS=10000; QPS_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) SMOKE=1; ANCHORS=0; PEERS=1000; DUR=${DUR:-2}; REPS=${REPS:-1};;
     --no-anchors) ANCHORS=0;;
+    --qps-only) QPS_ONLY=1; ANCHORS=0;;
     --peers) PEERS=$2; shift;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2;;
   esac
   shift
@@ -169,6 +171,12 @@ if [ "$SMOKE" = 1 ]; then
     echo "ok - bench smoke: resolverd answered $MEDIAN QPS from 127.0.0.2 ($PEERS peers)"; exit 0
   fi
   echo "not ok - bench smoke: no queries answered"; exit 1
+fi
+
+if [ "$QPS_ONLY" = 1 ]; then
+  kill $RPID; wait $RPID 2>/dev/null
+  printf 'growth\t%s\t%.0f\t%s\t%s\t%s\n' "$PEERS" "$MEDIAN" "${MIN%.*}-${MAX%.*}" "$RSS" "$STARTUP"
+  exit 0
 fi
 
 # latency and CPU per query at a fixed 10k QPS

@@ -112,13 +112,6 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (int round = 0; round < UDP_ROUNDS; round++) {
-		for (int i = 0; i < UDP_BATCH; i++) {
-			b->iov_in[i] = (struct iovec){ b->in[i], UDP_QUERY_MAX };
-			b->msg_in[i].msg_hdr = (struct msghdr){ .msg_name = &b->peer[i],
-			                                         .msg_namelen = sizeof(b->peer[i]),
-			                                         .msg_iov = &b->iov_in[i],
-			                                         .msg_iovlen = 1 };
-		}
 		int n = recvmmsg(fd, b->msg_in, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -147,6 +140,9 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			                                             .msg_iovlen = 1 };
 			nout++;
 		}
+		/* the kernel wrote the peers' address lengths: make room again */
+		for (int i = 0; i < n; i++)
+			b->msg_in[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
 		for (unsigned sent = 0; sent < nout;) {
 			int m = sendmmsg(fd, b->msg_out + sent, nout - sent, MSG_DONTWAIT);
 			if (m <= 0) {
@@ -346,6 +342,14 @@ server_new(struct event_base *base, struct resolver *r, const struct options *op
 	s->r = r;
 	s->opt = opt;
 	r->reply = server_reply;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct udp_batch *b = &s->batch;
+		b->iov_in[i] = (struct iovec){ b->in[i], UDP_QUERY_MAX };
+		b->msg_in[i].msg_hdr = (struct msghdr){ .msg_name = &b->peer[i],
+		                                         .msg_namelen = sizeof(b->peer[i]),
+		                                         .msg_iov = &b->iov_in[i],
+		                                         .msg_iovlen = 1 };
+	}
 	for (size_t i = 0; i < opt->nlisten; i++)
 		if (open_udp(s, &opt->listen[i], err, errlen) != 0 ||
 		    open_tcp(s, &opt->listen[i], err, errlen) != 0)
