@@ -461,8 +461,11 @@ answer_address(struct resolver *r, const struct request *req, uint32_t requester
 		if (from_db)
 			break; /* one target's addresses are the host's addresses */
 	}
-	if (from_db)
+	if (from_db) {
+		if (a->count[SECTION_ANSWER] == 0)
+			answer_nodata(r, a); /* no address of the family asked for */
 		return QUERY_ANSWERED;
+	}
 	/* a closed-network peer (targets in the database) has no address of its own: NODATA */
 	if (is_domain && ntargets == 0 && pol->domains[peers[0]].ntargets > 0) {
 		answer_nodata(r, a);

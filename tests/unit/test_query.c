@@ -216,6 +216,10 @@ test_addresses(void)
 	run(q, len, "127.0.0.2", &outlen);
 	CHECK(count(1) == 1 && contains(outlen, db_a, sizeof(db_a)),
 	      "A of an allowed peer's target host comes from the targets table");
+	len = make_query(q, DNS_FLAG_RD, "tls.b.test", TYPE_A_, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK_INT(rcode(), 2, "a database target host without addresses in the database is resolved upstream "
+	                      "(SERVFAIL here: this test has no upstream)");
 	len = make_query(q, DNS_FLAG_RD, "xmpp.b.test", TYPE_A_, 0);
 	run(q, len, "127.0.0.5", &outlen);
 	CHECK(rcode() == 5, "an unknown source still gets REFUSED for target hosts");
