@@ -32,7 +32,7 @@ struct cached_answer {
 
 struct answer_cache {
 	struct cached_answer *slots;
-	size_t size;
+	size_t size, max_size;      /* grows up to max_size slots, see grow() */
 	size_t entries;
 	uint64_t hits, misses;
 };
@@ -67,9 +67,10 @@ answer_cache_new(size_t max_entries)
 
 	if (!c)
 		return NULL;
-	c->size = 64;
-	while (c->size < max_entries)
-		c->size *= 2;
+	c->max_size = 64;
+	while (c->max_size < max_entries)
+		c->max_size *= 2;
+	c->size = c->max_size < 1024 ? c->max_size : 1024;
 	c->slots = calloc(c->size, sizeof(*c->slots));
 	if (!c->slots) {
 		free(c);
@@ -150,6 +151,44 @@ answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now,
 	return true;
 }
 
+/*
+ * Double the table while it is more than half full and under its maximum:
+ * the cache's memory follows what a community asks, not the maximum.
+ * Entries that find no slot in their new probe window are dropped.
+ */
+static void
+grow(struct answer_cache *c)
+{
+	if (c->entries * 2 < c->size || c->size >= c->max_size)
+		return;
+	size_t size = c->size * 2;
+	struct cached_answer *slots = calloc(size, sizeof(*slots));
+	if (!slots)
+		return;
+	struct cached_answer *old = c->slots;
+	size_t old_size = c->size;
+	c->slots = slots;
+	c->size = size;
+	for (size_t i = 0; i < old_size; i++) {
+		if (!old[i].hash)
+			continue;
+		struct cached_answer *dst = NULL;
+		for (size_t p = 0; p < PROBES && !dst; p++) {
+			struct cached_answer *e = &slots[(old[i].hash + p) & (size - 1)];
+			if (!e->hash)
+				dst = e;
+		}
+		if (dst) {
+			*dst = old[i];
+		} else {
+			free(old[i].key);
+			free(old[i].ttl);
+			c->entries--;
+		}
+	}
+	free(old);
+}
+
 void
 answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struct answer *a,
                  const uint16_t *ttl_offsets, const uint32_t *ttls, size_t nttl, bool secure,
@@ -168,6 +207,7 @@ answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struc
 			min_ttl = ttls[i];
 	if (min_ttl == 0)
 		return;
+	grow(c);
 	size_t keylen = make_key(k, key);
 	uint64_t h = hash_key(key, keylen);
 	struct cached_answer *slot = find(c, key, keylen, h);

@@ -67,9 +67,31 @@ next_expiry(const struct policy *p, time_t now)
 	return next;
 }
 
+/* Grow the table for a bigger community: twice its domains fit (a requester's peers). */
+static void
+fit(struct decision_cache *c, const struct policy *p)
+{
+	size_t want = p->ndomains * 2;
+
+	if (want <= c->max_entries)
+		return;
+	size_t size = c->size;
+	while (size < want * 2)
+		size *= 2;
+	struct cache_entry *slots = malloc(size * sizeof(*slots));
+	if (!slots)
+		return; /* keep the smaller table: still correct, only more misses */
+	free(c->slots);
+	c->slots = slots;
+	c->size = size;
+	c->max_entries = want;
+}
+
 static void
 flush(struct decision_cache *c, const struct policy *p, time_t now)
 {
+	if (c->policy != p)
+		fit(c, p);
 	for (size_t i = 0; i < c->size; i++)
 		c->slots[i].key = EMPTY_KEY;
 	c->used = 0;

@@ -19,7 +19,10 @@
 
 struct decision_cache;
 
-/** A cache of at most max_entries pairs (flushed whole when full). NULL on no memory. */
+/**
+ * A cache of at least max_entries pairs (flushed whole when full); it grows
+ * with the community to twice the domains of the snapshot. NULL on no memory.
+ */
 struct decision_cache *decision_cache_new(size_t max_entries);
 void decision_cache_free(struct decision_cache *c);
 

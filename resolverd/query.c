@@ -40,10 +40,11 @@
 
 /* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
 #define DECISION_CACHE_ENTRIES 65536
-/* learned (target host, peer) pairs */
-#define LEARNED_TARGETS 65536
+/* learned (target host, peer) pairs; the tables are calloc()ed, so memory is
+ * resident only where a community actually has entries */
+#define LEARNED_TARGETS 262144
 /* upstream answers kept ready to send */
-#define ANSWER_CACHE_ENTRIES 65536
+#define ANSWER_CACHE_ENTRIES 131072
 /* most peers one host name is checked against */
 #define MAX_HOST_PEERS 16
 /* most target-learning lookups in flight: they must not crowd out client queries */

@@ -16,7 +16,7 @@ struct target_entry {
 };
 
 /* when each peer's targets were last looked up, direct-mapped by name hash */
-#define PROBE_SLOTS 16384
+#define PROBE_SLOTS 65536
 #define PROBE_RETRY 60
 
 struct probe_slot {
@@ -37,9 +37,7 @@ targetmap_new(size_t max_entries)
 
 	if (!m)
 		return NULL;
-	m->size = 64;
-	while (m->size < max_entries * 2)
-		m->size *= 2;
+	m->size = 1024;             /* grows with the community, see grow() */
 	m->max_entries = max_entries;
 	m->slots = calloc(m->size, sizeof(*m->slots));
 	if (!m->slots) {
@@ -69,15 +67,65 @@ targetmap_free(struct targetmap *m)
 	free(m);
 }
 
+/* Move every live entry into a table of new_size slots (expired ones are freed). */
+static int
+rehash(struct targetmap *m, size_t new_size, time_t now)
+{
+	struct target_entry *slots = calloc(new_size, sizeof(*slots));
+
+	if (!slots)
+		return -1;
+	size_t used = 0;
+	for (size_t i = 0; i < m->size; i++) {
+		struct target_entry *e = &m->slots[i];
+		if (!e->pair)
+			continue;
+		if (e->expires <= now) {
+			free(e->pair);
+			continue;
+		}
+		size_t k = e->hash & (new_size - 1);
+		while (slots[k].pair)
+			k = (k + 1) & (new_size - 1);
+		slots[k] = *e;
+		used++;
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->size = new_size;
+	m->used = used;
+	return 0;
+}
+
+/*
+ * Make room for one more entry: grow while under max_entries (the table is
+ * kept at most half full), else drop the expired ones, else start over. A
+ * cleared map polices fewer hosts until they are learned again, so
+ * max_entries is sized well above a community's target hosts.
+ */
+static void
+make_room(struct targetmap *m, time_t now)
+{
+	if (m->used + 1 <= m->size / 2)
+		return;
+	if (m->size < m->max_entries * 2 && rehash(m, m->size * 2, now) == 0)
+		return;
+	if (rehash(m, m->size, now) == 0 && m->used + 1 <= m->size / 2)
+		return;
+	clear(m);
+}
+
 void
 targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires)
 {
 	size_t hl = dname_length(host, DNAME_MAXLEN), pl = dname_length(peer, DNAME_MAXLEN);
 	uint32_t h = dname_hash(host, hl);
-	size_t mask = m->size - 1, i;
+	size_t mask, i;
 
 	if (hl == 0 || pl == 0)
 		return;
+	make_room(m, time(NULL));
+	mask = m->size - 1;
 	for (i = h & mask; m->slots[i].pair; i = (i + 1) & mask) {
 		struct target_entry *e = &m->slots[i];
 		if (e->hash == h && e->host_len == hl && dname_equal(e->pair, host) &&
@@ -86,11 +134,6 @@ targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, tim
 				e->expires = expires;
 			return;
 		}
-	}
-	if (m->used >= m->max_entries) {
-		/* full: start over; answers only get more cautious until relearned */
-		clear(m);
-		i = h & mask;
 	}
 	uint8_t *pair = malloc(hl + pl);
 	if (!pair)
