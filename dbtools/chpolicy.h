@@ -143,6 +143,13 @@ void ch_table_print(struct ch_table *t, FILE *f);
 void ch_table_free(struct ch_table *t);
 
 /**
+ * The end of every list command: step_rc is the last sqlite3_step() result.
+ * Finalizes st, prints t when the rows were all read, frees t. Returns CH_OK
+ * or the database error (reported).
+ */
+int ch_table_finish(struct ch_ctx *c, struct ch_table *t, sqlite3_stmt *st, int step_rc);
+
+/**
  * The text of column col of the current row of st, or null when the value
  * is NULL. Owned by SQLite: valid until the next step, reset or finalize.
  */

@@ -539,11 +539,7 @@ ch_cmd_domain_list(struct ch_ctx *c, const struct ch_args *a)
 		};
 		ch_table_add(&t, row);
 	}
-	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
-	sqlite3_finalize(st);
-	if (rc == CH_OK)
-		ch_table_print(&t, stdout);
-	ch_table_free(&t);
+	rc = ch_table_finish(c, &t, st, rc);
 	return rc;
 }
 
@@ -597,11 +593,7 @@ ch_cmd_group_list(struct ch_ctx *c, const struct ch_args *a)
 		                       ch_col_text(st, 3, "") };
 		ch_table_add(&t, row);
 	}
-	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
-	sqlite3_finalize(st);
-	if (rc == CH_OK)
-		ch_table_print(&t, stdout);
-	ch_table_free(&t);
+	rc = ch_table_finish(c, &t, st, rc);
 	return rc;
 }
 
@@ -662,11 +654,7 @@ ch_cmd_member_list(struct ch_ctx *c, const struct ch_args *a)
 		const char *row[2] = { ch_col_text(st, 0, ""), ch_col_text(st, 1, "") };
 		ch_table_add(&t, row);
 	}
-	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
-	sqlite3_finalize(st);
-	if (rc == CH_OK)
-		ch_table_print(&t, stdout);
-	ch_table_free(&t);
+	rc = ch_table_finish(c, &t, st, rc);
 	free(group);
 	return rc;
 }
@@ -750,11 +738,7 @@ ch_cmd_identity_list(struct ch_ctx *c, const struct ch_args *a)
 		                       ch_col_text(st, 3, "") };
 		ch_table_add(&t, row);
 	}
-	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
-	sqlite3_finalize(st);
-	if (rc == CH_OK)
-		ch_table_print(&t, stdout);
-	ch_table_free(&t);
+	rc = ch_table_finish(c, &t, st, rc);
 	free(domain);
 	return rc;
 }
@@ -858,10 +842,6 @@ ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a)
 		};
 		ch_table_add(&t, row);
 	}
-	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
-	sqlite3_finalize(st);
-	if (rc == CH_OK)
-		ch_table_print(&t, stdout);
-	ch_table_free(&t);
+	rc = ch_table_finish(c, &t, st, rc);
 	return rc;
 }

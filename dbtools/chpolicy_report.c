@@ -198,11 +198,7 @@ ch_cmd_audit(struct ch_ctx *c, const struct ch_args *a)
 		ch_table_add(&t, row);
 		free(change);
 	}
-	rc = rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
-	sqlite3_finalize(st);
-	if (rc == CH_OK)
-		ch_table_print(&t, stdout);
-	ch_table_free(&t);
+	rc = ch_table_finish(c, &t, st, rc);
 	return rc;
 }
 

@@ -172,6 +172,18 @@ ch_col_text(sqlite3_stmt *st, int col, const char *null)
 /* ------------------------------------------------------------ database */
 
 int
+ch_table_finish(struct ch_ctx *c, struct ch_table *t, sqlite3_stmt *st, int step_rc)
+{
+	int rc = step_rc == SQLITE_DONE ? CH_OK : ch_dberror(c);
+
+	sqlite3_finalize(st);
+	if (rc == CH_OK)
+		ch_table_print(t, stdout);
+	ch_table_free(t);
+	return rc;
+}
+
+int
 ch_db_prepare(struct ch_ctx *c, const char *sql, sqlite3_stmt **st)
 {
 	if (sqlite3_prepare_v2(c->db, sql, -1, st, NULL) != SQLITE_OK) {
