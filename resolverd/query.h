@@ -32,6 +32,10 @@ struct reply_handle {
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	struct tcp_conn *conn;         /* TCP; the server keeps it alive while referenced */
+	/* UDP on a wildcard address: the address the query came to, to answer from */
+	int local_family;              /* 0: none (the socket's own address is used) */
+	uint8_t local_addr[16];
+	int local_ifindex;
 };
 
 /** Send an answer (len > 0) or just release the handle (len == 0). */

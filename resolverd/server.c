@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,11 @@ struct udp_socket {
 	int fd;
 	struct event *ev;
 	struct server *s;
+	bool wildcard;        /* bound to 0.0.0.0 or ::: answers need the query's local address */
 };
+
+/* room for one IP_PKTINFO or IPV6_PKTINFO control message */
+#define PKTINFO_SPACE CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 struct tcp_conn {
 	struct server *s;
@@ -55,6 +60,7 @@ struct udp_batch {
 	struct mmsghdr msg_in[UDP_BATCH], msg_out[UDP_BATCH];
 	struct iovec iov_in[UDP_BATCH], iov_out[UDP_BATCH];
 	struct sockaddr_storage peer[UDP_BATCH];
+	union { char buf[PKTINFO_SPACE]; struct cmsghdr align; } ctrl_in[UDP_BATCH], ctrl_out[UDP_BATCH];
 	uint8_t in[UDP_BATCH][UDP_QUERY_MAX];
 	uint8_t out[UDP_BATCH][UDP_ANSWER_MAX];
 };
@@ -76,6 +82,59 @@ struct server {
 
 static void tcp_release(struct tcp_conn *c);
 
+/* The local address a query on a wildcard socket came to (IP_PKTINFO). */
+static void
+pktinfo_read(struct msghdr *mh, struct reply_handle *h)
+{
+	h->local_family = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			h->local_family = AF_INET;
+			memcpy(h->local_addr, &pi.ipi_addr, 4);
+			h->local_ifindex = pi.ipi_ifindex;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			h->local_family = AF_INET6;
+			memcpy(h->local_addr, &pi.ipi6_addr, 16);
+			h->local_ifindex = (int)pi.ipi6_ifindex;
+		}
+	}
+}
+
+/* Put the answer's source address into mh's control buffer (none: no control). */
+static void
+pktinfo_write(const struct reply_handle *h, struct msghdr *mh, void *buf)
+{
+	mh->msg_control = NULL;
+	mh->msg_controllen = 0;
+	if (h->local_family == 0)
+		return;
+	mh->msg_control = buf;
+	mh->msg_controllen = PKTINFO_SPACE;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+	if (h->local_family == AF_INET) {
+		struct in_pktinfo pi = { 0 };
+		memcpy(&pi.ipi_spec_dst, h->local_addr, 4);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+	} else {
+		struct in6_pktinfo pi = { 0 };
+		memcpy(&pi.ipi6_addr, h->local_addr, 16);
+		pi.ipi6_ifindex = (unsigned)h->local_ifindex;
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+	}
+}
+
 /* reply_fn: send a late (recursion) answer to its client. */
 static void
 server_reply(const struct reply_handle *h, const uint8_t *pkt, size_t len)
@@ -93,8 +152,15 @@ server_reply(const struct reply_handle *h, const uint8_t *pkt, size_t len)
 		tcp_release(c);
 		return;
 	}
-	if (len > 0 && sendto(h->fd, pkt, len, 0, (const struct sockaddr *)&h->peer, h->peerlen) < 0)
-		log_debug("udp sendto: %s", strerror(errno));
+	if (len == 0)
+		return;
+	union { char buf[PKTINFO_SPACE]; struct cmsghdr align; } ctrl;
+	struct iovec iov = { (void *)pkt, len };
+	struct msghdr mh = { .msg_name = (void *)&h->peer, .msg_namelen = h->peerlen,
+	                     .msg_iov = &iov, .msg_iovlen = 1 };
+	pktinfo_write(h, &mh, ctrl.buf);
+	if (sendmsg(h->fd, &mh, 0) < 0)
+		log_debug("udp sendmsg: %s", strerror(errno));
 }
 
 /*
@@ -129,6 +195,8 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			}
 			struct reply_handle h = { .fd = fd, .peerlen = mh->msg_namelen, .conn = NULL };
 			memcpy(&h.peer, &b->peer[i], mh->msg_namelen);
+			if (u->wildcard)
+				pktinfo_read(mh, &h);
 			size_t outlen = 0;
 			if (query_process(s->r, b->in[i], b->msg_in[i].msg_len, &src, false, &h,
 			                  b->out[nout], UDP_ANSWER_MAX, &outlen) != QUERY_ANSWERED)
@@ -138,11 +206,14 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			                                             .msg_namelen = mh->msg_namelen,
 			                                             .msg_iov = &b->iov_out[nout],
 			                                             .msg_iovlen = 1 };
+			pktinfo_write(&h, &b->msg_out[nout].msg_hdr, b->ctrl_out[nout].buf);
 			nout++;
 		}
-		/* the kernel wrote the peers' address lengths: make room again */
-		for (int i = 0; i < n; i++)
+		/* the kernel wrote the peers' address and control lengths: make room again */
+		for (int i = 0; i < n; i++) {
 			b->msg_in[i].msg_hdr.msg_namelen = sizeof(b->peer[i]);
+			b->msg_in[i].msg_hdr.msg_controllen = sizeof(b->ctrl_in[i]);
+		}
 		for (unsigned sent = 0; sent < nout;) {
 			int m = sendmmsg(fd, b->msg_out + sent, nout - sent, MSG_DONTWAIT);
 			if (m <= 0) {
@@ -280,6 +351,14 @@ open_udp(struct server *s, const struct listen_addr *la, char *err, size_t errle
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (la->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	bool wildcard = la->addr.ss_family == AF_INET
+	                    ? ((const struct sockaddr_in *)&la->addr)->sin_addr.s_addr == htonl(INADDR_ANY)
+	                    : IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&la->addr)->sin6_addr);
+	/* on a wildcard address, answer from the address each query came to */
+	if (wildcard && (la->addr.ss_family == AF_INET
+	                     ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
+	                     : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) != 0)
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&la->addr, la->addrlen) != 0)
 		goto fail;
 	struct udp_socket *nu = realloc(s->udp, (s->nudp + 1) * sizeof(*nu));
@@ -290,6 +369,7 @@ open_udp(struct server *s, const struct listen_addr *la, char *err, size_t errle
 	u->fd = fd;
 	u->s = s;
 	u->ev = NULL;
+	u->wildcard = wildcard;
 	s->nudp++;
 	return 0;
 fail:
@@ -348,7 +428,9 @@ server_new(struct event_base *base, struct resolver *r, const struct options *op
 		b->msg_in[i].msg_hdr = (struct msghdr){ .msg_name = &b->peer[i],
 		                                         .msg_namelen = sizeof(b->peer[i]),
 		                                         .msg_iov = &b->iov_in[i],
-		                                         .msg_iovlen = 1 };
+		                                         .msg_iovlen = 1,
+		                                         .msg_control = b->ctrl_in[i].buf,
+		                                         .msg_controllen = sizeof(b->ctrl_in[i]) };
 	}
 	for (size_t i = 0; i < opt->nlisten; i++)
 		if (open_udp(s, &opt->listen[i], err, errlen) != 0 ||

@@ -132,8 +132,31 @@ s.sendall(b\"<stream:stream to='b.test' version='1.0'>\")
 print(s.recv(4096).decode())")
 assert_match "listener: still serves stream errors after that" "policy-violation" "$reply"
 
+echo "# wildcard listen addresses: answers leave from the address the query came to"
+stop_pid "$RESOLVERD_PID" 10
+PORT=$(free_port) || bail "a free port"
+cat >"$T/wildcard.conf" <<CONF
+listen: 0.0.0.0@$PORT
+listen: ::@$PORT
+database: $DB
+zone-file: $SRCDIR/zones/clearinghouse.test.zone
+forward: 127.0.0.1@9
+recursion-acl: 127.0.0.1/32
+recursion-acl: ::1/128
+CONF
+LOG=$T/wildcard.log
+start_resolverd "$RESOLVERD" "$T/wildcard.conf" "$LOG"
+wait_for_dns "$PORT" sink.clearinghouse.test 127.0.0.1 20 127.0.0.1 "$RESOLVERD_PID" || bail "resolverd starts on 0.0.0.0 and ::"
+out=$(dig +time=2 +tries=1 -b 127.0.0.2 -p "$PORT" @127.0.0.7 _xmpp-server._tcp.c.test SRV 2>&1)
+assert_match "0.0.0.0: a query to 127.0.0.7 is answered from 127.0.0.7" "SERVER: 127.0.0.7#$PORT" "$out"
+assert_not_match "... dig saw no reply from another address" "unexpected source" "$out"
+assert_eq "... and it is the policy answer" "0 0 5269 sink.clearinghouse.test." \
+    "$(dig +short +time=2 +tries=1 -b 127.0.0.2 -p "$PORT" @127.0.0.7 _xmpp-server._tcp.c.test SRV)"
+assert_eq ":: over IPv6 too" "127.0.0.1" "$(dig +short +time=2 +tries=1 -b ::1 -p "$PORT" @::1 sink.clearinghouse.test A)"
+assert_eq "TCP on the wildcard address" "127.0.0.1" "$(dig +short +tcp +time=2 +tries=1 -b 127.0.0.2 -p "$PORT" @127.0.0.9 sink.clearinghouse.test A)"
+
 stop_pid "$RESOLVERD_PID" 10 && ok "resolverd exits on SIGTERM" || not_ok "resolverd exits on SIGTERM"
-for m in host refuse listener; do
+for m in host refuse listener wildcard; do
     if san=$(sanitizer_errors "$T/$m.log"); then not_ok "no sanitizer error ($m)"; diag "$san"; else ok "no sanitizer error ($m)"; fi
 done
 finish
