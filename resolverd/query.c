@@ -248,32 +248,46 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 	return true;
 }
 
+/*
+ * A lookup for libunbound, of the request's question; learn_peer (or NULL):
+ * the peer whose SRV targets the answer teaches. The caller says who gets
+ * the answer. NULL on no memory.
+ */
+static struct pending *
+pending_new(struct resolver *r, const struct request *req, const uint8_t *learn_peer)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->r = r;
+	p->qclass = req->qclass;
+	memcpy(p->question, req->question, req->question_len);
+	p->question_len = req->question_len;
+	if (learn_peer) {
+		p->learn = true;
+		memcpy(p->learn_peer, learn_peer, dname_length(learn_peer, DNAME_MAXLEN));
+	}
+	return p;
+}
+
 /* Hand the query to libunbound; on failure answer SERVFAIL now. */
 static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
         uint32_t ttl_cap, const uint8_t *learn_peer, struct answer *a)
 {
-	struct pending *p;
-	uint8_t variant = (uint8_t)((req->do_bit ? ANSWER_DO : 0) | ((req->flags & DNS_FLAG_CD) ? ANSWER_CD : 0));
-	struct answer_key k = { req->qname, req->qtype, req->qclass, variant };
+	struct answer_key k = { req->qname, req->qtype, req->qclass,
+	                        answer_variant(req->do_bit, req->flags) };
 
 	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || (req->flags & DNS_FLAG_AD), ttl_cap,
 	                     a))
 		return QUERY_ANSWERED;
-	p = calloc(1, sizeof(*p));
+	struct pending *p = pending_new(r, req, learn_peer);
 	if (p) {
-		if (learn_peer) {
-			p->learn = true;
-			memcpy(p->learn_peer, learn_peer, dname_length(learn_peer, DNAME_MAXLEN));
-		}
-		p->r = r;
 		p->h = *h;
 		p->id = req->id;
 		p->flags = req->flags;
 		p->qtype = req->qtype;
-		p->qclass = req->qclass;
-		memcpy(p->question, req->question, req->question_len);
-		p->question_len = req->question_len;
 		p->edns = req->edns;
 		p->do_bit = req->do_bit;
 		p->limit = tcp ? 65535 : udp_limit(r, req);
@@ -297,22 +311,14 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 static void
 learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer)
 {
-	size_t len = dname_length(peer, DNAME_MAXLEN);
-
 	if (r->learning >= MAX_LEARNING || !targetmap_probe_due(r->learned, peer, time(NULL)))
 		return;
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *p = pending_new(r, req, peer);
 	if (!p)
 		return;
-	p->r = r;
 	p->h.fd = -1;
 	p->silent = true;
-	p->learn = true;
-	memcpy(p->learn_peer, peer, len);
 	p->qtype = TYPE_SRV;
-	p->qclass = CLASS_IN;
-	memcpy(p->question, req->question, req->question_len);
-	p->question_len = req->question_len;
 	p->limit = 65535;
 	p->ttl_cap = UINT32_MAX;
 	r->learning++; /* before: a cached answer calls back at once */
@@ -554,6 +560,27 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 done:
 	*outlen = answer_finish(&a);
 	return QUERY_ANSWERED;
+}
+
+void
+query_stats_log(const struct resolver *r)
+{
+	const struct query_stats *st = &r->stats;
+	uint64_t dh, dm, ah, am;
+	size_t entries;
+
+	decision_cache_stats(r->decisions, &dh, &dm);
+	answer_cache_stats(r->answers, &entries, &ah, &am);
+	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu servfail=%llu "
+	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu policy-serial=%llu "
+	         "decision-cache=%llu/%llu answer-cache=%llu/%llu (%zu answers)",
+	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
+	         (unsigned long long)st->policy_deny, (unsigned long long)st->recursions,
+	         (unsigned long long)st->servfail, (unsigned long long)st->refused,
+	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
+	         (unsigned long long)st->dropped, (unsigned long long)r->policy->serial,
+	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
+	         (unsigned long long)(ah + am), entries);
 }
 
 int

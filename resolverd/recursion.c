@@ -168,13 +168,6 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 	return true;
 }
 
-/* Which cached answer fits this query. */
-uint8_t
-pending_variant(const struct pending *p)
-{
-	return (uint8_t)((p->do_bit ? ANSWER_DO : 0) | ((p->flags & DNS_FLAG_CD) ? ANSWER_CD : 0));
-}
-
 /* Remember the target hosts of an upstream SRV answer for p->learn_peer. */
 static void
 learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
@@ -262,7 +255,7 @@ recursion_done(void *arg, int rcode, void *packet, int packet_len, int sec, char
 			uint8_t qname[DNAME_MAXLEN];
 			memcpy(qname, p->question, p->question_len - 4);
 			dname_lower(qname);
-			struct answer_key k = { qname, p->qtype, p->qclass, pending_variant(p) };
+			struct answer_key k = { qname, p->qtype, p->qclass, answer_variant(p->do_bit, p->flags) };
 			answer_cache_put(p->r->answers, &k, &a, ttl_offsets, upstream_ttls, a.nttl, sec == 2,
 			                 time(NULL));
 		}

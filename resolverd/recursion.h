@@ -40,9 +40,6 @@ struct recursion *recursion_new(struct event_base *base, const struct options *o
                                 size_t errlen);
 void recursion_free(struct recursion *rec);
 
-/** The answer-cache variant (DO, CD, capped) of a query. */
-uint8_t pending_variant(const struct pending *p);
-
 /**
  * Resolve p's question; the answer (or SERVFAIL) is sent with p->r->reply and
  * p is freed. Returns 0, or -1 (p is not taken; caller answers SERVFAIL).
