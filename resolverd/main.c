@@ -72,6 +72,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		reload_force(d->reload);
 		return;
 	}
+	if (sig == SIGUSR1) {
+		query_stats_log(&d->r);
+		return;
+	}
 	log_info("signal %d: stopping", (int)sig);
 	event_base_loopbreak(d->base);
 }
@@ -84,7 +88,7 @@ main(int argc, char **argv)
 	int foreground = 0, check_only = 0, verbosity = -1, c;
 	char err[512];
 	int ret = 1;
-	struct event *sigs[4] = { NULL, NULL, NULL, NULL };
+	struct event *sigs[5] = { NULL, NULL, NULL, NULL, NULL };
 
 	memset(&d, 0, sizeof(d));
 	while ((c = getopt(argc, argv, "c:fv:thV")) != -1) {
@@ -177,7 +181,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	int signums[4] = { SIGTERM, SIGINT, SIGHUP, 0 };
+	int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	for (int i = 0; signums[i]; i++) {
 		sigs[i] = evsignal_new(d.base, signums[i], on_signal, &d);
 		if (sigs[i])
@@ -189,7 +193,7 @@ main(int argc, char **argv)
 	ret = 0;
 out:
 	reload_stop(d.reload);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
 	sink_free(d.sink);

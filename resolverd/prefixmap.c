@@ -18,7 +18,7 @@ struct trie_node {
 
 struct prefixmap {
 	struct trie_node *nodes; /* [0] IPv4 root, [1] IPv6 root */
-	uint32_t n, cap, count;
+	uint32_t n, cap;
 };
 
 struct prefixmap *
@@ -78,7 +78,6 @@ prefixmap_insert(struct prefixmap *m, const struct netaddr *prefix, uint32_t val
 	if (m->nodes[node].value != NO_VALUE)
 		return 1;
 	m->nodes[node].value = value;
-	m->count++;
 	return 0;
 }
 
@@ -97,10 +96,4 @@ prefixmap_lookup(const struct prefixmap *m, const struct netaddr *addr)
 			best = m->nodes[node].value;
 	}
 	return best;
-}
-
-uint32_t
-prefixmap_count(const struct prefixmap *m)
-{
-	return m->count;
 }

@@ -18,7 +18,5 @@ void prefixmap_free(struct prefixmap *m);
 int prefixmap_insert(struct prefixmap *m, const struct netaddr *prefix, uint32_t value);
 /** Value of the longest prefix containing addr, or UINT32_MAX. */
 uint32_t prefixmap_lookup(const struct prefixmap *m, const struct netaddr *addr);
-/** Number of prefixes. */
-uint32_t prefixmap_count(const struct prefixmap *m);
 
 #endif

@@ -41,7 +41,7 @@ struct reply_handle {
 /** Send an answer (len > 0) or just release the handle (len == 0). */
 typedef void (*reply_fn)(const struct reply_handle *h, const uint8_t *pkt, size_t len);
 
-/** Counters, read by tests and (later) statistics. */
+/** Counters, logged by query_stats_log() (SIGUSR1). */
 struct query_stats {
 	uint64_t queries, dropped, formerr, notimp, refused, policy_allow, policy_deny,
 	    recursions, servfail;
@@ -74,6 +74,9 @@ enum query_result query_process(struct resolver *r, const uint8_t *pkt, size_t l
                                 const struct netaddr *source, bool tcp,
                                 const struct reply_handle *h, uint8_t *out, size_t outcap,
                                 size_t *outlen);
+
+/** Log the counters and the caches' hit rates at info level. */
+void query_stats_log(const struct resolver *r);
 
 /** Build the resolver's derived state (sink name, ACL). 0 or -1 with err. */
 int resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen);
