@@ -23,17 +23,24 @@
 
 /* ---------------------------------------------------------------- errors */
 
+/* "chpolicy: <command>: <what>" without the end of the line. */
+static void
+vreport(const struct ch_ctx *c, const char *fmt, va_list ap)
+{
+	fputs("chpolicy: ", stderr);
+	if (c && c->cmd)
+		fprintf(stderr, "%s: ", c->cmd->name);
+	vfprintf(stderr, fmt, ap);
+}
+
 /* One line on stderr: "chpolicy: <command>: <what>". Returns code. */
 int
 ch_error(const struct ch_ctx *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chpolicy: ", stderr);
-	if (c && c->cmd)
-		fprintf(stderr, "%s: ", c->cmd->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(c, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return code;
@@ -48,11 +55,8 @@ ch_usage(const struct ch_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chpolicy: ", stderr);
-	if (c && c->cmd)
-		fprintf(stderr, "%s: ", c->cmd->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(c, fmt, ap);
 	va_end(ap);
 	if (c && c->cmd)
 		fprintf(stderr, " (usage: chpolicy %s%s%s)", c->cmd->name, *c->cmd->usage ? " " : "",
