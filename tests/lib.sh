@@ -320,6 +320,31 @@ start_resolverd() {
     track_pid "$RESOLVERD_PID"
 }
 
+# new_policy_db DB: a fresh policy database from dbtools/schema.sql plus the
+# SQL on standard input, through the sqlite3 shell (stops at the first error).
+new_policy_db() {
+    sqlite3 "$1" <"$_LIB_DIR/../dbtools/schema.sql" >/dev/null && sqlite3 -bail "$1"
+}
+
+# run_resolverd NAME [LISTEN-LINES]: start resolverd with the config lines on
+# standard input plus listen (LISTEN-LINES with @PORT@ for the port, default
+# "listen: 127.0.0.1@@PORT@"), database ($DB) and zone-file; the config is
+# T/NAME.conf, the log T/NAME.log. Waits (bounded) until it answers, bails
+# otherwise. Sets PORT, LOG and RESOLVERD_PID. Needs T, DB and RESOLVERD.
+run_resolverd() {
+    local name=$1 listen=${2:-listen: 127.0.0.1@@PORT@}
+    PORT=$(free_port) || bail "a free port for resolverd"
+    {
+        printf '%s\n' "${listen//@PORT@/$PORT}"
+        printf 'database: %s\nzone-file: %s\n' "$DB" "$_LIB_DIR/../zones/clearinghouse.test.zone"
+        cat
+    } >"$T/$name.conf"
+    LOG=$T/$name.log
+    start_resolverd "$RESOLVERD" "$T/$name.conf" "$LOG" -v 2
+    wait_for_dns "$PORT" sink.clearinghouse.test 127.0.0.1 20 127.0.0.1 "$RESOLVERD_PID" \
+        || bail "resolverd ($name) starts: $(tail -n 5 "$LOG")"
+}
+
 # sanitizer_errors LOG: print sanitizer reports found in LOG; 0 when there are some.
 sanitizer_errors() {
     grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)' "$1" 2>/dev/null

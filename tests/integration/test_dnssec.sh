@@ -50,9 +50,7 @@ NSD_PORT=$(free_port) || bail "a free port for nsd"
 start_nsd "$T/nsd" "$NSD_PORT" "$T/zones" || bail "nsd serves the signed zones"
 
 DB=$T/policy.db
-sqlite3 "$DB" <"$SRCDIR/dbtools/schema.sql" >/dev/null || bail "schema loads"
-sqlite3 "$DB" <<'SQL' || bail "policy loads"
-.bail on
+new_policy_db "$DB" <<'SQL' || bail "policy loads"
 INSERT INTO domains (name) VALUES ('a.test'), ('secure.test'), ('closed.test');
 INSERT INTO identities (value, domain) VALUES ('127.0.0.2/32', 'a.test'), ('127.0.0.3/32', 'secure.test');
 INSERT INTO rules (priority, from_kind, from_name, to_kind, action) VALUES (10, 'domain', 'a.test', 'any', 'allow');
@@ -61,11 +59,7 @@ INSERT INTO rules (priority, from_kind, from_name, to_kind, to_name, action) VAL
     (10, 'domain', 'closed.test', 'domain', 'a.test', 'allow');
 INSERT INTO targets (domain, host) VALUES ('closed.test', 'xmpp.closed.test');
 SQL
-PORT=$(free_port) || bail "a free port"
-cat >"$T/r.conf" <<CONF
-listen: 127.0.0.1@$PORT
-database: $DB
-zone-file: $SRCDIR/zones/clearinghouse.test.zone
+run_resolverd dnssec <<CONF
 stub-zone: secure.test. 127.0.0.1@$NSD_PORT
 stub-zone: bogus.test. 127.0.0.1@$NSD_PORT
 stub-zone: other.test. 127.0.0.1@$NSD_PORT
@@ -73,9 +67,6 @@ transparent-zone: test.
 trust-anchor-file: $T/anchors
 recursion-acl: 127.0.0.1/32
 CONF
-LOG=$T/resolverd.log
-start_resolverd "$RESOLVERD" "$T/r.conf" "$LOG"
-wait_for_dns "$PORT" sink.clearinghouse.test 127.0.0.1 20 127.0.0.1 "$RESOLVERD_PID" || bail "resolverd starts: $(tail -n 5 "$LOG")"
 
 q() { local src=$1; shift; dig +time=3 +tries=1 -b "$src" -p "$PORT" @127.0.0.1 "$@"; }
 flags() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -n 1; }

@@ -18,9 +18,7 @@ make_tmpdir T
 
 # Closed network: every target in the database, so no upstream is needed.
 DB=$T/policy.db
-sqlite3 "$DB" <"$SRCDIR/dbtools/schema.sql" >/dev/null || bail "schema loads"
-sqlite3 "$DB" <<'SQL' || bail "test policy loads"
-.bail on
+new_policy_db "$DB" <<'SQL' || bail "test policy loads"
 INSERT INTO domains (name, level) VALUES ('a.test', 3), ('b.test', 3), ('c.test', 1);
 INSERT INTO identities (value, domain) VALUES ('127.0.0.2/32', 'a.test'), ('127.0.0.3/32', 'b.test'), ('127.0.0.4/32', 'c.test');
 INSERT INTO rules (priority, from_kind, to_kind, to_min, action, note) VALUES
@@ -30,19 +28,11 @@ INSERT INTO rules (priority, from_kind, from_name, to_kind, action) VALUES
 INSERT INTO targets (domain, port, host) VALUES ('b.test', 5269, 'xmpp.b.test'), ('c.test', 5269, 'xmpp.c.test');
 SQL
 
-PORT=$(free_port) || bail "a free port"
-cat >"$T/r.conf" <<CONF
-listen: 127.0.0.1@$PORT
-database: $DB
-zone-file: $SRCDIR/zones/clearinghouse.test.zone
+run_resolverd live <<CONF
 forward: 127.0.0.1@9
 transparent-zone: test.
 policy-poll-ms: 50
-verbosity: 2
 CONF
-LOG=$T/resolverd.log
-start_resolverd "$RESOLVERD" "$T/r.conf" "$LOG"
-wait_for_dns "$PORT" sink.clearinghouse.test 127.0.0.1 20 127.0.0.2 "$RESOLVERD_PID" || bail "resolverd starts: $(tail -n 5 "$LOG")"
 
 REAL_B="0 0 5269 xmpp.b.test."
 REAL_C="0 0 5269 xmpp.c.test."

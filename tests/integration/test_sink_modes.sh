@@ -24,9 +24,7 @@ make_tmpdir T
 # a.test (127.0.0.2) may reach b.test (127.0.0.3) and back; c.test is denied to a.
 # b.test's target host lives in the database (a closed network: no upstream).
 DB=$T/policy.db
-sqlite3 "$DB" <"$SRCDIR/dbtools/schema.sql" >/dev/null || bail "schema loads"
-sqlite3 "$DB" <<'SQL' || bail "test policy loads"
-.bail on
+new_policy_db "$DB" <<'SQL' || bail "test policy loads"
 INSERT INTO domains (name) VALUES ('a.test'), ('b.test'), ('c.test');
 INSERT INTO identities (value, domain) VALUES ('127.0.0.2/32', 'a.test'), ('127.0.0.3/32', 'b.test'), ('127.0.0.4/32', 'c.test');
 INSERT INTO rules (priority, from_kind, from_name, to_kind, to_name, action) VALUES
@@ -41,21 +39,13 @@ SQL
 start() {
     local mode=$1 extra=${2:-}
     [ -n "${RESOLVERD_PID:-}" ] && stop_pid "$RESOLVERD_PID" 10
-    PORT=$(free_port) || bail "a free port"
-    cat >"$T/$mode.conf" <<CONF
-listen: 127.0.0.1@$PORT
-database: $DB
-zone-file: $SRCDIR/zones/clearinghouse.test.zone
+    run_resolverd "$mode" <<CONF
 forward: 127.0.0.1@9
 transparent-zone: test.
 recursion-acl: 127.0.0.1/32
 sink-mode: $mode
 $extra
 CONF
-    LOG=$T/$mode.log
-    start_resolverd "$RESOLVERD" "$T/$mode.conf" "$LOG" -v 2
-    wait_for_dns "$PORT" sink.clearinghouse.test 127.0.0.1 20 127.0.0.1 "$RESOLVERD_PID" \
-        || bail "resolverd starts in sink-mode $mode: $(tail -n 5 "$LOG")"
 }
 d() { local src=$1; shift; dig +short +time=2 +tries=1 -b "$src" -p "$PORT" @127.0.0.1 "$@"; }
 
@@ -143,19 +133,12 @@ assert_match "listener: still serves stream errors after that" "policy-violation
 
 echo "# wildcard listen addresses: answers leave from the address the query came to"
 stop_pid "$RESOLVERD_PID" 10
-PORT=$(free_port) || bail "a free port"
-cat >"$T/wildcard.conf" <<CONF
-listen: 0.0.0.0@$PORT
-listen: ::@$PORT
-database: $DB
-zone-file: $SRCDIR/zones/clearinghouse.test.zone
+run_resolverd wildcard "listen: 0.0.0.0@@PORT@
+listen: ::@@PORT@" <<CONF
 forward: 127.0.0.1@9
 recursion-acl: 127.0.0.1/32
 recursion-acl: ::1/128
 CONF
-LOG=$T/wildcard.log
-start_resolverd "$RESOLVERD" "$T/wildcard.conf" "$LOG"
-wait_for_dns "$PORT" sink.clearinghouse.test 127.0.0.1 20 127.0.0.1 "$RESOLVERD_PID" || bail "resolverd starts on 0.0.0.0 and ::"
 out=$(dig +time=2 +tries=1 -b 127.0.0.2 -p "$PORT" @127.0.0.7 _xmpp-server._tcp.c.test SRV 2>&1)
 assert_match "0.0.0.0: a query to 127.0.0.7 is answered from 127.0.0.7" "SERVER: 127.0.0.7#$PORT" "$out"
 assert_not_match "... dig saw no reply from another address" "unexpected source" "$out"
