@@ -9,18 +9,15 @@
 # actor, backup and verify. Edits outside chpolicy use the real sqlite3 shell.
 # Prints one "ok - ..." / "not ok - ..." line per assertion; exits 1 if any failed.
 
-# ok and notok always succeed, so "test && ok ... || notok ..." is safe here
+# ok and not_ok always succeed, so "test && ok ... || not_ok ..." is safe here
 # shellcheck disable=SC2015
 set -u
 
 SRCDIR=${1:-${srcdir:-.}}
 CH=${2:-dbtools/chpolicy}
 case $CH in /*) ;; *) CH=$PWD/$CH ;; esac
-PASS=0
-FAIL=0
 
-ok() { echo "ok - $*"; PASS=$((PASS + 1)); }
-notok() { echo "not ok - $*"; FAIL=$((FAIL + 1)); }
+. "$SRCDIR/tests/lib.sh"
 
 if [ ! -x "$CH" ]; then
 	echo "not ok - $CH is not an executable"
@@ -31,8 +28,7 @@ if ! command -v sqlite3 >/dev/null 2>&1; then
 	exit 1
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_chpolicy.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
+make_tmpdir TMP || exit 1
 DB=$TMP/policy.db
 OUT=$TMP/out
 ERR=$TMP/err
@@ -46,12 +42,12 @@ ch() {
 	"$CH" --db "$DB" "$@" >"$OUT" 2>"$ERR"
 	rc=$?
 	if [ "$rc" -ne "$want" ]; then
-		notok "$what: exit $rc, want $want ($(head -n 1 "$ERR"))"
+		not_ok "$what: exit $rc, want $want ($(head -n 1 "$ERR"))"
 		return 1
 	fi
 	if [ "$want" -ge 2 ]; then
 		if [ "$(wc -l <"$ERR")" -ne 1 ] || ! grep -q '^chpolicy: ' "$ERR"; then
-			notok "$what: exit $rc but stderr is not one 'chpolicy: ' line: $(tr '\n' '|' <"$ERR")"
+			not_ok "$what: exit $rc but stderr is not one 'chpolicy: ' line: $(tr '\n' '|' <"$ERR")"
 			return 1
 		fi
 	fi
@@ -60,17 +56,17 @@ ch() {
 
 # out_has WHAT TEXT / err_has WHAT TEXT: fixed string in the last stdout / stderr
 out_has() {
-	if grep -qF -- "$2" "$OUT"; then ok "$1"; else notok "$1: stdout lacks '$2': $(head -n 3 "$OUT" | tr '\n' '|')"; fi
+	if grep -qF -- "$2" "$OUT"; then ok "$1"; else not_ok "$1: stdout lacks '$2': $(head -n 3 "$OUT" | tr '\n' '|')"; fi
 }
 out_lacks() {
-	if grep -qF -- "$2" "$OUT"; then notok "$1: stdout has '$2'"; else ok "$1"; fi
+	if grep -qF -- "$2" "$OUT"; then not_ok "$1: stdout has '$2'"; else ok "$1"; fi
 }
 err_has() {
-	if grep -qF -- "$2" "$ERR"; then ok "$1"; else notok "$1: stderr lacks '$2': $(head -n 1 "$ERR")"; fi
+	if grep -qF -- "$2" "$ERR"; then ok "$1"; else not_ok "$1: stderr lacks '$2': $(head -n 1 "$ERR")"; fi
 }
 # same WHAT GOT WANT
 same() {
-	if [ "$2" = "$3" ]; then ok "$1"; else notok "$1 (got '$2', want '$3')"; fi
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi
 }
 q() { sqlite3 "$DB" "$1" 2>/dev/null; }
 serial() { q "SELECT value FROM meta WHERE key = 'serial'"; }
@@ -79,7 +75,7 @@ serial() { q "SELECT value FROM meta WHERE key = 'serial'"; }
 ch 0 "--help" --help
 out_has "--help documents the exit codes" "Exit status"
 out_has "--help names CHPOLICY_DB" "CHPOLICY_DB"
-"$CH" -h >/dev/null 2>&1 && ok "-h exits 0" || notok "-h exits 0"
+"$CH" -h >/dev/null 2>&1 && ok "-h exits 0" || not_ok "-h exits 0"
 commands=$("$CH" --help | sed -n '/^Commands:/,/^$/p' | sed -e '1d' -e '/^$/d' | awk '{ if ($2 ~ /^(add|list|set|remove)$/) print $1 " " $2; else print $1 }')
 ncmd=0
 while read -r cmd; do
@@ -89,10 +85,10 @@ while read -r cmd; do
 	if "$CH" $cmd --help >"$OUT" 2>"$ERR" && grep -q "^usage: chpolicy .*$cmd" "$OUT"; then
 		ok "chpolicy $cmd --help"
 	else
-		notok "chpolicy $cmd --help: $(head -n 1 "$OUT" "$ERR" | tr '\n' '|')"
+		not_ok "chpolicy $cmd --help: $(head -n 1 "$OUT" "$ERR" | tr '\n' '|')"
 	fi
 done <<<"$commands"
-[ "$ncmd" -ge 20 ] && ok "--help lists $ncmd commands" || notok "--help lists only $ncmd commands"
+[ "$ncmd" -ge 20 ] && ok "--help lists $ncmd commands" || not_ok "--help lists only $ncmd commands"
 ch 0 "help rule add" help rule add
 out_has "help rule add describes selectors" "level:>=N"
 ch 0 "domain --help lists the domain subcommands" domain --help
@@ -124,14 +120,14 @@ if [ -r "$SRCDIR/dbtools/schema.sql" ]; then
 	sqlite3 "$TMP/ref.db" <"$SRCDIR/dbtools/schema.sql" >/dev/null
 	same "init creates exactly the schema of dbtools/schema.sql" "$(sqlite3 "$DB" .schema | md5sum)" "$(sqlite3 "$TMP/ref.db" .schema | md5sum)"
 else
-	notok "$SRCDIR/dbtools/schema.sql not readable"
+	not_ok "$SRCDIR/dbtools/schema.sql not readable"
 fi
 ch 3 "init refuses an existing database" init
 err_has "init says why" "refusing to overwrite"
 : >"$TMP/empty.db"
-"$CH" --db "$TMP/empty.db" init >/dev/null 2>&1 && ok "init accepts an existing empty file" || notok "init accepts an existing empty file"
-CHPOLICY_DB=$DB "$CH" serial >"$OUT" 2>&1 && same "CHPOLICY_DB selects the database" "$(cat "$OUT")" 1 || notok "CHPOLICY_DB selects the database"
-"$CH" serial --db="$DB" >"$OUT" 2>&1 && same "--db=PATH after the command" "$(cat "$OUT")" 1 || notok "--db=PATH after the command"
+"$CH" --db "$TMP/empty.db" init >/dev/null 2>&1 && ok "init accepts an existing empty file" || not_ok "init accepts an existing empty file"
+CHPOLICY_DB=$DB "$CH" serial >"$OUT" 2>&1 && same "CHPOLICY_DB selects the database" "$(cat "$OUT")" 1 || not_ok "CHPOLICY_DB selects the database"
+"$CH" serial --db="$DB" >"$OUT" 2>&1 && same "--db=PATH after the command" "$(cat "$OUT")" 1 || not_ok "--db=PATH after the command"
 
 # ---------------------------------------------------------------- domains
 ch 0 "domain add a.test --level 3" domain add a.test --level 3 --note "alpha server"
@@ -211,7 +207,7 @@ ch 0 "identity add d.test again" identity add d.test 127.0.0.5
 # a.test (3): talks to level >= 2; b.test (2) accepts a.test; c.test (1) accepts nobody
 ch 0 "rule add domain -> level:>=2" rule add --from domain:a.test --to 'level:>=2' --allow --note "a local"
 R1=$(cat "$OUT")
-[[ "$R1" =~ ^[0-9]+$ ]] && ok "rule add prints the id ($R1)" || notok "rule add prints the id: '$R1'"
+[[ "$R1" =~ ^[0-9]+$ ]] && ok "rule add prints the id ($R1)" || not_ok "rule add prints the id: '$R1'"
 ch 0 "rule add domain -> domain" rule add --from domain:b.test --to domain:A.TEST. --allow
 R2=$(cat "$OUT")
 ch 0 "rule add a.test -> c.test one way" rule add --from domain:a.test --to domain:c.test --allow --priority 50
@@ -243,7 +239,7 @@ out_has "rule list shows the note" "a local"
 out_has "rule list shows level:<=1" "level:<=1"
 out_has "rule list shows a range" "level:1-3"
 out_has "rule list shows the expiry" "2099-12-31 23:59:59"
-head -n 1 "$OUT" | grep -q "^ID  *PRIORITY  *FROM  *TO  *ACTION  *EXPIRES  *NOTE" && ok "rule list columns" || notok "rule list columns: $(head -n 1 "$OUT")"
+head -n 1 "$OUT" | grep -q "^ID  *PRIORITY  *FROM  *TO  *ACTION  *EXPIRES  *NOTE" && ok "rule list columns" || not_ok "rule list columns: $(head -n 1 "$OUT")"
 second=$(sed -n 2p "$OUT" | awk '{ print $1 }')
 same "rule list in evaluation order (priority 50 first)" "$second" "$R3"
 
@@ -281,7 +277,7 @@ ch 0 "audit --since" audit --since "$s"
 out_has "audit shows the actor from --actor" "alice"
 out_has "audit shows old -> new" '"note":"changed"'
 out_lacks "audit --since hides older changes" "a local"
-[ "$(wc -l <"$OUT")" -eq 2 ] && ok "audit --since: header and one row" || notok "audit --since: $(wc -l <"$OUT") lines"
+[ "$(wc -l <"$OUT")" -eq 2 ] && ok "audit --since: header and one row" || not_ok "audit --since: $(wc -l <"$OUT") lines"
 ch 0 "edit with the default actor" domain set c.test --note "by default"
 ch 0 "audit" audit
 out_has "default actor is chpolicy:<user>" "chpolicy:$(id -un)"
@@ -356,7 +352,7 @@ same "check skips the expired rule: a.test -> b.test now denied" "$rc" 1
 out_has "check --all marks the expired rule" "rule $R1  priority 100  domain:a.test -> level:>=2  allow  expired 2001-01-01 00:00:00"
 out_has "check --all stars the rule that decided instead" "* rule"
 "$CH" --db "$DB" verify >"$OUT" 2>"$ERR"; rc=$?
-[ "$rc" -le 1 ] && ok "verify on the edited database: exit $rc (integrity ok, maybe lint)" || notok "verify on the edited database: exit $rc"
+[ "$rc" -le 1 ] && ok "verify on the edited database: exit $rc (integrity ok, maybe lint)" || not_ok "verify on the edited database: exit $rc"
 out_has "verify on the edited database: integrity ok" "integrity ok"
 out_lacks "verify on the edited database: no missing trigger" "missing"
 
@@ -366,5 +362,4 @@ same "verify on a file that is not a database: exit 3" "$rc" 3
 "$CH" --db "$TMP/junk.db" domain list >"$OUT" 2>"$ERR"; rc=$?
 same "a command on a file that is not a database: exit 3" "$rc" 3
 
-echo "# $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

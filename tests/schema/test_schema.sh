@@ -15,11 +15,8 @@ set -u
 
 SRCDIR=${1:-${srcdir:-.}}
 SCHEMA=$SRCDIR/dbtools/schema.sql
-PASS=0
-FAIL=0
 
-ok() { echo "ok - $*"; PASS=$((PASS + 1)); }
-notok() { echo "not ok - $*"; FAIL=$((FAIL + 1)); }
+. "$SRCDIR/tests/lib.sh"
 
 if ! command -v sqlite3 >/dev/null 2>&1; then
 	echo "not ok - sqlite3 shell not found (apt-get install sqlite3)"
@@ -30,8 +27,7 @@ if [ ! -r "$SCHEMA" ]; then
 	exit 1
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/test_schema.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
+make_tmpdir TMP || exit 1
 DB=$TMP/policy.db
 ERR=$TMP/err
 
@@ -44,14 +40,14 @@ refused() {
 	local what=$1 msg=$2 stmt=$3 before after
 	before=$(serial)
 	if sqlite3 -bail "$DB" "$stmt" >/dev/null 2>"$ERR"; then
-		notok "refused: $what (the edit was accepted)"
+		not_ok "refused: $what (the edit was accepted)"
 		return
 	fi
 	after=$(serial)
 	if ! grep -qF -- "$msg" "$ERR"; then
-		notok "refused: $what (wanted '$msg', got: $(head -n 1 "$ERR"))"
+		not_ok "refused: $what (wanted '$msg', got: $(head -n 1 "$ERR"))"
 	elif [ "$before" != "$after" ]; then
-		notok "refused: $what (serial moved from $before to $after)"
+		not_ok "refused: $what (serial moved from $before to $after)"
 	else
 		ok "refused: $what ($msg)"
 	fi
@@ -63,16 +59,16 @@ accepted() {
 	local what=$1 rows=$2 stmt=$3 before after audited others
 	before=$(serial)
 	if ! sqlite3 -bail "$DB" "$stmt" >/dev/null 2>"$ERR"; then
-		notok "accepted: $what (refused: $(head -n 1 "$ERR"))"
+		not_ok "accepted: $what (refused: $(head -n 1 "$ERR"))"
 		return
 	fi
 	after=$(serial)
 	audited=$(q "SELECT count(*) FROM audit WHERE serial > $before AND actor = 'sql'")
 	others=$(q "SELECT count(*) FROM audit WHERE serial > $before AND actor <> 'sql'")
 	if [ "$after" -ne $((before + rows)) ]; then
-		notok "accepted: $what (serial $before -> $after, want +$rows)"
+		not_ok "accepted: $what (serial $before -> $after, want +$rows)"
 	elif [ "$audited" -ne "$rows" ] || [ "$others" -ne 0 ]; then
-		notok "accepted: $what ($audited audit rows by 'sql' and $others by others, want $rows)"
+		not_ok "accepted: $what ($audited audit rows by 'sql' and $others by others, want $rows)"
 	else
 		ok "accepted: $what (serial $before -> $after, $rows audit row(s) by 'sql')"
 	fi
@@ -82,13 +78,13 @@ accepted() {
 same() {
 	local got
 	got=$(q "$2")
-	if [ "$got" = "$3" ]; then ok "$1"; else notok "$1 (got '$got', want '$3')"; fi
+	if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$got', want '$3')"; fi
 }
 
 if sqlite3 -bail "$DB" < "$SCHEMA" >/dev/null 2>"$ERR"; then
 	ok "schema.sql loads into a fresh database"
 else
-	notok "schema.sql loads into a fresh database: $(head -n 1 "$ERR")"
+	not_ok "schema.sql loads into a fresh database: $(head -n 1 "$ERR")"
 	exit 1
 fi
 same "journal mode is WAL" "PRAGMA journal_mode" "wal"
@@ -194,7 +190,7 @@ accepted "delete rule 3, then group finance with 1 membership (3 changes)" 3 "DE
 # ---- a refused statement inside a transaction leaves nothing behind
 before=$(serial)
 if sqlite3 -bail "$DB" "BEGIN; INSERT INTO domains (name) VALUES ('t.test'); INSERT INTO domains (name) VALUES ('T.test'); COMMIT;" >/dev/null 2>&1; then
-	notok "a transaction with a refused row fails"
+	not_ok "a transaction with a refused row fails"
 else
 	sqlite3 "$DB" "ROLLBACK" >/dev/null 2>&1
 	same "a transaction with a refused row fails and leaves serial at $before" "SELECT value FROM meta WHERE key = 'serial'" "$before"
@@ -218,10 +214,9 @@ if sqlite3 -bail "$DB" "BEGIN; INSERT OR REPLACE INTO meta (key, value) VALUES (
 	same "an actor in meta during the transaction is recorded" "SELECT actor FROM audit WHERE serial = $((before + 1))" "alice"
 	same "the actor row is gone after the transaction" "SELECT count(*) FROM meta WHERE key = 'actor'" "0"
 else
-	notok "edit with an actor: $(head -n 1 "$ERR")"
+	not_ok "edit with an actor: $(head -n 1 "$ERR")"
 fi
 
 same "PRAGMA integrity_check after all edits" "PRAGMA integrity_check" "ok"
 
-echo "# $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish
