@@ -4,7 +4,8 @@
 #include "config.h"
 #include "answer.h"
 #include "dname.h"
-#include "wire.h"
+
+#include <ldns/ldns.h>
 
 #include <string.h>
 
@@ -12,19 +13,19 @@
 
 void
 answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint16_t id,
-             uint16_t flags, const uint8_t *question, size_t question_len)
+             const uint8_t *question, size_t question_len)
 {
 	memset(a, 0, sizeof(*a));
 	a->buf = buf;
 	a->cap = cap;
 	a->limit = limit < cap ? limit : cap;
-	wire_put16(buf, id);
-	wire_put16(buf + 2, flags);
-	memset(buf + 4, 0, 8);
-	a->len = DNS_HEADER_LEN;
-	if (question && question_len && DNS_HEADER_LEN + question_len <= cap) {
-		memcpy(buf + DNS_HEADER_LEN, question, question_len);
-		wire_put16(buf + 4, 1);
+	ldns_write_uint16(buf, id);
+	memset(buf + 2, 0, LDNS_HEADER_SIZE - 2);
+	LDNS_QR_SET(buf);
+	a->len = LDNS_HEADER_SIZE;
+	if (question && question_len && LDNS_HEADER_SIZE + question_len <= cap) {
+		memcpy(buf + LDNS_HEADER_SIZE, question, question_len);
+		ldns_write_uint16(buf + 4, 1);
 		a->len += question_len;
 	}
 	a->question_end = a->len;
@@ -33,7 +34,7 @@ answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint16_t 
 void
 answer_set_rcode(struct answer *a, uint8_t rcode)
 {
-	a->buf[3] = (uint8_t)((a->buf[3] & 0xf0) | (rcode & 0x0f));
+	LDNS_RCODE_SET(a->buf, rcode & LDNS_RCODE_MASK);
 }
 
 /* Room left for RRs, keeping space for the OPT record. */
@@ -65,15 +66,15 @@ answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16
 		memcpy(p, owner, olen);
 	} else {
 		p[0] = 0xc0;
-		p[1] = DNS_HEADER_LEN;
+		p[1] = LDNS_HEADER_SIZE;
 	}
 	p += olen;
 	if (a->ttl_offsets && a->nttl < a->ttl_max)
 		a->ttl_offsets[a->nttl++] = (uint16_t)(p + 4 - a->buf);
-	wire_put16(p, type);
-	wire_put16(p + 2, rrclass);
-	wire_put32(p + 4, ttl);
-	wire_put16(p + 8, rdlen);
+	ldns_write_uint16(p, type);
+	ldns_write_uint16(p + 2, rrclass);
+	ldns_write_uint32(p + 4, ttl);
+	ldns_write_uint16(p + 8, rdlen);
 	memcpy(p + 10, rdata, rdlen);
 	a->len += olen + 10 + rdlen;
 	a->count[s]++;
@@ -86,19 +87,20 @@ answer_finish(struct answer *a)
 	uint16_t arcount = a->count[SECTION_ADDITIONAL];
 
 	if (a->truncated)
-		a->buf[2] |= DNS_FLAG_TC >> 8;
+		LDNS_TC_SET(a->buf);
 	if (a->edns && a->len + OPT_RR_LEN <= a->cap) {
 		uint8_t *p = a->buf + a->len;
 		p[0] = 0; /* root owner */
-		wire_put16(p + 1, 41);
-		wire_put16(p + 3, a->edns_size);
-		wire_put32(p + 5, (uint32_t)a->edns_ext_rcode << 24 | (a->edns_do ? 0x00008000u : 0));
-		wire_put16(p + 9, 0);
+		ldns_write_uint16(p + 1, LDNS_RR_TYPE_OPT);
+		ldns_write_uint16(p + 3, a->edns_size);
+		/* TTL field: extended RCODE, version 0, the DO bit (RFC 6891 6.1.3) */
+		ldns_write_uint32(p + 5, (uint32_t)a->edns_ext_rcode << 24 | (a->edns_do ? 0x00008000u : 0));
+		ldns_write_uint16(p + 9, 0);
 		a->len += OPT_RR_LEN;
 		arcount++;
 	}
-	wire_put16(a->buf + 6, a->count[SECTION_ANSWER]);
-	wire_put16(a->buf + 8, a->count[SECTION_AUTHORITY]);
-	wire_put16(a->buf + 10, arcount);
+	ldns_write_uint16(a->buf + 6, a->count[SECTION_ANSWER]);
+	ldns_write_uint16(a->buf + 8, a->count[SECTION_AUTHORITY]);
+	ldns_write_uint16(a->buf + 10, arcount);
 	return a->len;
 }

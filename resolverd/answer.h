@@ -1,9 +1,10 @@
 /*
  * answer.h -- writing DNS responses in wire format into a caller's buffer.
  *
- * Used for every answer resolverd makes itself (sink, own zone, errors), so
- * those never allocate. The owner name equal to the question name is written
- * as a compression pointer to it.
+ * Used for every answer resolverd sends, so that none allocates. The owner
+ * name equal to the question name is written as a compression pointer to it.
+ * Header flags are set on a->buf with ldns's macros (LDNS_RD_SET(a->buf),
+ * LDNS_AD_SET, ...). Any thread, one answer per thread at a time.
  */
 #ifndef ANSWER_H
 #define ANSWER_H
@@ -12,19 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNS_HEADER_LEN 12
-#define DNS_FLAG_QR 0x8000
-#define DNS_FLAG_AA 0x0400
-#define DNS_FLAG_TC 0x0200
-#define DNS_FLAG_RD 0x0100
-#define DNS_FLAG_RA 0x0080
-#define DNS_FLAG_AD 0x0020
-#define DNS_FLAG_CD 0x0010
-
 enum dns_section { SECTION_ANSWER, SECTION_AUTHORITY, SECTION_ADDITIONAL };
 
 struct answer {
-	uint8_t *buf;
+	uint8_t *buf;      /* the caller's; the answer is written here */
 	size_t cap;        /* the buffer's size */
 	size_t limit;      /* the most the client accepts (UDP: EDNS size or 512) */
 	size_t len;
@@ -42,12 +34,13 @@ struct answer {
 };
 
 /**
- * Start a response: header from the query's id and the flags given, the
- * question copied (qname_len + 4 bytes at question). rcode in the low bits of
- * flags. limit caps the final size (TC=1 beyond it).
+ * Start a response in buf (cap bytes, at least LDNS_HEADER_SIZE): the
+ * query's id, QR set, every other flag and the RCODE 0, and the question
+ * copied (question_len bytes: name, type, class; 0 for none). limit (bytes)
+ * caps the final size: beyond it the answer is truncated (TC=1).
  */
 void answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint16_t id,
-                  uint16_t flags, const uint8_t *question, size_t question_len);
+                  const uint8_t *question, size_t question_len);
 
 /**
  * Add one RR. owner NULL means the question name. When the RR does not fit
@@ -57,10 +50,10 @@ void answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint
 bool answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16_t type,
                    uint16_t rrclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 
-/** Write counts, TC and the OPT record; returns the final length. */
+/** Write counts, TC and the OPT record (RFC 6891); returns the final length in bytes. */
 size_t answer_finish(struct answer *a);
 
-/** Set the RCODE of a started answer. */
+/** Set the RCODE (low 4 bits; the upper 8 go in edns_ext_rcode) of a started answer. */
 void answer_set_rcode(struct answer *a, uint8_t rcode);
 
 #endif

@@ -6,7 +6,7 @@
 #include "answer_cache.h"
 #include "answer.h"
 #include "dname.h"
-#include "wire.h"
+#include <ldns/ldns.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,13 +140,13 @@ answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now,
 	uint32_t elapsed = (uint32_t)(now - e->stored);
 	for (uint8_t i = 0; i < e->nttl; i++) {
 		uint32_t left = e->ttl[i] > elapsed ? e->ttl[i] - elapsed : 0;
-		wire_put32(body + e->ttl_at[i], left < ttl_cap ? left : ttl_cap);
+		ldns_write_uint32(body + e->ttl_at[i], left < ttl_cap ? left : ttl_cap);
 	}
 	a->len += e->bodylen;
 	memcpy(a->count, e->count, sizeof(a->count));
 	answer_set_rcode(a, e->rcode);
 	if (e->secure && want_ad)
-		a->buf[3] |= DNS_FLAG_AD;
+		LDNS_AD_SET(a->buf);
 	c->hits++;
 	return true;
 }

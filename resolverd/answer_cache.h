@@ -28,11 +28,11 @@ struct answer_key {
 #define ANSWER_DO 1        /* RRSIGs included */
 #define ANSWER_CD 2        /* not validated */
 
-/** The variant of a query: whether it set DO, and CD (0x0010) in its flags. */
+/** The variant of a query: whether it set DO (EDNS) and CD (header). */
 static inline uint8_t
-answer_variant(bool do_bit, uint16_t flags)
+answer_variant(bool do_bit, bool cd)
 {
-	return (uint8_t)((do_bit ? ANSWER_DO : 0) | ((flags & 0x0010) ? ANSWER_CD : 0));
+	return (uint8_t)((do_bit ? ANSWER_DO : 0) | (cd ? ANSWER_CD : 0));
 }
 
 struct answer_cache;

@@ -6,9 +6,9 @@
 #include "options.h"
 #include "policy.h"
 #include "policydb.h"
-#include "query.h"
 #include "recursion.h"
 #include "reload.h"
+#include "resolver.h"
 #include "server.h"
 #include "sink.h"
 #include "zone.h"
@@ -29,6 +29,7 @@
 struct daemon {
 	struct options opt;
 	struct resolver r;
+	struct recursion *rec;
 	struct zone *zone;
 	struct event_base *base;
 	struct server *server;
@@ -73,7 +74,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGUSR1) {
-		query_stats_log(&d->r);
+		resolver_stats_log(&d->r);
 		return;
 	}
 	log_info("signal %d: stopping", (int)sig);
@@ -151,11 +152,13 @@ main(int argc, char **argv)
 		log_err("cannot create the event loop");
 		goto out;
 	}
-	d.r.rec = recursion_new(d.base, &d.opt, err, sizeof(err));
-	if (!d.r.rec) {
+	d.rec = recursion_new(d.base, &d.opt, err, sizeof(err));
+	if (!d.rec) {
 		log_err("recursion: %s", err);
 		goto out;
 	}
+	d.r.lookup = recursion_resolve;
+	d.r.lookup_ctx = d.rec;
 	d.server = server_new(d.base, &d.r, &d.opt, err, sizeof(err));
 	if (!d.server) {
 		log_err("listen: %s", err);
@@ -198,7 +201,7 @@ out:
 			event_free(sigs[i]);
 	sink_free(d.sink);
 	server_free(d.server);
-	recursion_free(d.r.rec);
+	recursion_free(d.rec);
 	if (d.base)
 		event_base_free(d.base);
 	policy_free(d.r.policy);

@@ -1,9 +1,15 @@
 /*
- * query.c -- the answer pipeline of PRODUCT.md "What resolverd answers".
+ * query.c -- the answer pipeline of docs/resolverd.md "What resolverd answers".
+ *
+ * Read top-down: parse the request, identify the requester, decide (own
+ * zone, XMPP policy, recursion), answer. An answer the upstream must supply
+ * takes the same road in two halves: recurse() starts the lookup, and
+ * upstream_done() makes the client's answer from the upstream result and
+ * sends it through the transport. Nothing else decides what a client gets.
  *
  * The request is parsed by hand, strictly and without allocating: queries
  * are small and this runs for every packet. Upstream answers are parsed with
- * ldns (recursion.c) and the own zone is loaded with ldns (zone.c).
+ * ldns; DNS constants and header flags come from ldns.
  */
 #include "config.h"
 #include "query.h"
@@ -15,10 +21,8 @@
 #include "options.h"
 #include "policy.h"
 #include "prefixmap.h"
-#include "recursion.h"
 #include "targetmap.h"
 #include "zone.h"
-#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,34 +30,23 @@
 #include <time.h>
 #include <sys/socket.h>
 
-#define TYPE_A 1
-#define TYPE_AAAA 28
-#define TYPE_ANY 255
-#define TYPE_SRV 33
-#define TYPE_OPT 41
-#define CLASS_IN 1
-#define RCODE_FORMERR 1
-#define RCODE_SERVFAIL 2
-#define RCODE_NOTIMP 4
-#define RCODE_REFUSED 5
-#define RCODE_BADVERS 16
+#include <ldns/ldns.h>
 
-/* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
-#define DECISION_CACHE_ENTRIES 65536
-/* learned (target host, peer) pairs; the tables are calloc()ed, so memory is
- * resident only where a community actually has entries */
-#define LEARNED_TARGETS 262144
-/* upstream answers kept ready to send */
-#define ANSWER_CACHE_ENTRIES 131072
 /* most peers one host name is checked against */
 #define MAX_HOST_PEERS 16
 /* most target-learning lookups in flight: they must not crowd out client queries */
 #define MAX_LEARNING 32
+/* TTL places remembered per upstream answer for the answer cache */
+#define CACHE_TTLS 255
+/* RFC 6891 9: extended RCODE 16; ldns names only the 4-bit RCODEs */
+#define RCODE_BADVERS 16
 
 /** The parts of a request the pipeline needs. */
 struct request {
-	uint16_t id, flags;
-	const uint8_t *question;       /* in the packet */
+	uint16_t id;
+	uint8_t opcode;
+	bool rd, cd, ad;               /* header flags of the query */
+	const uint8_t *question;       /* in the packet, or in the pending lookup */
 	size_t question_len;           /* name + type + class */
 	uint8_t qname[DNAME_MAXLEN];   /* lower-case copy */
 	uint16_t qtype, qclass;
@@ -86,21 +79,22 @@ skip_name(const uint8_t *pkt, size_t len, size_t o)
 static int
 parse_request(const uint8_t *pkt, size_t len, struct request *req)
 {
-	uint16_t qd = wire_get16(pkt + 4), an = wire_get16(pkt + 6), ns = wire_get16(pkt + 8), ar = wire_get16(pkt + 10);
-	size_t o = DNS_HEADER_LEN;
+	uint16_t qd = LDNS_QDCOUNT(pkt), an = LDNS_ANCOUNT(pkt), ns = LDNS_NSCOUNT(pkt),
+	         ar = LDNS_ARCOUNT(pkt);
+	size_t o = LDNS_HEADER_SIZE;
 
 	if (qd != 1)
-		return RCODE_FORMERR;
+		return LDNS_RCODE_FORMERR;
 	/* question names are not compressed (there is nothing before them) */
 	size_t nlen = dname_length(pkt + o, len - o);
 	if (nlen == 0 || o + nlen + 4 > len)
-		return RCODE_FORMERR;
+		return LDNS_RCODE_FORMERR;
 	memcpy(req->qname, pkt + o, nlen);
 	dname_lower(req->qname);
 	req->question = pkt + o;
 	req->question_len = nlen + 4;
-	req->qtype = wire_get16(pkt + o + nlen);
-	req->qclass = wire_get16(pkt + o + nlen + 2);
+	req->qtype = ldns_read_uint16(pkt + o + nlen);
+	req->qclass = ldns_read_uint16(pkt + o + nlen + 2);
 	o += nlen + 4;
 	/* walk the other sections to find OPT and check the packet is whole */
 	unsigned total = (unsigned)an + ns + ar;
@@ -108,29 +102,22 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 		size_t start = o;
 		o = skip_name(pkt, len, o);
 		if (o == 0 || o + 10 > len)
-			return RCODE_FORMERR;
-		uint16_t type = wire_get16(pkt + o), rdlen = wire_get16(pkt + o + 8);
+			return LDNS_RCODE_FORMERR;
+		uint16_t type = ldns_read_uint16(pkt + o), rdlen = ldns_read_uint16(pkt + o + 8);
 		if (o + 10 + rdlen > len)
-			return RCODE_FORMERR;
-		if (type == TYPE_OPT) {
-			/* one OPT, owner root, in the additional section */
+			return LDNS_RCODE_FORMERR;
+		if (type == LDNS_RR_TYPE_OPT) {
+			/* one OPT, owner root, in the additional section (RFC 6891 6.1.1) */
 			if (req->edns || i < (unsigned)an + ns || pkt[start] != 0)
-				return RCODE_FORMERR;
+				return LDNS_RCODE_FORMERR;
 			req->edns = true;
-			req->edns_size = wire_get16(pkt + o + 2);
+			req->edns_size = ldns_read_uint16(pkt + o + 2);
 			req->edns_version = pkt[o + 5];
 			req->do_bit = (pkt[o + 6] & 0x80) != 0;
 		}
 		o += 10 + rdlen;
 	}
 	return 0;
-}
-
-/* Flags of every response: QR, the client's opcode, RD and CD, and RA. */
-static uint16_t
-response_flags(uint16_t qflags)
-{
-	return (uint16_t)(DNS_FLAG_QR | (qflags & (0x7800 | DNS_FLAG_RD | DNS_FLAG_CD)) | DNS_FLAG_RA);
 }
 
 static size_t
@@ -142,12 +129,23 @@ udp_limit(const struct resolver *r, const struct request *req)
 	return req->edns_size < ours ? req->edns_size : ours;
 }
 
+/*
+ * Start the answer to req: its id and question, QR, the query's opcode, RD
+ * and CD echoed, RA set, rcode, and EDNS when the query had it. limit: the
+ * most bytes the client takes.
+ */
 static void
 start_answer(const struct resolver *r, struct answer *a, const struct request *req, uint8_t *out,
-             size_t outcap, bool tcp, uint8_t rcode)
+             size_t outcap, size_t limit, uint8_t rcode)
 {
-	answer_start(a, out, outcap, tcp ? 65535 : udp_limit(r, req), req->id,
-	             response_flags(req->flags) | rcode, req->question, req->question_len);
+	answer_start(a, out, outcap, limit, req->id, req->question, req->question_len);
+	LDNS_OPCODE_SET(out, req->opcode);
+	if (req->rd)
+		LDNS_RD_SET(out);
+	if (req->cd)
+		LDNS_CD_SET(out);
+	LDNS_RA_SET(out);
+	answer_set_rcode(a, rcode);
 	a->edns = req->edns;
 	a->edns_do = req->do_bit;
 	a->edns_size = (uint16_t)r->opt->edns_buffer_size;
@@ -175,7 +173,7 @@ answer_sink(const struct resolver *r, const struct request *req, struct answer *
 	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
 	size_t tlen;
 
-	if (req->qtype != TYPE_SRV) {
+	if (req->qtype != LDNS_RR_TYPE_SRV) {
 		/* other types at a denied service name: NODATA, nothing to learn */
 		answer_nodata(r, a);
 		return;
@@ -190,10 +188,10 @@ answer_sink(const struct resolver *r, const struct request *req, struct answer *
 		tlen = dname_length(r->sink_host, DNAME_MAXLEN);
 		memcpy(rdata + 6, r->sink_host, tlen);
 	}
-	answer_add_rr(a, SECTION_ANSWER, NULL, TYPE_SRV, CLASS_IN, ttl, rdata, (uint16_t)(6 + tlen));
+	answer_add_rr(a, SECTION_ANSWER, NULL, LDNS_RR_TYPE_SRV, LDNS_RR_CLASS_IN, ttl, rdata, (uint16_t)(6 + tlen));
 	if (r->opt->sink_mode != SINK_REFUSE && zone_contains(r->zone, r->sink_host)) {
-		zone_add_rrset(r->zone, r->sink_host, TYPE_A, a, SECTION_ADDITIONAL, ttl, false);
-		zone_add_rrset(r->zone, r->sink_host, TYPE_AAAA, a, SECTION_ADDITIONAL, ttl, false);
+		zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_A, a, SECTION_ADDITIONAL, ttl, false);
+		zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_AAAA, a, SECTION_ADDITIONAL, ttl, false);
 	}
 }
 
@@ -211,7 +209,7 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 
 	if (d->ntargets == 0)
 		return false;
-	if (req->qtype != TYPE_SRV) {
+	if (req->qtype != LDNS_RR_TYPE_SRV) {
 		answer_nodata(r, a);
 		return true;
 	}
@@ -230,7 +228,7 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 				rdata[4] = (uint8_t)(t->port >> 8);
 				rdata[5] = (uint8_t)t->port;
 				memcpy(rdata + 6, t->host, hl);
-				answer_add_rr(a, SECTION_ANSWER, NULL, TYPE_SRV, CLASS_IN, ttl, rdata,
+				answer_add_rr(a, SECTION_ANSWER, NULL, LDNS_RR_TYPE_SRV, LDNS_RR_CLASS_IN, ttl, rdata,
 				              (uint16_t)(6 + hl));
 				srvs++;
 				continue;
@@ -238,7 +236,7 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 			/* the hosts' addresses save the requester a round trip */
 			for (size_t k = 0; k < t->naddrs; k++) {
 				bool v4 = t->addrs[k].family == AF_INET;
-				answer_add_rr(a, SECTION_ADDITIONAL, t->host, v4 ? 1 : 28, CLASS_IN, ttl,
+				answer_add_rr(a, SECTION_ADDITIONAL, t->host, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN, ttl,
 				              t->addrs[k].addr, v4 ? 4 : 16);
 			}
 		}
@@ -249,21 +247,44 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 }
 
 /*
- * A lookup for libunbound, of the request's question; learn_peer (or NULL):
- * the peer whose SRV targets the answer teaches. The caller says who gets
- * the answer. NULL on no memory.
+ * A query waiting for the upstream: a copy of the request (its question
+ * lives here, the packet is gone), who gets the answer and how it is shaped.
+ * Made by pending_new(), freed by upstream_done().
+ */
+struct pending {
+	struct resolver *r;
+	struct upstream_lookup lookup;  /* recursion's handle, calls upstream_done */
+	struct reply_handle *client;    /* held by the transport; NULL: a lookup of our own */
+	struct request req;             /* req.question points into question below */
+	uint8_t question[DNAME_MAXLEN + 4];
+	size_t limit;                   /* most bytes the client accepts */
+	uint32_t ttl_cap;               /* UINT32_MAX: not a policy answer */
+	bool learn;                     /* an SRV lookup of learn_peer: remember its target hosts */
+	uint8_t learn_peer[DNAME_MAXLEN];  /* wire */
+};
+
+static void upstream_done(void *arg, const struct upstream_result *res);
+
+/*
+ * A lookup of req's question; learn_peer (or NULL): the peer whose SRV
+ * targets the answer teaches. NULL on no memory.
  */
 static struct pending *
-pending_new(struct resolver *r, const struct request *req, const uint8_t *learn_peer)
+pending_new(struct resolver *r, const struct request *req, size_t limit, uint32_t ttl_cap,
+            const uint8_t *learn_peer)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return NULL;
 	p->r = r;
-	p->qclass = req->qclass;
+	p->req = *req;
 	memcpy(p->question, req->question, req->question_len);
-	p->question_len = req->question_len;
+	p->req.question = p->question;
+	p->limit = limit;
+	p->ttl_cap = ttl_cap;
+	p->lookup.done = upstream_done;
+	p->lookup.arg = p;
 	if (learn_peer) {
 		p->learn = true;
 		memcpy(p->learn_peer, learn_peer, dname_length(learn_peer, DNAME_MAXLEN));
@@ -271,35 +292,45 @@ pending_new(struct resolver *r, const struct request *req, const uint8_t *learn_
 	return p;
 }
 
-/* Hand the query to libunbound; on failure answer SERVFAIL now. */
+/* Start p's lookup; upstream_done may run (and free p) before this returns. */
+static int
+pending_start(struct pending *p)
+{
+	struct resolver *r = p->r;
+
+	if (!r->lookup)
+		return -1;
+	return r->lookup(r->lookup_ctx, p->question, p->req.qtype, p->req.qclass, p->req.cd,
+	                 &p->lookup);
+}
+
+/*
+ * The answer comes from the upstream: from the answer cache at once, or
+ * later through upstream_done(). On failure to start, SERVFAIL now.
+ */
 static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
         uint32_t ttl_cap, const uint8_t *learn_peer, struct answer *a)
 {
 	struct answer_key k = { req->qname, req->qtype, req->qclass,
-	                        answer_variant(req->do_bit, req->flags) };
+	                        answer_variant(req->do_bit, req->cd) };
 
-	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || (req->flags & DNS_FLAG_AD), ttl_cap,
-	                     a))
+	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || req->ad, ttl_cap, a))
 		return QUERY_ANSWERED;
-	struct pending *p = pending_new(r, req, learn_peer);
+	struct pending *p = pending_new(r, req, tcp ? 65535 : udp_limit(r, req), ttl_cap, learn_peer);
 	if (p) {
-		p->h = *h;
-		p->id = req->id;
-		p->flags = req->flags;
-		p->qtype = req->qtype;
-		p->edns = req->edns;
-		p->do_bit = req->do_bit;
-		p->limit = tcp ? 65535 : udp_limit(r, req);
-		p->ttl_cap = ttl_cap;
-		if (recursion_start(r->rec, p) == 0) {
-			r->stats.recursions++;
-			return QUERY_PENDING;
+		p->client = r->transport.hold ? r->transport.hold(r->transport.ctx, h) : NULL;
+		if (p->client) {
+			if (pending_start(p) == 0) {
+				r->stats.recursions++;
+				return QUERY_PENDING;
+			}
+			r->transport.reply(r->transport.ctx, p->client, NULL, 0);
 		}
 		free(p);
 	}
 	r->stats.servfail++;
-	answer_set_rcode(a, RCODE_SERVFAIL);
+	answer_set_rcode(a, LDNS_RCODE_SERVFAIL);
 	return QUERY_ANSWERED;
 }
 
@@ -313,16 +344,14 @@ learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer
 {
 	if (r->learning >= MAX_LEARNING || !targetmap_probe_due(r->learned, peer, time(NULL)))
 		return;
-	struct pending *p = pending_new(r, req, peer);
+	struct request srv = *req;
+	srv.qtype = LDNS_RR_TYPE_SRV;
+	srv.do_bit = srv.cd = false;
+	struct pending *p = pending_new(r, &srv, 65535, UINT32_MAX, peer);
 	if (!p)
 		return;
-	p->h.fd = -1;
-	p->silent = true;
-	p->qtype = TYPE_SRV;
-	p->limit = 65535;
-	p->ttl_cap = UINT32_MAX;
 	r->learning++; /* before: a cached answer calls back at once */
-	if (recursion_start(r->rec, p) != 0) {
+	if (pending_start(p) != 0) {
 		r->learning--;
 		free(p);
 	}
@@ -374,11 +403,11 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 		if (above == 0 && answer_targets(r, req, pol, peer, svc, a))
 			return QUERY_ANSWERED;
 		return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap,
-		               req->qtype == TYPE_SRV ? pol->domains[peer].wire : NULL, a);
+		               req->qtype == LDNS_RR_TYPE_SRV ? pol->domains[peer].wire : NULL, a);
 	}
 	r->stats.policy_deny++;
 	answer_sink(r, req, a);
-	if (req->qtype == TYPE_SRV && pol->domains[peer].ntargets == 0)
+	if (req->qtype == LDNS_RR_TYPE_SRV && pol->domains[peer].ntargets == 0)
 		learn_targets(r, req, pol->domains[peer].wire);
 	return QUERY_ANSWERED;
 }
@@ -390,10 +419,10 @@ answer_sink_address(const struct resolver *r, const struct request *req, struct 
 	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
 	unsigned n = 0;
 
-	if (req->qtype == TYPE_A || req->qtype == TYPE_ANY)
-		n += zone_add_rrset(r->zone, r->sink_host, TYPE_A, a, SECTION_ANSWER, ttl, true);
-	if (req->qtype == TYPE_AAAA || req->qtype == TYPE_ANY)
-		n += zone_add_rrset(r->zone, r->sink_host, TYPE_AAAA, a, SECTION_ANSWER, ttl, true);
+	if (req->qtype == LDNS_RR_TYPE_A || req->qtype == LDNS_RR_TYPE_ANY)
+		n += zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_A, a, SECTION_ANSWER, ttl, true);
+	if (req->qtype == LDNS_RR_TYPE_AAAA || req->qtype == LDNS_RR_TYPE_ANY)
+		n += zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_AAAA, a, SECTION_ANSWER, ttl, true);
 	if (n == 0)
 		answer_nodata(r, a); /* the sink has no address of that family */
 }
@@ -460,9 +489,9 @@ answer_address(struct resolver *r, const struct request *req, uint32_t requester
 		for (size_t k = 0; k < t->naddrs; k++) {
 			bool v4 = t->addrs[k].family == AF_INET;
 			from_db = true;
-			if ((v4 && req->qtype == TYPE_AAAA) || (!v4 && req->qtype == TYPE_A))
+			if ((v4 && req->qtype == LDNS_RR_TYPE_AAAA) || (!v4 && req->qtype == LDNS_RR_TYPE_A))
 				continue;
-			answer_add_rr(a, SECTION_ANSWER, NULL, v4 ? TYPE_A : TYPE_AAAA, CLASS_IN,
+			answer_add_rr(a, SECTION_ANSWER, NULL, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN,
 			              (uint32_t)r->opt->ttl_cap, t->addrs[k].addr, v4 ? 4 : 16);
 		}
 		if (from_db)
@@ -497,28 +526,32 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 
 	r->stats.queries++;
 	/* an unparseable header or a response: drop, never answer */
-	if (len < DNS_HEADER_LEN || (pkt[2] & 0x80)) {
+	if (len < LDNS_HEADER_SIZE || LDNS_QR_WIRE(pkt)) {
 		r->stats.dropped++;
 		return QUERY_DROP;
 	}
 	memset(&req, 0, sizeof(req));
-	req.id = wire_get16(pkt);
-	req.flags = wire_get16(pkt + 2);
+	req.id = LDNS_ID_WIRE(pkt);
+	req.opcode = LDNS_OPCODE_WIRE(pkt);
+	req.rd = LDNS_RD_WIRE(pkt) != 0;
+	req.cd = LDNS_CD_WIRE(pkt) != 0;
+	req.ad = LDNS_AD_WIRE(pkt) != 0;
 	int rcode = parse_request(pkt, len, &req);
+	size_t limit = tcp ? 65535 : udp_limit(r, &req);
 	if (rcode != 0) {
 		r->stats.formerr++;
 		if (req.question == NULL)
 			req.question_len = 0;
 		req.edns = false; /* the OPT may be what was malformed */
-		start_answer(r, &a, &req, out, outcap, tcp, (uint8_t)rcode);
+		start_answer(r, &a, &req, out, outcap, tcp ? 65535 : 512, (uint8_t)rcode);
 		goto done;
 	}
-	if (((req.flags >> 11) & 0xf) != 0) {
+	if (req.opcode != LDNS_PACKET_QUERY) {
 		r->stats.notimp++;
-		start_answer(r, &a, &req, out, outcap, tcp, RCODE_NOTIMP);
+		start_answer(r, &a, &req, out, outcap, limit, LDNS_RCODE_NOTIMPL);
 		goto done;
 	}
-	start_answer(r, &a, &req, out, outcap, tcp, 0);
+	start_answer(r, &a, &req, out, outcap, limit, LDNS_RCODE_NOERROR);
 	if (req.edns && req.edns_version != 0) {
 		/* RFC 6891 6.1.3: we speak EDNS version 0 only */
 		a.edns_ext_rcode = RCODE_BADVERS >> 4;
@@ -528,11 +561,11 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 	uint32_t requester = policy_identify(r->policy, source);
 	if (requester == POLICY_NONE && !in_recursion_acl(r, source)) {
 		r->stats.refused++;
-		answer_set_rcode(&a, RCODE_REFUSED);
+		answer_set_rcode(&a, LDNS_RCODE_REFUSED);
 		goto done;
 	}
-	if (req.qclass != CLASS_IN) {
-		answer_set_rcode(&a, RCODE_REFUSED);
+	if (req.qclass != LDNS_RR_CLASS_IN) {
+		answer_set_rcode(&a, LDNS_RCODE_REFUSED);
 		goto done;
 	}
 	if (zone_contains(r->zone, req.qname)) {
@@ -547,7 +580,7 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 			return res;
 		goto done;
 	}
-	if (req.qtype == TYPE_A || req.qtype == TYPE_AAAA || req.qtype == TYPE_ANY) {
+	if (req.qtype == LDNS_RR_TYPE_A || req.qtype == LDNS_RR_TYPE_AAAA || req.qtype == LDNS_RR_TYPE_ANY) {
 		res = answer_address(r, &req, requester, source, tcp, h, &a);
 		if (res == QUERY_PENDING)
 			return res;
@@ -562,64 +595,152 @@ done:
 	return QUERY_ANSWERED;
 }
 
-void
-query_stats_log(const struct resolver *r)
-{
-	const struct query_stats *st = &r->stats;
-	uint64_t dh, dm, ah, am;
-	size_t entries;
+/* ------------------------------------------------------------------------
+ * The second half of an upstream answer: the lookup's result comes back.
+ */
 
-	decision_cache_stats(r->decisions, &dh, &dm);
-	answer_cache_stats(r->answers, &entries, &ah, &am);
-	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu servfail=%llu "
-	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu policy-serial=%llu "
-	         "decision-cache=%llu/%llu answer-cache=%llu/%llu (%zu answers)",
-	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
-	         (unsigned long long)st->policy_deny, (unsigned long long)st->recursions,
-	         (unsigned long long)st->servfail, (unsigned long long)st->refused,
-	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
-	         (unsigned long long)st->dropped, (unsigned long long)r->policy->serial,
-	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
-	         (unsigned long long)(ah + am), entries);
+/* DNSSEC records are sent only to clients that set DO (RFC 4035 3.2.1). */
+static bool
+is_dnssec_type(ldns_rr_type t)
+{
+	return t == LDNS_RR_TYPE_RRSIG || t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3;
 }
 
-int
-resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen)
+/*
+ * Copy one upstream section into the answer, TTLs capped at p->ttl_cap; the
+ * upstream TTLs go to upstream_ttls for the answer cache. False once the
+ * answer is truncated.
+ */
+static bool
+copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, struct answer *a,
+             ldns_buffer *rdbuf, uint32_t *upstream_ttls)
 {
-	memset(r, 0, sizeof(*r));
-	r->opt = opt;
-	if (dname_from_text(opt->sink_host, r->sink_host) == 0) {
-		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
-		return -1;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(list, i);
+		ldns_rr_type t = ldns_rr_get_type(rr);
+		if (t == LDNS_RR_TYPE_OPT)
+			continue;
+		if (!p->req.do_bit && is_dnssec_type(t) && t != p->req.qtype)
+			continue;
+		ldns_buffer_clear(rdbuf);
+		for (size_t k = 0; k < ldns_rr_rd_count(rr); k++)
+			ldns_rdf2buffer_wire(rdbuf, ldns_rr_rdf(rr, k));
+		if (ldns_buffer_status(rdbuf) != LDNS_STATUS_OK || ldns_buffer_position(rdbuf) > 65535)
+			continue;
+		const uint8_t *owner = ldns_rdf_data(ldns_rr_owner(rr));
+		uint32_t ttl = ldns_rr_ttl(rr);
+		if (ttl > p->ttl_cap)
+			ttl = p->ttl_cap;
+		if (!answer_add_rr(a, s, dname_equal(owner, p->question) ? NULL : owner, (uint16_t)t,
+		                   (uint16_t)ldns_rr_get_class(rr), ttl, ldns_buffer_begin(rdbuf),
+		                   (uint16_t)ldns_buffer_position(rdbuf)))
+			return false;
+		if (a->nttl > 0 && a->nttl <= a->ttl_max)
+			upstream_ttls[a->nttl - 1] = ldns_rr_ttl(rr);
 	}
-	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
-	r->learned = targetmap_new(LEARNED_TARGETS);
-	r->answers = answer_cache_new(ANSWER_CACHE_ENTRIES);
-	if (!r->decisions || !r->learned || !r->answers) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	return true;
+}
+
+/* Remember the target hosts of an upstream SRV answer for p->learn_peer. */
+static void
+learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
+{
+	ldns_rr_list *an = ldns_pkt_answer(pkt);
+	time_t now = time(NULL), fresh = 0;
+
+	for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(an, i);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SRV || ldns_rr_rd_count(rr) < 4)
+			continue;
+		ldns_rdf *target = ldns_rr_rdf(rr, 3);
+		if (ldns_rdf_size(target) <= 1 || ldns_rdf_size(target) > DNAME_MAXLEN)
+			continue; /* "." : no service */
+		/* keep the upstream TTL (not the capped one), from one minute to one day */
+		uint32_t ttl = ldns_rr_ttl(rr);
+		ttl = ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl;
+		targetmap_add(p->r->learned, ldns_rdf_data(target), p->learn_peer, now + (time_t)ttl);
+		if (fresh == 0 || now + (time_t)ttl < fresh)
+			fresh = now + (time_t)ttl;
 	}
-	if (opt->nrecursion_acl) {
-		r->recursion_acl = prefixmap_new();
-		if (!r->recursion_acl) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
+	/* no need to look this peer up again for the targets before they expire */
+	if (fresh)
+		targetmap_peer_learned(p->r->learned, p->learn_peer, fresh);
+}
+
+/* The upstream packet parsed, or NULL when it failed, was bogus or is unreadable. */
+static ldns_pkt *
+upstream_packet(const struct pending *p, const struct upstream_result *res)
+{
+	ldns_pkt *pkt = NULL;
+
+	if (res->sec == UPSTREAM_BOGUS && p->client && log_level() >= LOG_LEVEL_INFO) {
+		char name[DNAME_MAXLEN + 1];
+		log_info("bogus answer for %s: %s", dname_to_text(p->question, name, sizeof(name)),
+		         res->why_bogus ? res->why_bogus : "validation failed");
+	}
+	if (res->error != 0 || !res->packet || res->sec == UPSTREAM_BOGUS ||
+	    ldns_wire2pkt(&pkt, res->packet, res->len) != LDNS_STATUS_OK)
+		return NULL;
+	return pkt;
+}
+
+/*
+ * upstream_done_fn of every lookup: make the client's answer from the
+ * upstream result (its RCODE and records, TTLs capped for policy answers,
+ * AD when validated and wanted, SERVFAIL on failure or bogus data), keep it
+ * in the answer cache, and send it through the transport. A lookup of our
+ * own (target learning) only learns.
+ */
+static void
+upstream_done(void *arg, const struct upstream_result *res)
+{
+	struct pending *p = arg;
+	struct resolver *r = p->r;
+	static uint8_t out[65535];
+	uint16_t ttl_offsets[CACHE_TTLS];
+	uint32_t upstream_ttls[CACHE_TTLS];
+	struct answer a;
+	ldns_pkt *pkt = upstream_packet(p, res);
+
+	if (!p->client) {
+		if (pkt)
+			learn_srv_targets(p, pkt);
+		ldns_pkt_free(pkt);
+		r->learning--;
+		free(p);
+		return;
+	}
+	start_answer(r, &a, &p->req, out, sizeof(out), p->limit, LDNS_RCODE_NOERROR);
+	a.ttl_offsets = ttl_offsets;
+	a.ttl_max = CACHE_TTLS;
+	if (!pkt) {
+		r->stats.servfail++;
+		answer_set_rcode(&a, LDNS_RCODE_SERVFAIL);
+	} else {
+		ldns_buffer *rdbuf = ldns_buffer_new(512);
+		if (p->learn)
+			learn_srv_targets(p, pkt);
+		answer_set_rcode(&a, (uint8_t)ldns_pkt_get_rcode(pkt));
+		/* secure, and the client can use it: RFC 6840 5.7, 4035 3.2.3 */
+		if (res->sec == UPSTREAM_SECURE && (p->req.do_bit || p->req.ad))
+			LDNS_AD_SET(out);
+		if (rdbuf) {
+			if (copy_section(p, ldns_pkt_answer(pkt), SECTION_ANSWER, &a, rdbuf, upstream_ttls) &&
+			    copy_section(p, ldns_pkt_authority(pkt), SECTION_AUTHORITY, &a, rdbuf, upstream_ttls))
+				copy_section(p, ldns_pkt_additional(pkt), SECTION_ADDITIONAL, &a, rdbuf,
+				             upstream_ttls);
+			ldns_buffer_free(rdbuf);
 		}
-		for (size_t i = 0; i < opt->nrecursion_acl; i++)
-			prefixmap_insert(r->recursion_acl, &opt->recursion_acl[i], 0);
+		ldns_pkt_free(pkt);
+		/* complete answers only: one cut by the client's size limit is not the answer */
+		if (!a.truncated && a.nttl < CACHE_TTLS) {
+			struct answer_key k = { p->req.qname, p->req.qtype, p->req.qclass,
+			                        answer_variant(p->req.do_bit, p->req.cd) };
+			answer_cache_put(r->answers, &k, &a, ttl_offsets, upstream_ttls, a.nttl,
+			                 res->sec == UPSTREAM_SECURE, time(NULL));
+		}
 	}
-	return 0;
-}
-
-void
-resolver_cleanup(struct resolver *r)
-{
-	prefixmap_free(r->recursion_acl);
-	r->recursion_acl = NULL;
-	decision_cache_free(r->decisions);
-	r->decisions = NULL;
-	targetmap_free(r->learned);
-	r->learned = NULL;
-	answer_cache_free(r->answers);
-	r->answers = NULL;
+	size_t len = answer_finish(&a);
+	r->transport.reply(r->transport.ctx, p->client, out, len);
+	free(p);
 }

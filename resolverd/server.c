@@ -12,6 +12,7 @@
 #include "netaddr.h"
 #include "options.h"
 #include "query.h"
+#include "resolver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,22 @@ struct udp_socket {
 
 /* room for one IP_PKTINFO or IPV6_PKTINFO control message */
 #define PKTINFO_SPACE CMSG_SPACE(sizeof(struct in6_pktinfo))
+
+/*
+ * Where an answer goes: a UDP socket and peer, or a TCP connection. Lives on
+ * the stack while a query is processed; query.c asks server_hold() for a
+ * copy when the answer has to wait for the upstream.
+ */
+struct reply_handle {
+	int fd;                        /* UDP socket, or -1 for TCP */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	struct tcp_conn *conn;         /* TCP; kept alive (inflight) while a copy is held */
+	/* UDP on a wildcard address: the address the query came to, to answer from */
+	int local_family;              /* 0: none (the socket's own address is used) */
+	uint8_t local_addr[16];
+	int local_ifindex;
+};
 
 struct tcp_conn {
 	struct server *s;
@@ -135,25 +152,41 @@ pktinfo_write(const struct reply_handle *h, struct msghdr *mh, void *buf)
 	}
 }
 
-/* reply_fn: send a late (recursion) answer to its client. */
+/*
+ * query_transport.hold: a copy of h for a late answer. A TCP connection
+ * counts it in flight, so that it outlives its socket until the answer comes.
+ */
+static struct reply_handle *
+server_hold(void *ctx, const struct reply_handle *h)
+{
+	struct reply_handle *held = malloc(sizeof(*held));
+
+	(void)ctx;
+	if (!held)
+		return NULL;
+	*held = *h;
+	if (held->conn) {
+		struct tcp_conn *c = held->conn;
+		c->inflight++;
+		if (c->inflight >= TCP_MAX_INFLIGHT)
+			bufferevent_disable(c->bev, EV_READ);
+	}
+	return held;
+}
+
+/* Send one answer to the client of h, now. */
 static void
-server_reply(const struct reply_handle *h, const uint8_t *pkt, size_t len)
+send_answer(const struct reply_handle *h, const uint8_t *pkt, size_t len)
 {
 	if (h->conn) {
 		struct tcp_conn *c = h->conn;
-		if (len > 0 && !c->closed) {
+		if (!c->closed) {
 			uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 			bufferevent_write(c->bev, hdr, 2);
 			bufferevent_write(c->bev, pkt, len);
 		}
-		c->inflight--;
-		if (!c->closed && c->inflight < TCP_MAX_INFLIGHT)
-			bufferevent_enable(c->bev, EV_READ);
-		tcp_release(c);
 		return;
 	}
-	if (len == 0)
-		return;
 	union { char buf[PKTINFO_SPACE]; struct cmsghdr align; } ctrl;
 	struct iovec iov = { (void *)pkt, len };
 	struct msghdr mh = { .msg_name = (void *)&h->peer, .msg_namelen = h->peerlen,
@@ -161,6 +194,23 @@ server_reply(const struct reply_handle *h, const uint8_t *pkt, size_t len)
 	pktinfo_write(h, &mh, ctrl.buf);
 	if (sendmsg(h->fd, &mh, 0) < 0)
 		log_debug("udp sendmsg: %s", strerror(errno));
+}
+
+/* query_transport.reply: send a late answer (len > 0) and let go of held. */
+static void
+server_reply(void *ctx, struct reply_handle *held, const uint8_t *pkt, size_t len)
+{
+	(void)ctx;
+	if (len > 0)
+		send_answer(held, pkt, len);
+	if (held->conn) {
+		struct tcp_conn *c = held->conn;
+		c->inflight--;
+		if (!c->closed && c->inflight < TCP_MAX_INFLIGHT)
+			bufferevent_enable(c->bev, EV_READ);
+		tcp_release(c);
+	}
+	free(held);
 }
 
 /*
@@ -273,23 +323,19 @@ tcp_read(struct bufferevent *bev, void *arg)
 		evbuffer_remove(in, s->in, mlen);
 		struct reply_handle h = { .fd = -1, .conn = c };
 		size_t outlen = 0;
-		c->inflight++;
 		switch (query_process(s->r, s->in, mlen, &c->peer, true, &h, s->out + 2,
 		                      sizeof(s->out) - 2, &outlen)) {
 		case QUERY_ANSWERED:
-			server_reply(&h, s->out + 2, outlen);
+			send_answer(&h, s->out + 2, outlen);
 			break;
 		case QUERY_DROP:
 			/* a stream cannot skip a bad message cleanly: close it */
-			c->inflight--;
 			tcp_close(c);
 			return;
 		case QUERY_PENDING:
-			break;
+			break; /* server_hold() counted it in flight */
 		}
 	}
-	if (!c->closed && c->inflight >= TCP_MAX_INFLIGHT)
-		bufferevent_disable(bev, EV_READ);
 }
 
 static void
@@ -421,7 +467,7 @@ server_new(struct event_base *base, struct resolver *r, const struct options *op
 	s->base = base;
 	s->r = r;
 	s->opt = opt;
-	r->reply = server_reply;
+	r->transport = (struct query_transport){ server_hold, server_reply, s };
 	for (int i = 0; i < UDP_BATCH; i++) {
 		struct udp_batch *b = &s->batch;
 		b->iov_in[i] = (struct iovec){ b->in[i], UDP_QUERY_MAX };

@@ -11,7 +11,7 @@
 #include "netaddr.h"
 #include "options.h"
 #include "policy.h"
-#include "query.h"
+#include "resolver.h"
 
 #include <errno.h>
 #include <netinet/in.h>

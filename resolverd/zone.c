@@ -152,7 +152,7 @@ zone_answer(const struct zone *z, const uint8_t *qname, uint16_t qtype, struct a
 	bool name_exists = false;
 	unsigned added = 0;
 
-	a->buf[2] |= DNS_FLAG_AA >> 8;
+	LDNS_AA_SET(a->buf);
 	for (size_t i = 0; i < z->nrrs; i++) {
 		const struct zone_rr *r = &z->rrs[i];
 		if (!dname_is_below(r->owner, qname))
@@ -160,7 +160,7 @@ zone_answer(const struct zone *z, const uint8_t *qname, uint16_t qtype, struct a
 		name_exists = true; /* the name itself or an empty non-terminal above a record */
 		if (!dname_equal(r->owner, qname))
 			continue;
-		if (r->type == qtype || qtype == 255 /* ANY */) {
+		if (r->type == qtype || qtype == LDNS_RR_TYPE_ANY) {
 			answer_add_rr(a, SECTION_ANSWER, NULL, r->type, r->rrclass, r->ttl, r->rdata,
 			              r->rdlen);
 			added++;
@@ -168,7 +168,7 @@ zone_answer(const struct zone *z, const uint8_t *qname, uint16_t qtype, struct a
 	}
 	if (added > 0)
 		return;
-	answer_set_rcode(a, name_exists ? 0 : 3 /* NXDOMAIN */);
+	answer_set_rcode(a, name_exists ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN);
 	const struct zone_rr *soa = &z->rrs[z->soa];
 	answer_add_rr(a, SECTION_AUTHORITY, soa->owner, soa->type, soa->rrclass, z->neg_ttl,
 	              soa->rdata, soa->rdlen);

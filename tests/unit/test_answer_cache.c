@@ -11,23 +11,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <ldns/ldns.h>
+
 static uint8_t question[DNAME_MAXLEN + 4];
 static size_t qlen;
 static uint8_t qname[DNAME_MAXLEN];
 
-static uint32_t
-ttl_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* An answer like recursion.c builds: two A records (TTL 60 and 30), TTL places recorded. */
+/* An answer like query.c builds from an upstream one: two A records (TTL 60 and 30), TTL places recorded. */
 static void
 build(struct answer *a, uint8_t *buf, uint16_t *offs, uint8_t rcode)
 {
 	static const uint8_t v4a[] = { 10, 0, 0, 1 }, v4b[] = { 10, 0, 0, 2 };
 
-	answer_start(a, buf, 65535, 65535, 7, DNS_FLAG_QR | rcode, question, qlen);
+	answer_start(a, buf, 65535, 65535, 7, question, qlen);
+	answer_set_rcode(a, rcode);
 	a->ttl_offsets = offs;
 	a->ttl_max = 8;
 	answer_add_rr(a, SECTION_ANSWER, NULL, 1, 1, 60, v4a, 4);
@@ -53,42 +50,42 @@ main(void)
 	static const uint32_t ttls[] = { 60, 30 };
 	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, true, 1000);
 
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(answer_cache_get(c, &k, 1010, false, UINT32_MAX, &b), "a hit 10 s later");
 	CHECK_INT(b.count[SECTION_ANSWER], 2, "... with both records");
-	CHECK_INT(ttl_at(out + offs[0]), 50, "... the first TTL counted down to 50");
-	CHECK_INT(ttl_at(out + offs[1]), 20, "... the second to 20");
+	CHECK_INT(ldns_read_uint32(out + offs[0]), 50, "... the first TTL counted down to 50");
+	CHECK_INT(ldns_read_uint32(out + offs[1]), 20, "... the second to 20");
 	CHECK(out[0] == 0 && out[1] == 9, "... under the new query's id");
-	CHECK(!(out[3] & DNS_FLAG_AD), "... no AD when the client did not ask");
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	CHECK(!LDNS_AD_WIRE(out), "... no AD when the client did not ask");
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	answer_cache_get(c, &k, 1010, true, UINT32_MAX, &b);
-	CHECK(out[3] & DNS_FLAG_AD, "AD when validated and asked for");
+	CHECK(LDNS_AD_WIRE(out), "AD when validated and asked for");
 
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	answer_cache_get(c, &k, 1010, false, 25, &b);
-	CHECK(ttl_at(out + offs[0]) == 25 && ttl_at(out + offs[1]) == 20,
+	CHECK(ldns_read_uint32(out + offs[0]) == 25 && ldns_read_uint32(out + offs[1]) == 20,
 	      "a policy answer's TTLs are capped on the way out (50 -> 25, 20 stays)");
 
-	answer_start(&b, out, sizeof(out), 40, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 40, 9, question, qlen);
 	CHECK(answer_cache_get(c, &k, 1010, false, UINT32_MAX, &b) && b.truncated && b.count[0] == 0,
 	      "an answer over the client's limit: truncated, no records");
 
 	struct answer_key kdo = { qname, 1, 1, ANSWER_DO };
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(!answer_cache_get(c, &kdo, 1010, false, UINT32_MAX, &b), "the DO variant is another entry");
 	struct answer_key kaaaa = { qname, 28, 1, 0 };
 	CHECK(!answer_cache_get(c, &kaaaa, 1010, false, UINT32_MAX, &b), "another type is another entry");
 
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(!answer_cache_get(c, &k, 1030, false, UINT32_MAX, &b), "gone when the smallest TTL has run out");
 
 	build(&a, buf, offs, 2);
 	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, false, 2000);
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(!answer_cache_get(c, &k, 2001, false, UINT32_MAX, &b), "SERVFAIL is not kept");
 	build(&a, buf, offs, 3);
 	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, false, 2000);
-	answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(answer_cache_get(c, &k, 2001, false, UINT32_MAX, &b) && (out[3] & 0x0f) == 3, "NXDOMAIN is kept, RCODE and all");
 
 	/* more names than slots: entries are replaced, never wrong */
@@ -104,7 +101,7 @@ main(void)
 		struct answer_key ki = { w, 1, 1, 0 };
 		build(&a, buf, offs, 0);
 		answer_cache_put(c, &ki, &a, offs, ttls, a.nttl, false, 3000);
-		answer_start(&b, out, sizeof(out), 65535, 9, DNS_FLAG_QR, question, qlen);
+		answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 		if (!answer_cache_get(c, &ki, 3001, false, UINT32_MAX, &b) || memcmp(out + 12, w, wl) != 0)
 			wrong++;
 	}

@@ -1,0 +1,87 @@
+/*
+ * resolver.c -- making and freeing the per-process answer state, and its
+ * statistics.
+ */
+#include "config.h"
+#include "resolver.h"
+#include "answer_cache.h"
+#include "decision_cache.h"
+#include "dname.h"
+#include "log.h"
+#include "options.h"
+#include "policy.h"
+#include "prefixmap.h"
+#include "targetmap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
+#define DECISION_CACHE_ENTRIES 65536
+/* learned (target host, peer) pairs; the tables are calloc()ed, so memory is
+ * resident only where a community actually has entries */
+#define LEARNED_TARGETS 262144
+/* upstream answers kept ready to send */
+#define ANSWER_CACHE_ENTRIES 131072
+
+int
+resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	r->opt = opt;
+	if (dname_from_text(opt->sink_host, r->sink_host) == 0) {
+		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
+		return -1;
+	}
+	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
+	r->learned = targetmap_new(LEARNED_TARGETS);
+	r->answers = answer_cache_new(ANSWER_CACHE_ENTRIES);
+	if (!r->decisions || !r->learned || !r->answers) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (opt->nrecursion_acl) {
+		r->recursion_acl = prefixmap_new();
+		if (!r->recursion_acl) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		for (size_t i = 0; i < opt->nrecursion_acl; i++)
+			prefixmap_insert(r->recursion_acl, &opt->recursion_acl[i], 0);
+	}
+	return 0;
+}
+
+void
+resolver_cleanup(struct resolver *r)
+{
+	prefixmap_free(r->recursion_acl);
+	r->recursion_acl = NULL;
+	decision_cache_free(r->decisions);
+	r->decisions = NULL;
+	targetmap_free(r->learned);
+	r->learned = NULL;
+	answer_cache_free(r->answers);
+	r->answers = NULL;
+}
+
+void
+resolver_stats_log(const struct resolver *r)
+{
+	const struct query_stats *st = &r->stats;
+	uint64_t dh, dm, ah, am;
+	size_t entries;
+
+	decision_cache_stats(r->decisions, &dh, &dm);
+	answer_cache_stats(r->answers, &entries, &ah, &am);
+	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu servfail=%llu "
+	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu policy-serial=%llu "
+	         "decision-cache=%llu/%llu answer-cache=%llu/%llu (%zu answers)",
+	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
+	         (unsigned long long)st->policy_deny, (unsigned long long)st->recursions,
+	         (unsigned long long)st->servfail, (unsigned long long)st->refused,
+	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
+	         (unsigned long long)st->dropped, (unsigned long long)r->policy->serial,
+	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
+	         (unsigned long long)(ah + am), entries);
+}

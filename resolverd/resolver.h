@@ -1,0 +1,91 @@
+/*
+ * resolver.h -- the per-process state answers are made from.
+ *
+ * One struct resolver lives in main() for the whole run. Everything in it is
+ * read and written on the event loop thread only; the policy watcher thread
+ * never touches it (it hands a new snapshot to the loop, which swaps the
+ * pointer). The table below says who sets each field.
+ */
+#ifndef RESOLVER_H
+#define RESOLVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recursion.h"
+
+struct options;
+struct zone;
+struct policy;
+struct prefixmap;
+struct decision_cache;
+struct targetmap;
+struct answer_cache;
+struct reply_handle;
+
+/** Counters since start, logged by resolver_stats_log() (SIGUSR1). */
+struct query_stats {
+	uint64_t queries;        /* every packet handed to query_process() */
+	uint64_t dropped;        /* unparseable header, QR=1, oversized datagram */
+	uint64_t formerr, notimp, refused, servfail;
+	uint64_t policy_allow, policy_deny;  /* decisions of the policy, by outcome */
+	uint64_t recursions;     /* lookups handed to the upstream (cache misses) */
+};
+
+/**
+ * How a late answer reaches its client: the transport's functions (server.c
+ * sets them in server_new). A struct reply_handle is the transport's own
+ * type; query.c only passes pointers to it around.
+ */
+struct query_transport {
+	/**
+	 * Keep h for an answer made later (a lookup went upstream). Returns a
+	 * copy owned by the transport until reply() is called with it, or NULL
+	 * on no memory (the query is then answered SERVFAIL at once).
+	 */
+	struct reply_handle *(*hold)(void *ctx, const struct reply_handle *h);
+	/**
+	 * Send pkt (len bytes, 0 < len <= 65535) to the client of held, or
+	 * with len == 0 send nothing; either way held is released.
+	 */
+	void (*reply)(void *ctx, struct reply_handle *held, const uint8_t *pkt, size_t len);
+	void *ctx;
+};
+
+struct resolver {
+	/* set by main before the loop starts, read-only afterwards */
+	const struct options *opt;     /* owned by main */
+	const struct zone *zone;       /* the clearinghouse zone; owned by main */
+	upstream_lookup_fn lookup;     /* recursion_resolve, or a test's fake */
+	void *lookup_ctx;              /* its state (struct recursion *); owned by main */
+	struct query_transport transport;  /* set by server_new() */
+
+	/* the current policy snapshot: swapped by main's reload callback on the
+	 * loop thread; the old one is freed there, after the swap */
+	struct policy *policy;
+
+	/* made by resolver_init(), freed by resolver_cleanup(); written by query.c */
+	struct prefixmap *recursion_acl;   /* sources allowed to recurse without identity */
+	struct decision_cache *decisions;  /* memo of decision(R, P) for the snapshot */
+	struct targetmap *learned;         /* SRV target hosts seen upstream -> their peers */
+	struct answer_cache *answers;      /* upstream answers ready to send */
+	unsigned learning;                 /* target-learning lookups in flight */
+	uint8_t sink_host[255];            /* sink-host in wire format */
+	struct query_stats stats;          /* written by query.c and server.c */
+};
+
+/**
+ * Zero r and build its derived state from opt (sink name, recursion ACL,
+ * caches). opt must outlive r. Returns 0, or -1 with a message in err
+ * (errlen bytes): "sink-host ... is not a domain name", "out of memory".
+ * The caller then sets zone, policy, lookup and lookup_ctx.
+ */
+int resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen);
+
+/** Free what resolver_init() made (not the policy, zone or lookup state). */
+void resolver_cleanup(struct resolver *r);
+
+/** Log the counters and the caches' hit rates at info level. */
+void resolver_stats_log(const struct resolver *r);
+
+#endif
