@@ -108,7 +108,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("resolverd", LOG_LEVEL_INFO, 0);
-	options_init(&d.opt);
+	if (options_init(&d.opt) != 0) {
+		log_err("out of memory");
+		goto out;
+	}
 	if (options_read(&d.opt, config, err, sizeof(err)) != 0 ||
 	    options_check(&d.opt, err, sizeof(err)) != 0) {
 		log_err("config: %s", err);

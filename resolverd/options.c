@@ -24,6 +24,7 @@ struct option_desc {
 	int min, max;       /* OPT_INT range */
 	const char *const *choices; /* OPT_ENUM, index = stored value */
 	opt_fn fn;          /* OPT_LIST: called for each occurrence */
+	const char *def;    /* the default, as it would be written in the file; NULL: none */
 	const char *help;
 };
 
@@ -40,47 +41,45 @@ static int add_unbound(struct options *o, const char *v, char *err, size_t errle
 
 #define OFF(f) offsetof(struct options, f)
 static const struct option_desc option_table[] = {
-	{ "listen", OPT_LIST, 0, 0, 0, NULL, add_listen, "ADDR@PORT to answer on, UDP and TCP (repeatable)" },
-	{ "database", OPT_STRING, OFF(database), 0, 0, NULL, NULL, "policy database (SQLite)" },
-	{ "zone-file", OPT_STRING, OFF(zone_file), 0, 0, NULL, NULL, "the clearinghouse zone" },
-	{ "sink-mode", OPT_ENUM, OFF(sink_mode), 0, 0, sink_modes, NULL, "host | refuse | listener" },
-	{ "sink-host", OPT_STRING, OFF(sink_host), 0, 0, NULL, NULL, "SRV target of denied lookups" },
-	{ "sink-port", OPT_INT, OFF(sink_port), 1, 65535, NULL, NULL, "SRV port of denied lookups" },
-	{ "sink-listen", OPT_LIST, 0, 0, 0, NULL, add_sink_listen, "ADDR@PORT of the listener sink (repeatable)" },
-	{ "police-domain-address", OPT_BOOL, OFF(police_domain_address), 0, 0, NULL, NULL, "A/AAAA of a community domain decided by policy" },
-	{ "ttl-cap", OPT_INT, OFF(ttl_cap), 0, 86400, NULL, NULL, "TTL cap of policy answers (s)" },
-	{ "unknown-peer", OPT_ENUM, OFF(unknown_peer), 0, 0, unknown_peers, NULL, "deny | pass" },
-	{ "require-mutual", OPT_BOOL, OFF(require_mutual), 0, 0, NULL, NULL, "allow needs both directions" },
-	{ "recursion-acl", OPT_LIST, 0, 0, 0, NULL, add_acl, "CIDR allowed recursion (repeatable)" },
-	{ "forward", OPT_LIST, 0, 0, 0, NULL, add_forward, "upstream resolver ADDR@PORT (repeatable)" },
-	{ "stub-zone", OPT_LIST, 0, 0, 0, NULL, add_stub, "ZONE ADDR@PORT (repeatable)" },
-	{ "transparent-zone", OPT_LIST, 0, 0, 0, NULL, add_transparent, "special-use zone to resolve normally (repeatable)" },
-	{ "trust-anchor-file", OPT_STRING, OFF(trust_anchor_file), 0, 0, NULL, NULL, "DNSSEC trust anchor" },
-	{ "unbound-option", OPT_LIST, 0, 0, 0, NULL, add_unbound, "NAME: VALUE for libunbound (repeatable)" },
-	{ "edns-buffer-size", OPT_INT, OFF(edns_buffer_size), 512, 4096, NULL, NULL, "EDNS0 UDP payload size" },
-	{ "tcp-idle-timeout", OPT_INT, OFF(tcp_idle_timeout), 1, 3600, NULL, NULL, "TCP idle timeout (s)" },
-	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 65535, NULL, NULL, "TCP connection cap" },
-	{ "policy-poll-ms", OPT_INT, OFF(policy_poll_ms), 5, 1000, NULL, NULL, "policy change check interval" },
-	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "0 err, 1 warn, 2 info, 3 debug" },
+	{ "listen", OPT_LIST, 0, 0, 0, NULL, add_listen, NULL, "ADDR@PORT to answer on, UDP and TCP (repeatable)" },
+	{ "database", OPT_STRING, OFF(database), 0, 0, NULL, NULL, NULL, "policy database (SQLite)" },
+	{ "zone-file", OPT_STRING, OFF(zone_file), 0, 0, NULL, NULL, NULL, "the clearinghouse zone" },
+	{ "sink-mode", OPT_ENUM, OFF(sink_mode), 0, 0, sink_modes, NULL, "host", "host | refuse | listener" },
+	{ "sink-host", OPT_STRING, OFF(sink_host), 0, 0, NULL, NULL, "sink.clearinghouse.test", "SRV target of denied lookups" },
+	{ "sink-port", OPT_INT, OFF(sink_port), 1, 65535, NULL, NULL, "5269", "SRV port of denied lookups" },
+	{ "sink-listen", OPT_LIST, 0, 0, 0, NULL, add_sink_listen, NULL, "ADDR@PORT of the listener sink (repeatable)" },
+	{ "police-domain-address", OPT_BOOL, OFF(police_domain_address), 0, 0, NULL, NULL, "yes", "A/AAAA of a community domain decided by policy" },
+	{ "ttl-cap", OPT_INT, OFF(ttl_cap), 0, 86400, NULL, NULL, "60", "TTL cap of policy answers (s)" },
+	{ "unknown-peer", OPT_ENUM, OFF(unknown_peer), 0, 0, unknown_peers, NULL, "deny", "deny | pass" },
+	{ "require-mutual", OPT_BOOL, OFF(require_mutual), 0, 0, NULL, NULL, "yes", "allow needs both directions" },
+	{ "recursion-acl", OPT_LIST, 0, 0, 0, NULL, add_acl, NULL, "CIDR allowed recursion (repeatable)" },
+	{ "forward", OPT_LIST, 0, 0, 0, NULL, add_forward, NULL, "upstream resolver ADDR@PORT (repeatable)" },
+	{ "stub-zone", OPT_LIST, 0, 0, 0, NULL, add_stub, NULL, "ZONE ADDR@PORT (repeatable)" },
+	{ "transparent-zone", OPT_LIST, 0, 0, 0, NULL, add_transparent, NULL, "special-use zone to resolve normally (repeatable)" },
+	{ "trust-anchor-file", OPT_STRING, OFF(trust_anchor_file), 0, 0, NULL, NULL, NULL, "DNSSEC trust anchor" },
+	{ "unbound-option", OPT_LIST, 0, 0, 0, NULL, add_unbound, NULL, "NAME: VALUE for libunbound (repeatable)" },
+	{ "edns-buffer-size", OPT_INT, OFF(edns_buffer_size), 512, 4096, NULL, NULL, "1232", "EDNS0 UDP payload size" },
+	{ "tcp-idle-timeout", OPT_INT, OFF(tcp_idle_timeout), 1, 3600, NULL, NULL, "10", "TCP idle timeout (s)" },
+	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 65535, NULL, NULL, "256", "TCP connection cap" },
+	{ "policy-poll-ms", OPT_INT, OFF(policy_poll_ms), 5, 1000, NULL, NULL, "50", "policy change check interval" },
+	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "2", "0 err, 1 warn, 2 info, 3 debug" },
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
-void
+static int set_option(struct options *o, const struct option_desc *d, const char *v, char *err,
+                      size_t errlen);
+
+int
 options_init(struct options *o)
 {
+	char err[128];
+
 	memset(o, 0, sizeof(*o));
-	o->sink_mode = SINK_HOST;
-	o->sink_host = strdup("sink.clearinghouse.test");
-	o->sink_port = 5269;
-	o->ttl_cap = 60;
-	o->unknown_peer = UNKNOWN_PEER_DENY;
-	o->require_mutual = true;
-	o->police_domain_address = true;
-	o->edns_buffer_size = 1232;
-	o->tcp_idle_timeout = 10;
-	o->tcp_max_connections = 256;
-	o->policy_poll_ms = 50;
-	o->verbosity = 2;
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (option_table[i].def &&
+		    set_option(o, &option_table[i], option_table[i].def, err, sizeof(err)) != 0)
+			return -1;
+	return 0;
 }
 
 static void
@@ -419,7 +418,12 @@ options_check(const struct options *o, char *err, size_t errlen)
 void
 options_print_help(void)
 {
-	printf("config file keywords:\n");
-	for (size_t i = 0; i < NOPTIONS; i++)
-		printf("  %-20s %s\n", option_table[i].name, option_table[i].help);
+	printf("config file keywords (default in brackets):\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_desc *d = &option_table[i];
+		printf("  %-22s %s", d->name, d->help);
+		if (d->def)
+			printf(" [%s]", d->def);
+		printf("\n");
+	}
 }

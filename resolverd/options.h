@@ -2,7 +2,10 @@
  * options.h -- resolverd's configuration: the file format, defaults and checks.
  *
  * Every option is described once in a table in options.c (name, kind,
- * default, range); the parser, the defaults and `resolverd -h` come from it.
+ * default, range, help); options_init() sets the defaults from it, the
+ * parser reads the file by it, and `resolverd -h` prints it, defaults
+ * included. The file is "keyword: value" lines, '#' starts a comment.
+ * Read once at start on the main thread; read-only afterwards.
  */
 #ifndef OPTIONS_H
 #define OPTIONS_H
@@ -64,17 +67,26 @@ struct options {
 	int verbosity;
 };
 
-/** Defaults for every option. */
-void options_init(struct options *o);
 /**
- * Read a config file over the defaults. Returns 0, or -1 with a message
- * "FILE:LINE: what" in err.
+ * Zero o and set every option's default from the table. Returns 0, or -1
+ * on no memory (string defaults are strdup()ed). Free with options_free().
+ */
+int options_init(struct options *o);
+/**
+ * Read the config file at path over what o holds. Strings and lists are
+ * malloc()ed and owned by o. Returns 0, or -1 with a one-line message
+ * "FILE:LINE: what" (or "FILE: strerror") in err (errlen bytes).
  */
 int options_read(struct options *o, const char *path, char *err, size_t errlen);
-/** Checks that need the whole file (a database and a listen address given, ...). */
+/**
+ * Checks that need the whole file: a listen address, a database and a zone
+ * file given, a sink-listen address for sink-mode listener. 0, or -1 with
+ * a message in err.
+ */
 int options_check(const struct options *o, char *err, size_t errlen);
+/** Free everything o owns; o may be passed to options_init() again. */
 void options_free(struct options *o);
-/** Print the list of options with their defaults (for -h). */
+/** Print every keyword with its help and its default to stdout (for -h). */
 void options_print_help(void);
 
 #endif

@@ -276,13 +276,12 @@ cmp_wire(const uint8_t *a, const uint8_t *b)
 	return c ? c : (la > lb) - (la < lb);
 }
 
-/* qsort has no context argument: the targets being sorted for build_host_index. */
-static const struct policy_target *sort_targets;
-
+/* Order of two target indexes by host name; ctx is the targets array (qsort_r). */
 static int
-cmp_target_host(const void *a, const void *b)
+cmp_target_host(const void *a, const void *b, void *ctx)
 {
-	return cmp_wire(sort_targets[*(const uint32_t *)a].host, sort_targets[*(const uint32_t *)b].host);
+	const struct policy_target *t = ctx;
+	return cmp_wire(t[*(const uint32_t *)a].host, t[*(const uint32_t *)b].host);
 }
 
 static int
@@ -294,9 +293,8 @@ build_host_index(struct policy *p)
 		return -1;
 	for (size_t i = 0; i < p->ntargets; i++)
 		p->targets_by_host[i] = (uint32_t)i;
-	sort_targets = p->targets;
 	if (p->ntargets > 1)
-		qsort(p->targets_by_host, p->ntargets, sizeof(uint32_t), cmp_target_host);
+		qsort_r(p->targets_by_host, p->ntargets, sizeof(uint32_t), cmp_target_host, p->targets);
 	return 0;
 }
 

@@ -5,6 +5,17 @@
  * queries decide against it without touching SQLite, and a reload builds a
  * new snapshot and swaps the pointer. Nothing here allocates after
  * policy_finish().
+ *
+ * Threads: a snapshot is built by one thread (the policy watcher, or main at
+ * start; the build functions keep no state outside the snapshot, so several
+ * snapshots may be built at once on different threads). Once finished it is
+ * immutable, and any thread may call the lookup and decision functions on it.
+ * Every string and array in it is owned by the snapshot and freed by
+ * policy_free().
+ *
+ * The snapshot trusts its builder: it does not look for duplicate domains,
+ * groups or rules. The database refuses those (UNIQUE constraints and
+ * triggers in dbtools/schema.sql) before policydb_load() ever sees them.
  */
 #ifndef POLICY_H
 #define POLICY_H
@@ -94,12 +105,14 @@ struct policy_verdict {
 
 /** An empty snapshot, to fill with the policy_add_* calls. NULL on no memory. */
 struct policy *policy_new(uint64_t serial);
+/** Free a snapshot and all it owns; NULL is ignored. */
 void policy_free(struct policy *p);
 
-/* Building. Each returns the new index, or POLICY_NONE on error (no memory,
- * invalid name or duplicate). */
+/* Building. Each returns the new index, or POLICY_NONE on error: no memory,
+ * or (domains) a text that is not a domain name. Duplicates are not detected. */
 uint32_t policy_add_domain(struct policy *p, const char *name, uint32_t level, bool enabled);
 uint32_t policy_add_group(struct policy *p, const char *name);
+/** Make domain a member of group (indexes from the calls above). 0, or -1 (bad index, no memory). */
 int policy_add_membership(struct policy *p, uint32_t domain, uint32_t group);
 /**
  * Bind a prefix to a domain. The same prefix again for the same domain is
@@ -107,13 +120,18 @@ int policy_add_membership(struct policy *p, uint32_t domain, uint32_t group);
  * error (-1): the requester would be ambiguous.
  */
 int policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain);
+/** Add a copy of rule (its selectors' indexes must exist). 0, or -1 (no memory). */
 int policy_add_rule(struct policy *p, const struct policy_rule *rule);
 /** Add an SRV target (service: enum xmpp_service). Returns its index or POLICY_NONE. */
 uint32_t policy_add_target(struct policy *p, uint32_t domain, int service, uint16_t priority,
                            uint16_t weight, uint16_t port, const char *host);
-/** Add an address of a target's host. */
+/** Add an address (prefix 32 or 128) of a target's host. 0, or -1 (bad index, no memory). */
 int policy_add_target_address(struct policy *p, uint32_t target, const struct netaddr *addr);
-/** Sort rules and groups and build the lookup tables. 0 or -1 (no memory). */
+/**
+ * Sort rules, groups and targets and build the lookup tables (domain hash,
+ * rule index, host index). May be called again after more policy_add_*
+ * calls. 0, or -1 (no memory).
+ */
 int policy_finish(struct policy *p);
 
 /** Domain index by text name (any case, optional trailing dot), or POLICY_NONE. */

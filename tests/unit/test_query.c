@@ -572,7 +572,11 @@ main(void)
 	struct netaddr n;
 	const char *why;
 
-	options_init(&opt);
+	if (!CHECK(options_init(&opt) == 0, "the defaults come from the option table"))
+		return unit_summary();
+	CHECK(opt.ttl_cap == 60 && opt.require_mutual && opt.sink_mode == SINK_HOST &&
+	          opt.edns_buffer_size == 1232 && strcmp(opt.sink_host, "sink.clearinghouse.test") == 0,
+	      "... ttl-cap 60, require-mutual yes, sink-mode host, edns-buffer-size 1232, the sink host");
 	netaddr_parse_cidr("10.0.0.0/8", &n, &why);
 	opt.recursion_acl = &n;
 	opt.nrecursion_acl = 1;
