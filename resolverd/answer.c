@@ -49,6 +49,9 @@ bool
 answer_add_rr(struct answer *a, enum dns_section s, const uint8_t *owner, uint16_t type,
               uint16_t rrclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
+	/* the question's name (any case) is written as a pointer to it */
+	if (owner && a->question_end > LDNS_HEADER_SIZE && dname_equal(owner, a->buf + LDNS_HEADER_SIZE))
+		owner = NULL;
 	size_t olen = owner ? dname_length(owner, DNAME_MAXLEN) : 2;
 
 	if (a->truncated)

@@ -43,7 +43,8 @@ void answer_start(struct answer *a, uint8_t *buf, size_t cap, size_t limit, uint
                   const uint8_t *question, size_t question_len);
 
 /**
- * Add one RR. owner NULL means the question name. When the RR does not fit
+ * Add one RR. owner NULL, or a name equal to the question's (any case),
+ * is written as a pointer to the question name. When the RR does not fit
  * within the limit, the response is marked truncated and every RR is dropped
  * (TC=1, the client retries over TCP). Returns false once truncated.
  */

@@ -27,6 +27,7 @@ struct cached_answer {
 	uint8_t rcode;
 	bool secure;
 	uint8_t nttl;
+	uint64_t epoch;         /* 0: any; else valid only in this policy epoch */
 	time_t stored, expires;
 };
 
@@ -121,7 +122,7 @@ answer_cache_get(struct answer_cache *c, const struct answer_key *k, time_t now,
 	uint64_t h = hash_key(key, keylen);
 	struct cached_answer *e = find(c, key, keylen, h);
 
-	if (!e || now >= e->expires) {
+	if (!e || now >= e->expires || (e->epoch && e->epoch != k->epoch)) {
 		if (e)
 			drop(c, e);
 		c->misses++;
@@ -247,6 +248,7 @@ answer_cache_put(struct answer_cache *c, const struct answer_key *k, const struc
 		slot->ttl_at[i] = (uint16_t)(ttl_offsets[i] - a->question_end);
 		slot->ttl[i] = ttls[i];
 	}
+	slot->epoch = k->epoch;
 	slot->stored = now;
 	slot->expires = now + (time_t)min_ttl;
 	slot->hash = h;

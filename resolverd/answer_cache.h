@@ -24,6 +24,13 @@ struct answer_key {
 	const uint8_t *qname;  /* lower-case wire */
 	uint16_t qtype, qclass;
 	uint8_t variant;       /* ANSWER_DO | ANSWER_CD */
+	/*
+	 * Policy epoch. answer_cache_put: 0 when the answer holds no name but
+	 * the question's (valid whatever the policy), else the epoch it was
+	 * checked in. answer_cache_get: the current epoch (not 0); an entry of
+	 * another epoch is a miss, since the names in it may be policed now.
+	 */
+	uint64_t epoch;
 };
 #define ANSWER_DO 1        /* RRSIGs included */
 #define ANSWER_CD 2        /* not validated */

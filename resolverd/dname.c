@@ -60,16 +60,31 @@ dname_to_text(const uint8_t *wire, char *buf, size_t len)
 		snprintf(buf, len, ".");
 		return buf;
 	}
-	while (*wire && o + 1 < len) {
+	while (*wire) {
 		uint8_t l = *wire++;
-		if (o > 0)
+		if (o > 0) {
+			if (o + 2 > len)
+				break;
 			buf[o++] = '.';
-		for (uint8_t k = 0; k < l && o + 1 < len; k++) {
+		}
+		for (uint8_t k = 0; k < l; k++) {
 			uint8_t c = wire[k];
-			buf[o++] = (c > 32 && c < 127) ? (char)c : '?';
+			char esc[5];
+			size_t n;
+			if (c == '.' || c == '\\')
+				n = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+			else if (c > 32 && c < 127)
+				n = (size_t)snprintf(esc, sizeof(esc), "%c", c);
+			else
+				n = (size_t)snprintf(esc, sizeof(esc), "\\%03u", c);
+			if (o + n + 1 > len)
+				goto out;
+			memcpy(buf + o, esc, n);
+			o += n;
 		}
 		wire += l;
 	}
+out:
 	buf[o] = '\0';
 	return buf;
 }

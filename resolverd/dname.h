@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #define DNAME_MAXLEN 255
+/* A name in presentation format with every byte escaped as \DDD, and the NUL */
+#define DNAME_TEXT_MAX (4 * DNAME_MAXLEN + 1)
 
 /** XMPP services whose SRV lookups are decided by policy. */
 enum xmpp_service {
@@ -29,7 +31,14 @@ enum xmpp_service {
  */
 size_t dname_from_text(const char *text, uint8_t *wire);
 
-/** Wire to text without the trailing dot ("." for the root) into buf (at least 256). */
+/**
+ * Wire to presentation format (RFC 1035 5.1) without the trailing dot ("."
+ * for the root) into buf (len bytes; DNAME_TEXT_MAX always suffices, a
+ * shorter buffer cuts the text at an escape boundary). A dot or backslash
+ * inside a label is written \. or \\, a byte outside 0x21-0x7e as \DDD, so
+ * that "alpha\.test" (one label) is never mistaken for "alpha.test".
+ * Returns buf.
+ */
 char *dname_to_text(const uint8_t *wire, char *buf, size_t len);
 
 /** Length of a valid uncompressed name at wire within max bytes, or 0. */

@@ -59,6 +59,7 @@ policy_swap(struct policy *p, void *arg)
 	struct policy *old = d->r.policy;
 
 	d->r.policy = p;
+	d->r.epoch++; /* cached answers checked against the old policy are stale */
 	policy_free(old);
 }
 

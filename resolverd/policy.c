@@ -102,8 +102,9 @@ policy_add_domain(struct policy *p, const char *name, uint32_t level, bool enabl
 		return POLICY_NONE;
 	struct policy_domain *d = &p->domains[p->ndomains];
 	memset(d, 0, sizeof(*d));
+	char text[DNAME_TEXT_MAX];
 	d->wire = malloc(len);
-	d->name = malloc(DNAME_MAXLEN + 1);
+	d->name = strdup(dname_to_text(wire, text, sizeof(text)));
 	if (!d->wire || !d->name) {
 		free(d->wire);
 		free(d->name);
@@ -111,7 +112,6 @@ policy_add_domain(struct policy *p, const char *name, uint32_t level, bool enabl
 	}
 	memcpy(d->wire, wire, len);
 	d->wire_len = len;
-	dname_to_text(wire, d->name, DNAME_MAXLEN + 1);
 	d->level = level;
 	d->enabled = enabled;
 	return (uint32_t)p->ndomains++;
@@ -525,6 +525,12 @@ policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t 
 	}
 	if (peer >= p->ndomains) {
 		out->reason = "peer outside the community";
+		return;
+	}
+	if (requester == peer) {
+		/* its own names: a server's self-check and its components */
+		out->allow = true;
+		out->reason = "own domain";
 		return;
 	}
 	if (!p->domains[requester].enabled || !p->domains[peer].enabled) {

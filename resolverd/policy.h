@@ -168,8 +168,9 @@ const struct policy_rule *policy_first_match(const struct policy *p, uint32_t fr
 
 /**
  * decision(requester, peer): allow only when a rule allows requester -> peer
- * and, with require_mutual, a rule allows peer -> requester too. An unknown
- * requester (POLICY_NONE) is denied everything.
+ * and, with require_mutual, a rule allows peer -> requester too. A requester
+ * is always allowed its own domain (reason "own domain"). An unknown
+ * requester (POLICY_NONE) is denied everything. out->reason is static text.
  */
 void policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now,
                    bool require_mutual, struct policy_verdict *out);

@@ -190,8 +190,8 @@ answer_sink(const struct resolver *r, const struct request *req, struct answer *
 	}
 	answer_add_rr(a, SECTION_ANSWER, NULL, LDNS_RR_TYPE_SRV, LDNS_RR_CLASS_IN, ttl, rdata, (uint16_t)(6 + tlen));
 	if (r->opt->sink_mode != SINK_REFUSE && zone_contains(r->zone, r->sink_host)) {
-		zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_A, a, SECTION_ADDITIONAL, ttl, false);
-		zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_AAAA, a, SECTION_ADDITIONAL, ttl, false);
+		zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_A, a, SECTION_ADDITIONAL, ttl, NULL);
+		zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_AAAA, a, SECTION_ADDITIONAL, ttl, NULL);
 	}
 }
 
@@ -255,23 +255,34 @@ struct pending {
 	struct resolver *r;
 	struct upstream_lookup lookup;  /* recursion's handle, calls upstream_done */
 	struct reply_handle *client;    /* held by the transport; NULL: a lookup of our own */
+	struct netaddr source;          /* the client's address: who the answer is policed for */
 	struct request req;             /* req.question points into question below */
 	uint8_t question[DNAME_MAXLEN + 4];
 	size_t limit;                   /* most bytes the client accepts */
 	uint32_t ttl_cap;               /* UINT32_MAX: not a policy answer */
-	bool learn;                     /* an SRV lookup of learn_peer: remember its target hosts */
-	uint8_t learn_peer[DNAME_MAXLEN];  /* wire */
+	bool learn;                     /* an SRV lookup of peer: remember its target hosts */
+	bool has_peer;                  /* the question was decided by one peer: */
+	uint8_t peer[DNAME_MAXLEN];     /* ... its name (wire); names of it in the answer
+	                                 * are allowed with the question */
+};
+
+/* How the upstream answer to a question is shaped by the policy. */
+enum recurse_mode {
+	RECURSE_PLAIN,     /* not a policed name: upstream TTLs */
+	RECURSE_POLICY,    /* a policed name, allowed: TTLs capped */
+	RECURSE_LEARN,     /* the same, an SRV lookup: learn the peer's target hosts */
 };
 
 static void upstream_done(void *arg, const struct upstream_result *res);
 
 /*
- * A lookup of req's question; learn_peer (or NULL): the peer whose SRV
- * targets the answer teaches. NULL on no memory.
+ * A lookup of req's question for a client at source (NULL: a lookup of our
+ * own); peer (wire, or NULL): the one peer that decided the question.
+ * NULL on no memory.
  */
 static struct pending *
-pending_new(struct resolver *r, const struct request *req, size_t limit, uint32_t ttl_cap,
-            const uint8_t *learn_peer)
+pending_new(struct resolver *r, const struct request *req, size_t limit,
+            const struct netaddr *source, const uint8_t *peer, enum recurse_mode mode)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 
@@ -282,12 +293,15 @@ pending_new(struct resolver *r, const struct request *req, size_t limit, uint32_
 	memcpy(p->question, req->question, req->question_len);
 	p->req.question = p->question;
 	p->limit = limit;
-	p->ttl_cap = ttl_cap;
+	if (source)
+		p->source = *source;
+	p->ttl_cap = mode == RECURSE_PLAIN ? UINT32_MAX : (uint32_t)r->opt->ttl_cap;
 	p->lookup.done = upstream_done;
 	p->lookup.arg = p;
-	if (learn_peer) {
-		p->learn = true;
-		memcpy(p->learn_peer, learn_peer, dname_length(learn_peer, DNAME_MAXLEN));
+	if (peer) {
+		p->has_peer = true;
+		p->learn = mode == RECURSE_LEARN;
+		memcpy(p->peer, peer, dname_length(peer, DNAME_MAXLEN));
 	}
 	return p;
 }
@@ -306,18 +320,22 @@ pending_start(struct pending *p)
 
 /*
  * The answer comes from the upstream: from the answer cache at once, or
- * later through upstream_done(). On failure to start, SERVFAIL now.
+ * later through upstream_done(), policed for the requester at source. peer
+ * (wire, or NULL): the one peer that decided the question. On failure to
+ * start, SERVFAIL now.
  */
 static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
-        uint32_t ttl_cap, const uint8_t *learn_peer, struct answer *a)
+        const struct netaddr *source, const uint8_t *peer, enum recurse_mode mode,
+        struct answer *a)
 {
 	struct answer_key k = { req->qname, req->qtype, req->qclass,
-	                        answer_variant(req->do_bit, req->cd) };
+	                        answer_variant(req->do_bit, req->cd), r->epoch };
+	uint32_t ttl_cap = mode == RECURSE_PLAIN ? UINT32_MAX : (uint32_t)r->opt->ttl_cap;
 
 	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || req->ad, ttl_cap, a))
 		return QUERY_ANSWERED;
-	struct pending *p = pending_new(r, req, tcp ? 65535 : udp_limit(r, req), ttl_cap, learn_peer);
+	struct pending *p = pending_new(r, req, tcp ? 65535 : udp_limit(r, req), source, peer, mode);
 	if (p) {
 		p->client = r->transport.hold ? r->transport.hold(r->transport.ctx, h) : NULL;
 		if (p->client) {
@@ -334,6 +352,22 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 	return QUERY_ANSWERED;
 }
 
+/* Start a lookup of our own; it only teaches (upstream_done frees it). */
+static void
+start_learning(struct resolver *r, const struct request *req, const uint8_t *peer,
+               enum recurse_mode mode)
+{
+	struct pending *p = pending_new(r, req, 65535, NULL, peer, mode);
+
+	if (!p)
+		return;
+	r->learning++; /* before: a cached answer calls back at once */
+	if (pending_start(p) != 0) {
+		r->learning--;
+		free(p);
+	}
+}
+
 /*
  * A denied SRV lookup: look the SRV up ourselves (at most once a minute per
  * peer) so that the peer's target hosts are known before the requester asks
@@ -347,14 +381,34 @@ learn_targets(struct resolver *r, const struct request *req, const uint8_t *peer
 	struct request srv = *req;
 	srv.qtype = LDNS_RR_TYPE_SRV;
 	srv.do_bit = srv.cd = false;
-	struct pending *p = pending_new(r, &srv, 65535, UINT32_MAX, peer);
-	if (!p)
+	start_learning(r, &srv, peer, RECURSE_LEARN);
+}
+
+/*
+ * A new target host: look up its address ourselves, so that when it is an
+ * alias its canonical host is learned too (learn_chain), before a denied
+ * requester could ask for that host directly.
+ */
+static void
+probe_host(struct resolver *r, const uint8_t *host)
+{
+	struct request req;
+	size_t len = dname_length(host, DNAME_MAXLEN);
+
+	if (r->learning >= MAX_LEARNING || len == 0)
 		return;
-	r->learning++; /* before: a cached answer calls back at once */
-	if (pending_start(p) != 0) {
-		r->learning--;
-		free(p);
-	}
+	memset(&req, 0, sizeof(req));
+	memcpy(req.qname, host, len);
+	dname_lower(req.qname);
+	uint8_t question[DNAME_MAXLEN + 4];
+	memcpy(question, req.qname, len);
+	ldns_write_uint16(question + len, LDNS_RR_TYPE_A);
+	ldns_write_uint16(question + len + 2, LDNS_RR_CLASS_IN);
+	req.question = question;
+	req.question_len = len + 4;
+	req.qtype = LDNS_RR_TYPE_A;
+	req.qclass = LDNS_RR_CLASS_IN;
+	start_learning(r, &req, NULL, RECURSE_PLAIN);
 }
 
 static void
@@ -383,11 +437,11 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 	uint32_t peer = policy_find_domain_suffix(pol, peer_name, dname_length(peer_name, DNAME_MAXLEN),
 	                                          &above);
 	struct policy_verdict v;
-	char text[DNAME_MAXLEN + 1];
+	char text[DNAME_TEXT_MAX];
 
 	if (peer == POLICY_NONE) {
 		if (r->opt->unknown_peer == UNKNOWN_PEER_PASS)
-			return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, NULL, a);
+			return recurse(r, req, tcp, h, source, NULL, RECURSE_POLICY, a);
 		memset(&v, 0, sizeof(v));
 		v.reason = "unknown peer";
 		log_decision(r, requester, source, dname_to_text(peer_name, text, sizeof(text)), &v);
@@ -402,8 +456,8 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 		r->stats.policy_allow++;
 		if (above == 0 && answer_targets(r, req, pol, peer, svc, a))
 			return QUERY_ANSWERED;
-		return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap,
-		               req->qtype == LDNS_RR_TYPE_SRV ? pol->domains[peer].wire : NULL, a);
+		return recurse(r, req, tcp, h, source, pol->domains[peer].wire,
+		               req->qtype == LDNS_RR_TYPE_SRV ? RECURSE_LEARN : RECURSE_POLICY, a);
 	}
 	r->stats.policy_deny++;
 	answer_sink(r, req, a);
@@ -412,87 +466,131 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 	return QUERY_ANSWERED;
 }
 
-/* The sink's address under the question's name: what a denied host lookup gets. */
-static void
-answer_sink_address(const struct resolver *r, const struct request *req, struct answer *a)
+/*
+ * The sink's addresses under owner (the question's name, or a denied name in
+ * an alias chain): what a denied name gets for A, AAAA and ANY. Returns how
+ * many records were added (0: other types, or the sink has no address of
+ * the family asked for).
+ */
+static unsigned
+add_sink_address(const struct resolver *r, uint16_t qtype, const uint8_t *owner, struct answer *a)
 {
 	uint32_t ttl = (uint32_t)r->opt->ttl_cap;
 	unsigned n = 0;
 
-	if (req->qtype == LDNS_RR_TYPE_A || req->qtype == LDNS_RR_TYPE_ANY)
-		n += zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_A, a, SECTION_ANSWER, ttl, true);
-	if (req->qtype == LDNS_RR_TYPE_AAAA || req->qtype == LDNS_RR_TYPE_ANY)
-		n += zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_AAAA, a, SECTION_ANSWER, ttl, true);
-	if (n == 0)
-		answer_nodata(r, a); /* the sink has no address of that family */
+	if (qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_ANY)
+		n += zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_A, a, SECTION_ANSWER, ttl, owner);
+	if (qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY)
+		n += zone_add_rrset(r->zone, r->sink_host, LDNS_RR_TYPE_AAAA, a, SECTION_ANSWER, ttl, owner);
+	return n;
 }
 
 /*
- * A/AAAA of a community domain itself (the RFC 6120 3.2.2 fallback), of a
- * name below it (components), or of a peer's SRV target host: decided like the SRV lookup, so that a denied
- * requester cannot skip the SRV step. A host serving several peers is allowed
- * when any of them is. QUERY_DROP means "not a policed name": go on.
+ * The peers whose policy covers a name. A name is policed when it is a
+ * community domain or below one (with police-domain-address; the XMPP
+ * service names are decided in answer_xmpp), or a target host of a peer:
+ * from the targets table, or learned from SRV answers and alias chains.
+ */
+struct name_policy {
+	uint32_t peers[MAX_HOST_PEERS];
+	size_t npeers;                  /* 0: the name is not policed */
+	bool is_domain;                 /* the name is a community domain itself */
+	size_t first_target, ntargets;  /* its entries in targets_by_host */
+};
+
+static void
+name_policy_find(const struct resolver *r, const uint8_t *name, struct name_policy *np)
+{
+	const struct policy *pol = r->policy;
+
+	np->npeers = 0;
+	np->is_domain = false;
+	np->first_target = 0;
+	if (r->opt->police_domain_address) {
+		/* P itself, or a name below it (a component such as conference.P) */
+		unsigned above;
+		uint32_t d = policy_find_domain_suffix(pol, name, dname_length(name, DNAME_MAXLEN), &above);
+		if (d != POLICY_NONE) {
+			np->peers[np->npeers++] = d;
+			np->is_domain = above == 0;
+		}
+	}
+	np->ntargets = policy_find_target_host(pol, name, &np->first_target);
+	for (size_t i = 0; i < np->ntargets && np->npeers < MAX_HOST_PEERS; i++)
+		np->peers[np->npeers++] = pol->targets[pol->targets_by_host[np->first_target + i]].domain;
+	const uint8_t *learned[MAX_HOST_PEERS];
+	size_t nlearned = targetmap_lookup(r->learned, name, time(NULL), learned, MAX_HOST_PEERS);
+	for (size_t i = 0; i < nlearned && np->npeers < MAX_HOST_PEERS; i++) {
+		uint32_t d = policy_find_domain_wire(pol, learned[i]);
+		if (d != POLICY_NONE)
+			np->peers[np->npeers++] = d;
+	}
+}
+
+/*
+ * decision(requester, P) for the peers of a policed name: allowed when any
+ * of them is (a host serving several peers). *decided: the peer that decided.
+ */
+static bool
+name_policy_decide(struct resolver *r, uint32_t requester, const struct name_policy *np,
+                   struct policy_verdict *v, uint32_t *decided)
+{
+	*decided = np->peers[0];
+	for (size_t i = 0; i < np->npeers; i++) {
+		decision_cache_decide(r->decisions, r->policy, requester, np->peers[i], time(NULL),
+		                      r->opt->require_mutual, v);
+		*decided = np->peers[i];
+		if (v->allow)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Any type at a policed name: a community domain itself (the RFC 6120 3.2.2
+ * fallback), a name below it (components), or a peer's SRV target host.
+ * Decided like the SRV lookup, so that a denied requester cannot skip the
+ * SRV step or learn anything of the name from another type: the sink's
+ * addresses for A/AAAA/ANY, NODATA with the clearinghouse SOA otherwise.
+ * Allowed: the targets table's addresses, else the upstream, TTL capped.
+ * QUERY_DROP means "not a policed name": go on.
  */
 static enum query_result
-answer_address(struct resolver *r, const struct request *req, uint32_t requester,
+answer_policed(struct resolver *r, const struct request *req, uint32_t requester,
                const struct netaddr *source, bool tcp, const struct reply_handle *h,
                struct answer *a)
 {
 	const struct policy *pol = r->policy;
-	uint32_t peers[MAX_HOST_PEERS];
-	size_t npeers = 0, first = 0;
-	bool is_domain = false;
-
-	if (r->opt->police_domain_address) {
-		/* P itself, or a name below it (a component such as conference.P) */
-		unsigned above;
-		uint32_t d = policy_find_domain_suffix(pol, req->qname,
-		                                       dname_length(req->qname, DNAME_MAXLEN), &above);
-		if (d != POLICY_NONE) {
-			peers[npeers++] = d;
-			is_domain = above == 0;
-		}
-	}
-	size_t ntargets = policy_find_target_host(pol, req->qname, &first);
-	for (size_t i = 0; i < ntargets && npeers < MAX_HOST_PEERS; i++)
-		peers[npeers++] = pol->targets[pol->targets_by_host[first + i]].domain;
-	const uint8_t *learned[MAX_HOST_PEERS];
-	size_t nlearned = targetmap_lookup(r->learned, req->qname, time(NULL), learned, MAX_HOST_PEERS);
-	for (size_t i = 0; i < nlearned && npeers < MAX_HOST_PEERS; i++) {
-		uint32_t d = policy_find_domain_wire(pol, learned[i]);
-		if (d != POLICY_NONE)
-			peers[npeers++] = d;
-	}
-	if (npeers == 0)
-		return QUERY_DROP;
-
+	struct name_policy np;
 	struct policy_verdict v;
-	uint32_t decided = peers[0];
-	for (size_t i = 0; i < npeers; i++) {
-		decision_cache_decide(r->decisions, pol, requester, peers[i], time(NULL),
-		                      r->opt->require_mutual, &v);
-		decided = peers[i];
-		if (v.allow)
-			break;
-	}
+	uint32_t decided;
+	bool address = req->qtype == LDNS_RR_TYPE_A || req->qtype == LDNS_RR_TYPE_AAAA ||
+	               req->qtype == LDNS_RR_TYPE_ANY;
+
+	name_policy_find(r, req->qname, &np);
+	if (np.npeers == 0)
+		return QUERY_DROP;
+	bool allow = name_policy_decide(r, requester, &np, &v, &decided);
 	log_decision(r, requester, source, pol->domains[decided].name, &v);
-	if (!v.allow) {
+	if (!allow) {
 		r->stats.policy_deny++;
-		answer_sink_address(r, req, a);
+		if (add_sink_address(r, req->qtype, req->qname, a) == 0)
+			answer_nodata(r, a);
 		return QUERY_ANSWERED;
 	}
 	r->stats.policy_allow++;
 	/* addresses from the targets table: closed networks answer without upstream */
 	bool from_db = false;
-	for (size_t i = 0; i < ntargets; i++) {
-		const struct policy_target *t = &pol->targets[pol->targets_by_host[first + i]];
+	for (size_t i = 0; address && i < np.ntargets; i++) {
+		const struct policy_target *t = &pol->targets[pol->targets_by_host[np.first_target + i]];
 		for (size_t k = 0; k < t->naddrs; k++) {
 			bool v4 = t->addrs[k].family == AF_INET;
 			from_db = true;
 			if ((v4 && req->qtype == LDNS_RR_TYPE_AAAA) || (!v4 && req->qtype == LDNS_RR_TYPE_A))
 				continue;
-			answer_add_rr(a, SECTION_ANSWER, NULL, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN,
-			              (uint32_t)r->opt->ttl_cap, t->addrs[k].addr, v4 ? 4 : 16);
+			answer_add_rr(a, SECTION_ANSWER, NULL, v4 ? LDNS_RR_TYPE_A : LDNS_RR_TYPE_AAAA,
+			              LDNS_RR_CLASS_IN, (uint32_t)r->opt->ttl_cap, t->addrs[k].addr,
+			              v4 ? 4 : 16);
 		}
 		if (from_db)
 			break; /* one target's addresses are the host's addresses */
@@ -503,11 +601,21 @@ answer_address(struct resolver *r, const struct request *req, uint32_t requester
 		return QUERY_ANSWERED;
 	}
 	/* a closed-network peer (targets in the database) has no address of its own: NODATA */
-	if (is_domain && ntargets == 0 && pol->domains[peers[0]].ntargets > 0) {
+	if (address && np.is_domain && np.ntargets == 0 && pol->domains[np.peers[0]].ntargets > 0) {
 		answer_nodata(r, a);
 		return QUERY_ANSWERED;
 	}
-	return recurse(r, req, tcp, h, (uint32_t)r->opt->ttl_cap, NULL, a);
+	return recurse(r, req, tcp, h, source, np.npeers == 1 ? pol->domains[np.peers[0]].wire : NULL,
+	               RECURSE_POLICY, a);
+}
+
+/* REFUSED: not for this client (RA clear: no recursion offered to it), counted. */
+static void
+refuse(struct resolver *r, struct answer *a)
+{
+	r->stats.refused++;
+	answer_set_rcode(a, LDNS_RCODE_REFUSED);
+	LDNS_RA_CLR(a->buf);
 }
 
 static bool
@@ -559,13 +667,9 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 	}
 
 	uint32_t requester = policy_identify(r->policy, source);
-	if (requester == POLICY_NONE && !in_recursion_acl(r, source)) {
-		r->stats.refused++;
-		answer_set_rcode(&a, LDNS_RCODE_REFUSED);
-		goto done;
-	}
-	if (req.qclass != LDNS_RR_CLASS_IN) {
-		answer_set_rcode(&a, LDNS_RCODE_REFUSED);
+	if ((requester == POLICY_NONE && !in_recursion_acl(r, source)) ||
+	    req.qclass != LDNS_RR_CLASS_IN) {
+		refuse(r, &a);
 		goto done;
 	}
 	if (zone_contains(r->zone, req.qname)) {
@@ -580,14 +684,12 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 			return res;
 		goto done;
 	}
-	if (req.qtype == LDNS_RR_TYPE_A || req.qtype == LDNS_RR_TYPE_AAAA || req.qtype == LDNS_RR_TYPE_ANY) {
-		res = answer_address(r, &req, requester, source, tcp, h, &a);
-		if (res == QUERY_PENDING)
-			return res;
-		if (res == QUERY_ANSWERED)
-			goto done;
-	}
-	res = recurse(r, &req, tcp, h, UINT32_MAX, NULL, &a);
+	res = answer_policed(r, &req, requester, source, tcp, h, &a);
+	if (res == QUERY_PENDING)
+		return res;
+	if (res == QUERY_ANSWERED)
+		goto done;
+	res = recurse(r, &req, tcp, h, source, NULL, RECURSE_PLAIN, &a);
 	if (res == QUERY_PENDING)
 		return res;
 done:
@@ -606,19 +708,157 @@ is_dnssec_type(ldns_rr_type t)
 	return t == LDNS_RR_TYPE_RRSIG || t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3;
 }
 
+/* Most records of one upstream answer that are policed one by one; the rest are dropped. */
+#define MAX_POLICED_RRS 512
+
+/* What becomes of one upstream record. */
+enum rr_fate { RR_DROP, RR_KEEP, RR_CAP /* keep, TTL capped: a policed name, allowed */ };
+
 /*
- * Copy one upstream section into the answer, TTLs capped at p->ttl_cap; the
- * upstream TTLs go to upstream_ttls for the answer cache. False once the
- * answer is truncated.
+ * The policy applied to one upstream answer for its requester, as RPZ
+ * applies its triggers at every name of a CNAME/DNAME chain.
+ */
+struct policed_answer {
+	enum rr_fate fate[3][MAX_POLICED_RRS];  /* per section, per record */
+	const uint8_t *cut;      /* the first denied name of the chain, or NULL */
+	uint32_t peer;           /* the one peer that decided the question, or POLICY_NONE */
+	bool foreign;            /* a record owned by another name than the question's */
+	bool policed;            /* ... and one of them policed (not cacheable for all) */
+};
+
+/* The owner of rr in wire format (ldns keeps it lower-case or as received). */
+static const uint8_t *
+rr_owner(const ldns_rr *rr)
+{
+	return ldns_rdf_data(ldns_rr_owner(rr));
+}
+
+/*
+ * What the policy says of owner for the requester: RR_KEEP when the name is
+ * not policed, RR_CAP when allowed, RR_DROP when denied. The question's own
+ * name was decided before the lookup started and is not decided again.
+ */
+static enum rr_fate
+police_owner(struct resolver *r, const struct pending *p, uint32_t requester, const uint8_t *owner,
+             struct policed_answer *pa)
+{
+	struct name_policy np;
+	struct policy_verdict v;
+	uint32_t decided;
+
+	if (dname_equal(owner, p->req.qname))
+		return RR_KEEP;
+	pa->foreign = true;
+	name_policy_find(r, owner, &np);
+	const uint8_t *peer_name;
+	if (np.npeers == 0 && dname_xmpp_service(owner, &peer_name) != XMPP_NONE) {
+		/* an XMPP service name inside an answer: its peer decides, as in answer_xmpp */
+		unsigned above;
+		uint32_t d = policy_find_domain_suffix(r->policy, peer_name,
+		                                       dname_length(peer_name, DNAME_MAXLEN), &above);
+		if (d != POLICY_NONE)
+			np.peers[np.npeers++] = d;
+	}
+	if (np.npeers == 0)
+		return RR_KEEP;
+	/* a name of the peer that decided the question: allowed with it, for everyone */
+	for (size_t i = 0; i < np.npeers && pa->peer != POLICY_NONE; i++)
+		if (np.peers[i] == pa->peer)
+			return RR_CAP;
+	pa->policed = true;
+	return name_policy_decide(r, requester, &np, &v, &decided) ? RR_CAP : RR_DROP;
+}
+
+/*
+ * Decide every record of the answer section by walking the alias chain from
+ * the question's name: a record is kept only when its owner is reached
+ * through kept CNAMEs (or it is a DNAME above a reached name) and is not
+ * denied; the first denied name reached ends the chain (pa->cut).
+ */
+static void
+police_chain(struct resolver *r, const struct pending *p, uint32_t requester, ldns_rr_list *an,
+             struct policed_answer *pa)
+{
+	size_t n = ldns_rr_list_rr_count(an);
+	const uint8_t *reached[MAX_POLICED_RRS + 1];
+	size_t nreached = 0;
+	bool decided[MAX_POLICED_RRS] = { false };
+
+	if (n > MAX_POLICED_RRS)
+		n = MAX_POLICED_RRS; /* the rest stays RR_DROP */
+	reached[nreached++] = p->req.qname;
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (decided[i])
+				continue;
+			ldns_rr *rr = ldns_rr_list_rr(an, i);
+			const uint8_t *owner = rr_owner(rr);
+			bool dname = ldns_rr_get_type(rr) == LDNS_RR_TYPE_DNAME, on_chain = false;
+			for (size_t k = 0; k < nreached && !on_chain; k++)
+				on_chain = dname ? dname_is_below(reached[k], owner) : dname_equal(reached[k], owner);
+			if (!on_chain)
+				continue;
+			decided[i] = true;
+			pa->fate[SECTION_ANSWER][i] = police_owner(r, p, requester, owner, pa);
+			if (pa->fate[SECTION_ANSWER][i] == RR_DROP) {
+				if (!dname && !pa->cut)
+					pa->cut = owner;
+				continue;
+			}
+			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME && ldns_rr_rd_count(rr) == 1 &&
+			    nreached <= MAX_POLICED_RRS) {
+				reached[nreached++] = ldns_rdf_data(ldns_rr_rdf(rr, 0));
+				changed = true;
+			}
+		}
+	}
+	/* records off the chain (there should be none) go with the denied ones */
+}
+
+/*
+ * Police one upstream answer for the requester: the chain in the answer
+ * section, and every record of the other sections by its owner.
+ */
+static void
+police_answer(struct resolver *r, const struct pending *p, ldns_pkt *pkt, struct policed_answer *pa)
+{
+	uint32_t requester = policy_identify(r->policy, &p->source);
+	ldns_rr_list *sections[3] = { ldns_pkt_answer(pkt), ldns_pkt_authority(pkt),
+	                              ldns_pkt_additional(pkt) };
+
+	memset(pa, 0, sizeof(*pa));
+	pa->peer = p->has_peer ? policy_find_domain_wire(r->policy, p->peer) : POLICY_NONE;
+	police_chain(r, p, requester, sections[SECTION_ANSWER], pa);
+	for (int s = SECTION_AUTHORITY; s <= SECTION_ADDITIONAL; s++) {
+		size_t n = ldns_rr_list_rr_count(sections[s]);
+		for (size_t i = 0; i < n && i < MAX_POLICED_RRS; i++) {
+			ldns_rr *rr = ldns_rr_list_rr(sections[s], i);
+			/* after a cut, the upstream's word on where the chain ended is not ours to pass on */
+			pa->fate[s][i] = pa->cut && s == SECTION_AUTHORITY
+			                     ? RR_DROP
+			                     : ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT
+			                           ? RR_KEEP
+			                           : police_owner(r, p, requester, rr_owner(rr), pa);
+		}
+	}
+}
+
+/*
+ * Copy one upstream section into the answer as policed: dropped records
+ * are left out, TTLs capped at p->ttl_cap, and at the cap for policed
+ * names. The upstream TTLs go to upstream_ttls for the answer cache. False
+ * once the answer is truncated.
  */
 static bool
-copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, struct answer *a,
+copy_section(const struct resolver *r, const struct pending *p, ldns_rr_list *list,
+             enum dns_section s, const struct policed_answer *pa, struct answer *a,
              ldns_buffer *rdbuf, uint32_t *upstream_ttls)
 {
-	for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+	for (size_t i = 0; i < ldns_rr_list_rr_count(list) && i < MAX_POLICED_RRS; i++) {
 		ldns_rr *rr = ldns_rr_list_rr(list, i);
 		ldns_rr_type t = ldns_rr_get_type(rr);
-		if (t == LDNS_RR_TYPE_OPT)
+		if (t == LDNS_RR_TYPE_OPT || pa->fate[s][i] == RR_DROP)
 			continue;
 		if (!p->req.do_bit && is_dnssec_type(t) && t != p->req.qtype)
 			continue;
@@ -627,13 +867,13 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 			ldns_rdf2buffer_wire(rdbuf, ldns_rr_rdf(rr, k));
 		if (ldns_buffer_status(rdbuf) != LDNS_STATUS_OK || ldns_buffer_position(rdbuf) > 65535)
 			continue;
-		const uint8_t *owner = ldns_rdf_data(ldns_rr_owner(rr));
-		uint32_t ttl = ldns_rr_ttl(rr);
-		if (ttl > p->ttl_cap)
-			ttl = p->ttl_cap;
-		if (!answer_add_rr(a, s, dname_equal(owner, p->question) ? NULL : owner, (uint16_t)t,
-		                   (uint16_t)ldns_rr_get_class(rr), ttl, ldns_buffer_begin(rdbuf),
-		                   (uint16_t)ldns_buffer_position(rdbuf)))
+		uint32_t ttl = ldns_rr_ttl(rr), cap = p->ttl_cap;
+		if (pa->fate[s][i] == RR_CAP && cap > (uint32_t)r->opt->ttl_cap)
+			cap = (uint32_t)r->opt->ttl_cap;
+		if (ttl > cap)
+			ttl = cap;
+		if (!answer_add_rr(a, s, rr_owner(rr), (uint16_t)t, (uint16_t)ldns_rr_get_class(rr), ttl,
+		                   ldns_buffer_begin(rdbuf), (uint16_t)ldns_buffer_position(rdbuf)))
 			return false;
 		if (a->nttl > 0 && a->nttl <= a->ttl_max)
 			upstream_ttls[a->nttl - 1] = ldns_rr_ttl(rr);
@@ -641,9 +881,30 @@ copy_section(const struct pending *p, ldns_rr_list *list, enum dns_section s, st
 	return true;
 }
 
-/* Remember the target hosts of an upstream SRV answer for p->learn_peer. */
+/* An upstream TTL as a learning lifetime: from one minute to one day. */
+static time_t
+learn_until(time_t now, uint32_t ttl)
+{
+	return now + (time_t)(ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl);
+}
+
+/* Remember that host serves peer; a new pair starts a new policy epoch. */
+static bool
+learn_host(struct resolver *r, const uint8_t *host, const uint8_t *peer, time_t until)
+{
+	if (!targetmap_add(r->learned, host, peer, until))
+		return false;
+	r->epoch++;
+	return true;
+}
+
+/*
+ * Remember the target hosts of an upstream SRV answer for p->peer, and
+ * look each new one up: if it is an alias, its canonical host is the peer's
+ * too (learn_chain).
+ */
 static void
-learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
+learn_srv_targets(struct resolver *r, const struct pending *p, ldns_pkt *pkt)
 {
 	ldns_rr_list *an = ldns_pkt_answer(pkt);
 	time_t now = time(NULL), fresh = 0;
@@ -655,16 +916,46 @@ learn_srv_targets(const struct pending *p, ldns_pkt *pkt)
 		ldns_rdf *target = ldns_rr_rdf(rr, 3);
 		if (ldns_rdf_size(target) <= 1 || ldns_rdf_size(target) > DNAME_MAXLEN)
 			continue; /* "." : no service */
-		/* keep the upstream TTL (not the capped one), from one minute to one day */
-		uint32_t ttl = ldns_rr_ttl(rr);
-		ttl = ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl;
-		targetmap_add(p->r->learned, ldns_rdf_data(target), p->learn_peer, now + (time_t)ttl);
-		if (fresh == 0 || now + (time_t)ttl < fresh)
-			fresh = now + (time_t)ttl;
+		/* keep the upstream TTL (not the capped one) */
+		time_t until = learn_until(now, ldns_rr_ttl(rr));
+		if (learn_host(r, ldns_rdf_data(target), p->peer, until))
+			probe_host(r, ldns_rdf_data(target));
+		if (fresh == 0 || until < fresh)
+			fresh = until;
 	}
 	/* no need to look this peer up again for the targets before they expire */
 	if (fresh)
-		targetmap_peer_learned(p->r->learned, p->learn_peer, fresh);
+		targetmap_peer_learned(r->learned, p->peer, fresh);
+}
+
+/*
+ * Every alias of an answer whose owner is a policed name hands the policy on
+ * to its target: the target (a peer's hidden canonical host) serves the same
+ * peers. Followed to the end of the chain.
+ */
+static void
+learn_chain(struct resolver *r, ldns_pkt *pkt)
+{
+	ldns_rr_list *an = ldns_pkt_answer(pkt);
+	size_t n = ldns_rr_list_rr_count(an);
+	time_t now = time(NULL);
+	struct name_policy np;
+
+	for (size_t pass = 0; pass < n && pass < 16; pass++) {
+		bool learned = false;
+		for (size_t i = 0; i < n; i++) {
+			ldns_rr *rr = ldns_rr_list_rr(an, i);
+			if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME || ldns_rr_rd_count(rr) != 1)
+				continue;
+			name_policy_find(r, rr_owner(rr), &np);
+			for (size_t k = 0; k < np.npeers; k++)
+				learned |= learn_host(r, ldns_rdf_data(ldns_rr_rdf(rr, 0)),
+				                      r->policy->domains[np.peers[k]].wire,
+				                      learn_until(now, ldns_rr_ttl(rr)));
+		}
+		if (!learned)
+			break;
+	}
 }
 
 /* The upstream packet parsed, or NULL when it failed, was bogus or is unreadable. */
@@ -674,7 +965,7 @@ upstream_packet(const struct pending *p, const struct upstream_result *res)
 	ldns_pkt *pkt = NULL;
 
 	if (res->sec == UPSTREAM_BOGUS && p->client && log_level() >= LOG_LEVEL_INFO) {
-		char name[DNAME_MAXLEN + 1];
+		char name[DNAME_TEXT_MAX];
 		log_info("bogus answer for %s: %s", dname_to_text(p->question, name, sizeof(name)),
 		         res->why_bogus ? res->why_bogus : "validation failed");
 	}
@@ -685,11 +976,33 @@ upstream_packet(const struct pending *p, const struct upstream_result *res)
 }
 
 /*
+ * The end of a chain cut at a denied name: the sink's addresses under that
+ * name for an address question, else NODATA with the clearinghouse SOA.
+ */
+static void
+answer_cut(struct resolver *r, const struct pending *p, const struct policed_answer *pa,
+           struct answer *a)
+{
+	char name[DNAME_TEXT_MAX], qname[DNAME_TEXT_MAX];
+
+	if (log_level() >= LOG_LEVEL_INFO)
+		log_info("alias chain of %s cut at %s: denied for source %s",
+		         dname_to_text(p->req.qname, qname, sizeof(qname)),
+		         dname_to_text(pa->cut, name, sizeof(name)),
+		         netaddr_format_addr(&p->source, (char[64]){ 0 }, 64));
+	r->stats.policy_deny++;
+	answer_set_rcode(a, LDNS_RCODE_NOERROR);
+	if (add_sink_address(r, p->req.qtype, pa->cut, a) == 0)
+		answer_nodata(r, a);
+}
+
+/*
  * upstream_done_fn of every lookup: make the client's answer from the
- * upstream result (its RCODE and records, TTLs capped for policy answers,
- * AD when validated and wanted, SERVFAIL on failure or bogus data), keep it
- * in the answer cache, and send it through the transport. A lookup of our
- * own (target learning) only learns.
+ * upstream result (its RCODE and records, policed for the requester name by
+ * name, TTLs capped for policy answers, AD when validated, unchanged and
+ * wanted, SERVFAIL on failure or bogus data), keep it in the answer cache
+ * when it is the same for every requester, and send it through the
+ * transport. A lookup of our own (target learning) only learns.
  */
 static void
 upstream_done(void *arg, const struct upstream_result *res)
@@ -697,14 +1010,18 @@ upstream_done(void *arg, const struct upstream_result *res)
 	struct pending *p = arg;
 	struct resolver *r = p->r;
 	static uint8_t out[65535];
+	static struct policed_answer pa;
 	uint16_t ttl_offsets[CACHE_TTLS];
 	uint32_t upstream_ttls[CACHE_TTLS];
 	struct answer a;
 	ldns_pkt *pkt = upstream_packet(p, res);
 
+	if (pkt) {
+		if (p->learn)
+			learn_srv_targets(r, p, pkt);
+		learn_chain(r, pkt);
+	}
 	if (!p->client) {
-		if (pkt)
-			learn_srv_targets(p, pkt);
 		ldns_pkt_free(pkt);
 		r->learning--;
 		free(p);
@@ -718,24 +1035,34 @@ upstream_done(void *arg, const struct upstream_result *res)
 		answer_set_rcode(&a, LDNS_RCODE_SERVFAIL);
 	} else {
 		ldns_buffer *rdbuf = ldns_buffer_new(512);
-		if (p->learn)
-			learn_srv_targets(p, pkt);
+		bool copied = rdbuf != NULL;
+		police_answer(r, p, pkt, &pa);
 		answer_set_rcode(&a, (uint8_t)ldns_pkt_get_rcode(pkt));
-		/* secure, and the client can use it: RFC 6840 5.7, 4035 3.2.3 */
-		if (res->sec == UPSTREAM_SECURE && (p->req.do_bit || p->req.ad))
+		/* secure, unchanged, and the client can use it: RFC 6840 5.7, 4035 3.2.3 */
+		if (res->sec == UPSTREAM_SECURE && !pa.cut && (p->req.do_bit || p->req.ad))
 			LDNS_AD_SET(out);
 		if (rdbuf) {
-			if (copy_section(p, ldns_pkt_answer(pkt), SECTION_ANSWER, &a, rdbuf, upstream_ttls) &&
-			    copy_section(p, ldns_pkt_authority(pkt), SECTION_AUTHORITY, &a, rdbuf, upstream_ttls))
-				copy_section(p, ldns_pkt_additional(pkt), SECTION_ADDITIONAL, &a, rdbuf,
+			if (copy_section(r, p, ldns_pkt_answer(pkt), SECTION_ANSWER, &pa, &a, rdbuf,
+			                 upstream_ttls) &&
+			    (pa.cut || copy_section(r, p, ldns_pkt_authority(pkt), SECTION_AUTHORITY, &pa, &a,
+			                            rdbuf, upstream_ttls)))
+				copy_section(r, p, ldns_pkt_additional(pkt), SECTION_ADDITIONAL, &pa, &a, rdbuf,
 				             upstream_ttls);
 			ldns_buffer_free(rdbuf);
 		}
+		if (pa.cut && !a.truncated)
+			answer_cut(r, p, &pa, &a);
 		ldns_pkt_free(pkt);
-		/* complete answers only: one cut by the client's size limit is not the answer */
-		if (!a.truncated && a.nttl < CACHE_TTLS) {
+		/*
+		 * Complete answers only (one cut by the client's size limit is not
+		 * the answer), and only when they are the same for every requester:
+		 * none of their other names is policed now. Answers holding other
+		 * names are kept for this policy epoch only.
+		 */
+		if (copied && !a.truncated && !pa.policed && !pa.cut && a.nttl < CACHE_TTLS) {
 			struct answer_key k = { p->req.qname, p->req.qtype, p->req.qclass,
-			                        answer_variant(p->req.do_bit, p->req.cd) };
+			                        answer_variant(p->req.do_bit, p->req.cd),
+			                        pa.foreign ? r->epoch : 0 };
 			answer_cache_put(r->answers, &k, &a, ttl_offsets, upstream_ttls, a.nttl,
 			                 res->sec == UPSTREAM_SECURE, time(NULL));
 		}

@@ -29,6 +29,7 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 {
 	memset(r, 0, sizeof(*r));
 	r->opt = opt;
+	r->epoch = 1;
 	if (dname_from_text(opt->sink_host, r->sink_host) == 0) {
 		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
 		return -1;

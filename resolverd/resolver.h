@@ -70,6 +70,12 @@ struct resolver {
 	struct targetmap *learned;         /* SRV target hosts seen upstream -> their peers */
 	struct answer_cache *answers;      /* upstream answers ready to send */
 	unsigned learning;                 /* target-learning lookups in flight */
+	/*
+	 * Policy epoch: bumped by main when it swaps the snapshot and by
+	 * query.c when a new target host is learned. A cached answer that holds
+	 * other names than its question's is valid in its epoch only.
+	 */
+	uint64_t epoch;
 	uint8_t sink_host[255];            /* sink-host in wire format */
 	struct query_stats stats;          /* written by query.c and server.c */
 };

@@ -115,7 +115,7 @@ make_room(struct targetmap *m, time_t now)
 	clear(m);
 }
 
-void
+bool
 targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires)
 {
 	size_t hl = dname_length(host, DNAME_MAXLEN), pl = dname_length(peer, DNAME_MAXLEN);
@@ -123,7 +123,7 @@ targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, tim
 	size_t mask, i;
 
 	if (hl == 0 || pl == 0)
-		return;
+		return false;
 	make_room(m, time(NULL));
 	mask = m->size - 1;
 	for (i = h & mask; m->slots[i].pair; i = (i + 1) & mask) {
@@ -132,18 +132,19 @@ targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, tim
 		    dname_equal(e->pair + hl, peer)) {
 			if (expires > e->expires)
 				e->expires = expires;
-			return;
+			return false;
 		}
 	}
 	uint8_t *pair = malloc(hl + pl);
 	if (!pair)
-		return;
+		return false;
 	memcpy(pair, host, hl);
 	memcpy(pair + hl, peer, pl);
 	dname_lower(pair);
 	dname_lower(pair + hl);
 	m->slots[i] = (struct target_entry){ pair, hl, h, expires };
 	m->used++;
+	return true;
 }
 
 size_t

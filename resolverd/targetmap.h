@@ -4,8 +4,9 @@
  * A denied requester must not reach a peer by asking for the address of the
  * peer's SRV target host directly. Hosts listed in the targets table are known
  * from the snapshot; for the others, every upstream SRV answer of a community
- * domain teaches us "host H serves peer P" until its TTL runs out. Loop
- * thread only.
+ * domain teaches us "host H serves peer P" until its TTL runs out, and so does
+ * every alias chain that passes through a name of P (H is then P's hidden
+ * canonical host). Loop thread only.
  */
 #ifndef TARGETMAP_H
 #define TARGETMAP_H
@@ -21,8 +22,12 @@ struct targetmap;
 struct targetmap *targetmap_new(size_t max_entries);
 void targetmap_free(struct targetmap *m);
 
-/** Remember that host (wire) serves peer (wire) until expires. */
-void targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires);
+/**
+ * Remember that host (wire) serves peer (wire) until expires (seconds since
+ * the epoch). Returns true when the pair was not known before (the caller
+ * bumps the policy epoch then: answers checked without it are stale).
+ */
+bool targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, time_t expires);
 
 /**
  * The peers (wire names, owned by the map, valid until the next add) that

@@ -129,7 +129,7 @@ zone_contains(const struct zone *z, const uint8_t *qname)
 
 unsigned
 zone_add_rrset(const struct zone *z, const uint8_t *owner, uint16_t type, struct answer *a,
-               int section, uint32_t ttl_cap, bool as_question)
+               int section, uint32_t ttl_cap, const uint8_t *as_owner)
 {
 	unsigned n = 0;
 
@@ -138,9 +138,8 @@ zone_add_rrset(const struct zone *z, const uint8_t *owner, uint16_t type, struct
 		if (r->type != type || !dname_equal(r->owner, owner))
 			continue;
 		uint32_t ttl = r->ttl < ttl_cap ? r->ttl : ttl_cap;
-		if (answer_add_rr(a, (enum dns_section)section, as_question ? NULL : r->owner, r->type,
-		                  r->rrclass, ttl,
-		                  r->rdata, r->rdlen))
+		if (answer_add_rr(a, (enum dns_section)section, as_owner ? as_owner : r->owner, r->type,
+		                  r->rrclass, ttl, r->rdata, r->rdlen))
 			n++;
 	}
 	return n;

@@ -41,12 +41,12 @@ bool zone_contains(const struct zone *z, const uint8_t *qname);
 void zone_answer(const struct zone *z, const uint8_t *qname, uint16_t qtype, struct answer *a);
 
 /**
- * Add the zone's records of owner/type to a section (e.g. the sink host's
- * addresses as additional data), TTL capped at ttl_cap. With as_question
- * the records are written under the question's name instead (the sink
- * address given for a denied host). Returns how many.
+ * Add the zone's records of owner/type (wire) to a section (e.g. the sink
+ * host's addresses as additional data), TTL capped at ttl_cap seconds. With
+ * as_owner (wire, or NULL) the records are written under that name instead
+ * (the sink address given for a denied name). Returns how many were added.
  */
 unsigned zone_add_rrset(const struct zone *z, const uint8_t *owner, uint16_t type,
-                        struct answer *a, int section, uint32_t ttl_cap, bool as_question);
+                        struct answer *a, int section, uint32_t ttl_cap, const uint8_t *as_owner);
 
 #endif

@@ -43,12 +43,14 @@ main(void)
 	memcpy(question, qname, n);
 	memcpy(question + n, "\0\1\0\1", 4);
 	qlen = n + 4;
-	struct answer_key k = { qname, 1, 1, 0 };
+	struct answer_key k = { qname, 1, 1, 0, 7 };
 
 	build(&a, buf, offs, 0);
 	CHECK_INT(a.nttl, 2, "the writer records both TTL places");
 	static const uint32_t ttls[] = { 60, 30 };
+	k.epoch = 0; /* only the question's name: valid whatever the policy */
 	answer_cache_put(c, &k, &a, offs, ttls, a.nttl, true, 1000);
+	k.epoch = 7;
 
 	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(answer_cache_get(c, &k, 1010, false, UINT32_MAX, &b), "a hit 10 s later");
@@ -70,11 +72,28 @@ main(void)
 	CHECK(answer_cache_get(c, &k, 1010, false, UINT32_MAX, &b) && b.truncated && b.count[0] == 0,
 	      "an answer over the client's limit: truncated, no records");
 
-	struct answer_key kdo = { qname, 1, 1, ANSWER_DO };
+	struct answer_key kdo = { qname, 1, 1, ANSWER_DO, 7 };
 	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(!answer_cache_get(c, &kdo, 1010, false, UINT32_MAX, &b), "the DO variant is another entry");
-	struct answer_key kaaaa = { qname, 28, 1, 0 };
+	struct answer_key kaaaa = { qname, 28, 1, 0, 7 };
 	CHECK(!answer_cache_get(c, &kaaaa, 1010, false, UINT32_MAX, &b), "another type is another entry");
+
+	/* epochs: an answer with other names than the question's is checked against one policy */
+	struct answer_key k8 = k;
+	k8.epoch = 8;
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
+	CHECK(answer_cache_get(c, &k8, 1010, false, UINT32_MAX, &b),
+	      "an answer stored for every epoch (0) is found in a later one");
+	struct answer_key kbound = k;
+	kbound.qtype = 16;
+	answer_cache_put(c, &kbound, &a, offs, ttls, a.nttl, false, 1000);
+	kbound.epoch = 8;
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
+	CHECK(!answer_cache_get(c, &kbound, 1010, false, UINT32_MAX, &b),
+	      "an answer stored for epoch 7 is a miss in epoch 8");
+	kbound.epoch = 7;
+	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
+	CHECK(!answer_cache_get(c, &kbound, 1010, false, UINT32_MAX, &b), "... and it was dropped");
 
 	answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);
 	CHECK(!answer_cache_get(c, &k, 1030, false, UINT32_MAX, &b), "gone when the smallest TTL has run out");
@@ -98,7 +117,7 @@ main(void)
 		memcpy(question, w, wl);
 		memcpy(question + wl, "\0\1\0\1", 4);
 		qlen = wl + 4;
-		struct answer_key ki = { w, 1, 1, 0 };
+		struct answer_key ki = { w, 1, 1, 0, 1 };
 		build(&a, buf, offs, 0);
 		answer_cache_put(c, &ki, &a, offs, ttls, a.nttl, false, 3000);
 		answer_start(&b, out, sizeof(out), 65535, 9, question, qlen);

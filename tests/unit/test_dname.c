@@ -36,6 +36,27 @@ test_from_text(void)
 	CHECK(strcmp(dname_to_text(w, t, sizeof(t)), "conference.a.test") == 0,
 	      "round trip to text without the trailing dot");
 	CHECK(strcmp(dname_to_text((const uint8_t *)"", t, sizeof(t)), ".") == 0, "root prints as .");
+
+	/* presentation format: a dot or backslash in a label, other bytes as \DDD */
+	static const uint8_t odd[] = { 7, 'a', 'l', 'p', 'h', 'a', '.', 'x', 4, 't', 'e', 's', 't', 0 };
+	char big[DNAME_TEXT_MAX];
+	CHECK_STR(dname_to_text(odd, big, sizeof(big)), "alpha\\.x.test", "a dot inside a label is escaped");
+	static const uint8_t bytes[] = { 4, 'a', ' ', '\\', 0xff, 0 };
+	CHECK_STR(dname_to_text(bytes, big, sizeof(big)), "a\\032\\\\\\255", "space, backslash and 0xff escaped");
+	uint8_t all[DNAME_MAXLEN];
+	size_t o = 0;
+	while (o + 64 < DNAME_MAXLEN) {
+		all[o++] = 63;
+		memset(all + o, 1, 63);
+		o += 63;
+	}
+	all[o] = 0;
+	CHECK(strlen(dname_to_text(all, big, sizeof(big))) < DNAME_TEXT_MAX,
+	      "a name of escaped bytes only fits DNAME_TEXT_MAX");
+	char small[10];
+	dname_to_text(odd, small, sizeof(small));
+	CHECK(strlen(small) < sizeof(small) && strncmp(small, "alpha\\.x", 8) == 0,
+	      "a short buffer cuts the text at an escape boundary: %s", small);
 }
 
 static void

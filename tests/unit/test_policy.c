@@ -272,7 +272,10 @@ test_mutual(void)
 	CHECK(!decide(f.p, f.a, f.c, true, &v) && v.rule_id == 2 && v.reverse_rule_id == 3,
 	      "mutual on: a -> c denied by the reverse deny rule 3");
 	CHECK(!decide(f.p, f.b, f.a, false, &v) && v.rule_id == 0, "b -> a denied either way");
-	CHECK(decide(f.p, f.a, f.a, true, &v) == false, "a -> a without a rule is denied");
+	CHECK(decide(f.p, f.a, f.a, true, &v) && v.rule_id == 0 && strcmp(v.reason, "own domain") == 0,
+	      "a -> a without a rule: allowed, its own domain");
+	CHECK(decide(f.p, f.c, f.c, false, &v) && strcmp(v.reason, "own domain") == 0,
+	      "c -> c too, whatever the rules say of c");
 	policy_free(f.p);
 }
 

@@ -513,7 +513,7 @@ test_upstream(void)
 	len = make_query(q, RD, "big2.example", LDNS_RR_TYPE_AAAA, 0);
 	run_from(q, len, "127.0.0.2", true, &outlen);
 	for (int i = 0; i < 40; i++)
-		texts[i][2] = 'g', memcpy(texts[i], "big2", 4), memmove(texts[i] + 4, texts[i] + 3, strlen(texts[i] + 3) + 1);
+		snprintf(texts[i], sizeof(texts[i]), "big2.example. 300 IN AAAA 2001:db8::%x", i + 1);
 	upstream_answer(0, LDNS_RCODE_NOERROR, big, UPSTREAM_INSECURE);
 	CHECK(!LDNS_TC_WIRE(late) && LDNS_ANCOUNT(late) == 40, "... over TCP all 40");
 	settle();
@@ -555,10 +555,24 @@ test_upstream_policy(void)
 	      "... and one lookup of our own starts, with no client to answer");
 	CHECK_INT(r.learning, learning + 1, "... counted in flight");
 	upstream_answer(0, LDNS_RCODE_NOERROR, g_srv, UPSTREAM_INSECURE);
-	CHECK(nlate == 0 && r.learning == learning, "its answer is sent to nobody");
+	CHECK_INT(nlate, 0, "its answer is sent to nobody");
 	len = make_query(q, RD, "mail.elsewhere.example", LDNS_RR_TYPE_A, 0);
 	run(q, len, "127.0.0.3", &outlen);
 	CHECK(contains(outlen, sink_a, sizeof(sink_a)), "... and the denied peer's target host now gets the sink");
+	len = make_query(q, RD, "mail.elsewhere.example", LDNS_RR_TYPE_MX, 0);
+	run(q, len, "127.0.0.3", &outlen);
+	CHECK(rcode() == 0 && count(1) == 0 && count(2) == 1,
+	      "... for other types NODATA with the SOA: nothing of the host comes from upstream");
+	CHECK(nlookups == 1 && looked_up(0, "mail.elsewhere.example", LDNS_RR_TYPE_A),
+	      "the new target host is looked up ourselves, to see whether it is an alias");
+	static const char *const alias[] = { "mail.elsewhere.example. 3600 IN CNAME real.hidden.example.",
+		                             "real.hidden.example. 3600 IN A 198.18.0.9", NULL };
+	upstream_answer(0, LDNS_RCODE_NOERROR, alias, UPSTREAM_INSECURE);
+	CHECK(nlate == 0 && r.learning == learning, "... it is, and nobody is answered");
+	len = make_query(q, RD, "real.hidden.example", LDNS_RR_TYPE_A, 0);
+	run(q, len, "127.0.0.3", &outlen);
+	CHECK(contains(outlen, sink_a, sizeof(sink_a)),
+	      "the alias's canonical host is the denied peer's too: the sink");
 	len = make_query(q, RD, "_xmpp-server._tcp.g.test", LDNS_RR_TYPE_SRV, 0);
 	run(q, len, "127.0.0.3", &outlen);
 	CHECK_INT(nlookups, 0, "the targets known, the next denied lookup starts no new one");
