@@ -14,7 +14,7 @@ PACKAGES=(
     build-essential autoconf automake pkg-config
     libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
-    ca-certificates procps util-linux
+    bc ca-certificates procps util-linux
 )
 E2E_PACKAGES=(
     prosody lua5.4 lua-unbound ejabberd erlang-base python3-slixmpp

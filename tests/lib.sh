@@ -1,20 +1,44 @@
 # Shared helpers for the shell test scripts. Source it:
 #
-#   . "$SRCDIR/tests/lib.sh"
+#   . "$(dirname "$0")/../lib.sh"
 #
-# Gives: pass/fail counters and TAP-like output ("ok - ..." / "not ok - ..."),
-# assertions, a free port finder, bounded waits, start/stop of NSD and resolverd,
-# and a cleanup trap that stops every process started here and removes every
-# temporary directory made here, on success, on failure and on interrupt.
+# Gives: where things are (SRCDIR, BUILDDIR, RESOLVERD, CHPOLICY), pass/fail
+# counters and TAP output ("ok - ...", "not ok - ...", "ok - ... # SKIP ...",
+# the plan "1..N" printed by finish at the end, "Bail out!" on a fatal setup
+# error, "1..0 # SKIP reason" for a script that cannot run here), assertions,
+# a free port finder, bounded waits, dig output parsers, start/stop of NSD and
+# resolverd, and a cleanup trap that stops every process started here and
+# removes every temporary directory made here, on success, on failure and on
+# interrupt. `make check` runs the scripts through automake's TAP driver.
 #
 # Every wait is bounded in time. Processes are stopped by their own pid (each
 # runs in its own session, so its children go with it), never by name.
 
 TESTS_PASSED=0
 TESTS_FAILED=0
+TESTS_SKIPPED=0
 _LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _LIB_PIDS=()
 _LIB_TMPDIRS=()
+
+# ---------------------------------------------------------------- where things are
+
+# SRCDIR: the source tree (the one this file is in). BUILDDIR: the build tree;
+# `make check` exports abs_top_builddir, RESOLVERD and CHPOLICY; by hand,
+# BUILDDIR=DIR or RESOLVERD=BINARY, default build/ when it holds a build, else
+# the source tree (an in-tree build). Tests write only to temporary directories.
+SRCDIR=$(cd "$_LIB_DIR/.." && pwd)
+if [ -n "${abs_top_builddir:-}" ]; then
+    BUILDDIR=$abs_top_builddir
+elif [ -z "${BUILDDIR:-}" ]; then
+    BUILDDIR=$SRCDIR
+    [ -x "$SRCDIR/build/resolverd/resolverd" ] && BUILDDIR=$SRCDIR/build
+fi
+BUILDDIR=$(cd "$BUILDDIR" && pwd)
+RESOLVERD=${RESOLVERD:-$BUILDDIR/resolverd/resolverd}
+CHPOLICY=${CHPOLICY:-$BUILDDIR/dbtools/chpolicy}
+case $RESOLVERD in /*) ;; *) RESOLVERD=$PWD/$RESOLVERD ;; esac
+case $CHPOLICY in /*) ;; *) CHPOLICY=$PWD/$CHPOLICY ;; esac
 
 # ---------------------------------------------------------------- output
 
@@ -103,21 +127,48 @@ assert_cmd() {
     fi
 }
 
-# skip DESC REASON: not run, and never counted as a pass.
+# skip DESC REASON: not run, and never counted as a pass (TAP "# SKIP").
 skip() {
-    printf 'SKIP - %s: %s\n' "$1" "$2"
+    TESTS_SKIPPED=$((TESTS_SKIPPED + 1))
+    printf 'ok - %s # SKIP %s\n' "$1" "$2"
 }
 
-# finish: print the summary, return the exit status of the script.
+# skip_all REASON: the whole script cannot run here (a tool, a permission is
+# missing): the TAP plan "1..0 # SKIP REASON", exit 0. Before any result only.
+skip_all() {
+    if [ $((TESTS_PASSED + TESTS_FAILED + TESTS_SKIPPED)) -gt 0 ]; then
+        bail "skip_all after results were printed: $*"
+    fi
+    printf '1..0 # SKIP %s\n' "$*"
+    exit 0
+}
+
+# require_tools TOOL...: skip the whole script when a command is missing.
+require_tools() {
+    local t
+    local -a missing=()
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+    done
+    [ "${#missing[@]}" -eq 0 ] || skip_all "missing: ${missing[*]} (scripts/deps.sh installs them)"
+}
+
+# require_resolverd: bail out when there is no resolverd binary to test.
+require_resolverd() {
+    [ -x "$RESOLVERD" ] || bail "resolverd binary exists at $RESOLVERD (build first)"
+}
+
+# finish: print the plan and a summary, return the exit status of the script.
 finish() {
-    printf '# %d passed, %d failed\n' "$TESTS_PASSED" "$TESTS_FAILED"
+    printf '1..%d\n' $((TESTS_PASSED + TESTS_FAILED + TESTS_SKIPPED))
+    printf '# %d passed, %d failed, %d skipped\n' "$TESTS_PASSED" "$TESTS_FAILED" "$TESTS_SKIPPED"
     [ "$TESTS_FAILED" -eq 0 ]
 }
 
-# bail DESC...: a fatal setup error. Counts as a failure and exits (cleanup runs).
+# bail DESC...: a fatal setup error: "Bail out!" (an error for the TAP
+# driver) and exit (cleanup runs).
 bail() {
-    not_ok "$*"
-    finish
+    printf 'Bail out! %s\n' "$*"
     exit 1
 }
 
@@ -179,13 +230,24 @@ stop_pid() {
     return $rc
 }
 
+# on_cleanup COMMAND...: run COMMAND at cleanup, after the tracked processes
+# are stopped and before the temporary directories are removed.
+_LIB_HOOKS=()
+on_cleanup() {
+    _LIB_HOOKS+=("$*")
+}
+
 cleanup() {
-    local rc=$? pid d
+    local rc=$? pid d h
     trap - EXIT INT TERM
     for pid in "${_LIB_PIDS[@]}"; do
         stop_pid "$pid" 3 || true
     done
     _LIB_PIDS=()
+    for h in "${_LIB_HOOKS[@]}"; do
+        eval "$h"
+    done
+    _LIB_HOOKS=()
     if [ -z "${KEEP_TMP:-}" ]; then
         for d in "${_LIB_TMPDIRS[@]}"; do
             case $d in
@@ -199,8 +261,9 @@ cleanup() {
     return $rc
 }
 
+_LIB_START_MS=$(now_ms)
 _lib_on_signal() {
-    printf '# interrupted\n' >&2
+    printf 'Bail out! interrupted by a signal after %d s (a time limit?)\n' $(( ($(now_ms) - _LIB_START_MS) / 1000 ))
     cleanup
     exit 130
 }
@@ -234,20 +297,14 @@ sys.exit(1)
 EOF
 }
 
-# wait_for_dns PORT NAME [SERVER] [TIMEOUT_SECONDS] [SOURCE] [PID]: wait until
-# a DNS server answers (any RCODE) a query for NAME on SERVER (default
-# 127.0.0.1). Default timeout 20 s. Returns 1 on timeout, 2 when PID (the
-# server's process, if given) has exited.
-wait_for_dns() {
-    local port=$1 name=$2 server=${3:-127.0.0.1} timeout=${4:-20} src=${5:-} pid=${6:-} deadline out
-    local -a b=()
-    [ -n "$src" ] && b=(-b "$src")
+# wait_until TIMEOUT_SECONDS PID COMMAND...: run COMMAND every 0.1 s until it
+# succeeds. Returns 1 on timeout, 2 when PID (a server's process; "" for none)
+# has exited. Runs in the current shell, so a signal is handled between polls.
+wait_until() {
+    local timeout=$1 pid=$2 deadline
+    shift 2
     deadline=$(( $(now_ms) + timeout * 1000 ))
-    while :; do
-        out=$(dig "${b[@]}" -p "$port" "@$server" "$name" +time=1 +tries=1 2>&1) || true
-        if printf '%s\n' "$out" | grep -q 'status: '; then
-            return 0
-        fi
+    until "$@"; do
         [ "$(now_ms)" -ge "$deadline" ] && return 1
         if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
             return 2
@@ -255,6 +312,40 @@ wait_for_dns() {
         sleep 0.1
     done
 }
+
+# dns_answers PORT NAME SERVER [SOURCE]: 0 when SERVER answers a query for
+# NAME (any RCODE). With NETNS set, dig runs in that network namespace.
+dns_answers() {
+    local -a pre=() b=()
+    [ -n "${NETNS:-}" ] && pre=(ip netns exec "$NETNS")
+    [ -n "${4:-}" ] && b=(-b "$4")
+    "${pre[@]}" dig "${b[@]}" -p "$1" "@$3" "$2" +time=1 +tries=1 2>&1 | grep -q 'status: '
+}
+
+# wait_for_dns PORT NAME [SERVER] [TIMEOUT_SECONDS] [SOURCE] [PID]: wait until
+# a DNS server answers (any RCODE) a query for NAME on SERVER (default
+# 127.0.0.1). Default timeout 20 s. Returns 1 on timeout, 2 when PID (the
+# server's process, if given) has exited. NETNS=NAME asks from a namespace.
+wait_for_dns() {
+    wait_until "${4:-20}" "${6:-}" dns_answers "$1" "$2" "${3:-127.0.0.1}" "${5:-}"
+}
+
+# ---------------------------------------------------------------- dig output
+
+# The parts of dig's full output (the text of one answer, as an argument).
+status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
+flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -n 1; }
+# has_flag OUTPUT FLAG: the header has FLAG (aa, ad, tc, ra, ...)
+has_flag() { [[ " $(flags_of "$1") " == *" $2 "* ]]; }
+size_of() { sed -n 's/^;; MSG SIZE  rcvd: \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
+ancount_of() { sed -n 's/.*ANSWER: \([0-9]*\),.*/\1/p' <<<"$1" | head -n 1; }
+# answer lines: "owner ttl class type rdata..."
+answer_of() { awk '/^;; ANSWER SECTION:/ { f = 1; next } /^$/ { f = 0 } f' <<<"$1"; }
+# rdata_type OUTPUT TYPE: sorted rdata of the records of one type only (skips CNAMEs, RRSIGs)
+rdata_type() { answer_of "$1" | awk -v t="$2" '$4 == t { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' | sort; }
+# ttl_of OUTPUT TYPE: the TTL of the first answer record of TYPE
+ttl_of() { answer_of "$1" | awk -v t="$2" '$4 == t { print $2; exit }'; }
+max_ttl_of() { answer_of "$1" | awk 'BEGIN { m = -1 } { if ($2 + 0 > m) m = $2 + 0 } END { print m }'; }
 
 # ---------------------------------------------------------------- NSD
 
@@ -279,6 +370,7 @@ render_template() {
 # @PORT@ are replaced) plus one zone stanza per ZONESRC/*.zone (zone name = file
 # name without .zone), start `nsd -d` on 127.0.0.1@PORT in the background and
 # wait (bounded) until it answers. Sets NSD_PID and NSD_PORT. Log: DIR/nsd.log.
+# With NETNS set, NSD runs in that network namespace.
 start_nsd() {
     local dir=$1 port=$2 zsrc=$3 tmpl=${4:-$_LIB_DIR/integration/nsd.conf.in} f z
     NSD_PORT=$port
@@ -294,7 +386,9 @@ start_nsd() {
         cat "$dir/nsd-checkconf.out" >&2
         return 1
     fi
-    setsid nsd -d -c "$dir/nsd.conf" >>"$dir/nsd.log" 2>&1 </dev/null &
+    local -a pre=()
+    [ -n "${NETNS:-}" ] && pre=(ip netns exec "$NETNS")
+    setsid "${pre[@]}" nsd -d -c "$dir/nsd.conf" >>"$dir/nsd.log" 2>&1 </dev/null &
     NSD_PID=$!
     track_pid "$NSD_PID"
     z=$(basename "$(ls "$dir"/zones/*.zone | head -n 1)" .zone)
@@ -323,7 +417,7 @@ start_resolverd() {
 # new_policy_db DB: a fresh policy database from dbtools/schema.sql plus the
 # SQL on standard input, through the sqlite3 shell (stops at the first error).
 new_policy_db() {
-    sqlite3 "$1" <"$_LIB_DIR/../dbtools/schema.sql" >/dev/null && sqlite3 -bail "$1"
+    sqlite3 "$1" <"$SRCDIR/dbtools/schema.sql" >/dev/null && sqlite3 -bail "$1"
 }
 
 # run_resolverd NAME [LISTEN-LINES]: start resolverd with the config lines on
@@ -336,7 +430,7 @@ run_resolverd() {
     PORT=$(free_port) || bail "a free port for resolverd"
     {
         printf '%s\n' "${listen//@PORT@/$PORT}"
-        printf 'database: %s\nzone-file: %s\n' "$DB" "$_LIB_DIR/../zones/clearinghouse.test.zone"
+        printf 'database: %s\nzone-file: %s\n' "$DB" "$SRCDIR/zones/clearinghouse.test.zone"
         cat
     } >"$T/$name.conf"
     LOG=$T/$name.log

@@ -1,34 +1,25 @@
 #!/bin/bash
 # test_chpolicy.sh -- every chpolicy subcommand, through the built binary.
 #
-# usage: tests/cli/test_chpolicy.sh SRCDIR CHPOLICY_BINARY
-# (without arguments, as automake runs it: $srcdir, else ., and dbtools/chpolicy)
+# usage: make check, or by hand: [CHPOLICY=BINARY] tests/cli/test_chpolicy.sh
+# (default binary: dbtools/chpolicy of the build, see tests/lib.sh)
 #
 # Checks exit codes (0 ok / allow, 1 deny / lint, 2 usage, 3 refused or
 # runtime), one-line errors, what check says and why, mutual consent, the audit
 # actor, backup and verify. Edits outside chpolicy use the real sqlite3 shell.
-# Prints one "ok - ..." / "not ok - ..." line per assertion; exits 1 if any failed.
+# Prints TAP, one "ok - ..." / "not ok - ..." line per assertion; exits 1 if any failed.
 
 # ok and not_ok always succeed, so "test && ok ... || not_ok ..." is safe here
 # shellcheck disable=SC2015
 set -u
 
-SRCDIR=${1:-${srcdir:-.}}
-CH=${2:-dbtools/chpolicy}
-case $CH in /*) ;; *) CH=$PWD/$CH ;; esac
+. "$(dirname "$0")/../lib.sh"
+CH=$CHPOLICY
 
-. "$SRCDIR/tests/lib.sh"
+[ -x "$CH" ] || bail "$CH is not an executable (build first)"
+require_tools sqlite3
 
-if [ ! -x "$CH" ]; then
-	echo "not ok - $CH is not an executable"
-	exit 1
-fi
-if ! command -v sqlite3 >/dev/null 2>&1; then
-	echo "not ok - sqlite3 shell not found (apt-get install sqlite3)"
-	exit 1
-fi
-
-make_tmpdir TMP || exit 1
+make_tmpdir TMP || bail "a temporary directory"
 DB=$TMP/policy.db
 OUT=$TMP/out
 ERR=$TMP/err

@@ -1,6 +1,6 @@
 # Helpers of the end-to-end test (tests/e2e/run.sh): network namespaces on a
 # test bridge, NSD, resolverd, Prosody, ejabberd and the slixmpp clients, each
-# in its namespace. Source it after tests/lib.sh.
+# in its namespace. Sourcing it sources tests/lib.sh too.
 #
 # Layout (all of it inside namespaces this file creates; nothing is added to
 # the host's own network namespace):
@@ -14,9 +14,11 @@
 #     permanent neighbour entry for it with a MAC nobody has, so a SYN goes out
 #     onto the bridge and is never answered.
 #
-# Every namespace made is removed by e2e_cleanup, after every process started
+# Every namespace made is removed at cleanup, after every process started
 # in it (tracked or not) has been stopped by its pid.
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+E2E_DIR=$SRCDIR/tests/e2e
 E2E_PREFIX=${E2E_PREFIX:-chxe2e$$}
 E2E_NS_HUB=$E2E_PREFIX-hub
 E2E_NAMESPACES=()
@@ -105,23 +107,23 @@ e2e_net_server() {
         ip -n "$n" neigh replace "$E2E_BLACKHOLE_ADDR" lladdr "$E2E_BLACKHOLE_MAC" dev eth0 nud permanent
 }
 
-# e2e_wait_reachable ADDR: wait (bounded) until ADDR is reachable from the
-# hub: a TCP connection to a closed port there is refused (not timed out).
-e2e_wait_reachable() {
-    local addr=$1 deadline
-    deadline=$(( $(now_ms) + 10000 ))
-    until in_ns "$E2E_NS_HUB" $PY -c "
+# e2e_reachable ADDR: 0 when ADDR is reachable from the hub: a TCP
+# connection to a closed port there is refused (not timed out).
+e2e_reachable() {
+    in_ns "$E2E_NS_HUB" $PY -c "
 import socket, sys
 try:
-    socket.create_connection(('$addr', 9), 1).close()
+    socket.create_connection(('$1', 9), 1).close()
 except ConnectionRefusedError:
     sys.exit(0)
 except OSError:
     sys.exit(1)
-" >/dev/null 2>&1; do
-        [ "$(now_ms)" -ge "$deadline" ] && return 1
-        sleep 0.1
-    done
+" >/dev/null 2>&1
+}
+
+# e2e_wait_reachable ADDR: wait (bounded) until ADDR is reachable from the hub.
+e2e_wait_reachable() {
+    wait_until 10 "" e2e_reachable "$1"
 }
 
 # e2e_start NAMESPACE LOG COMMAND...: start a command in a namespace, in its
@@ -143,15 +145,7 @@ WITH_ETC=(sh -c 'r=$1 h=$2; shift 2; mount --bind "$r" /etc/resolv.conf && mount
 
 # e2e_wait_port NAMESPACE ADDR PORT TIMEOUT [PID]: wait until a TCP port accepts.
 e2e_wait_port() {
-    local n=$1 addr=$2 port=$3 timeout=$4 pid=${5:-} deadline
-    deadline=$(( $(now_ms) + timeout * 1000 ))
-    until in_ns "$n" $PY -c "import socket,sys; socket.create_connection(('$addr', $port), 1).close()" 2>/dev/null; do
-        [ "$(now_ms)" -ge "$deadline" ] && return 1
-        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-            return 2
-        fi
-        sleep 0.1
-    done
+    wait_until "$4" "${5:-}" in_ns "$1" $PY -c "import socket; socket.create_connection(('$2', $3), 1).close()" 2>/dev/null
 }
 
 # e2e_kill_ns_leftovers: stop every process still running in one of our
@@ -172,33 +166,17 @@ e2e_kill_ns_leftovers() {
     done
 }
 
-# e2e_cleanup: stop everything started, remove every namespace, then the
-# generic cleanup of tests/lib.sh (temp dirs).
-e2e_cleanup() {
-    local rc=$? n pid
-    trap - EXIT INT TERM
-    for pid in "${_LIB_PIDS[@]}"; do
-        stop_pid "$pid" 3 || true
-    done
-    _LIB_PIDS=()
+# e2e_remove_namespaces: at cleanup, once the tracked processes are stopped:
+# stop what is left in our namespaces, then remove them.
+e2e_remove_namespaces() {
+    local n
     e2e_kill_ns_leftovers
     for n in "${E2E_NAMESPACES[@]}"; do
         ip netns del "$n" 2>/dev/null || printf '# could not remove namespace %s\n' "$n"
     done
     E2E_NAMESPACES=()
-    cleanup
-    return $rc
 }
-
-_e2e_on_signal() {
-    not_ok "e2e suite ran to its end (interrupted after $(( ($(now_ms) - ${START_MS:-0}) / 1000 )) s: watchdog or signal)"
-    finish
-    e2e_cleanup
-    exit 130
-}
-
-trap e2e_cleanup EXIT
-trap _e2e_on_signal INT TERM
+on_cleanup e2e_remove_namespaces
 
 # ---------------------------------------------------------------- XMPP clients
 

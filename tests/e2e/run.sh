@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test: real XMPP servers federate through the clearinghouse.
 #
-#   tests/e2e/run.sh SRCDIR RESOLVERD_BINARY
+#   make check, or by hand: [RESOLVERD=BINARY] tests/e2e/run.sh   (as root)
 #
 # Builds a small network of namespaces on a test bridge (198.18.0.0/24, see
 # e2e-lib.sh): resolverd and NSD (the community zones) in a hub namespace, and
@@ -17,16 +17,16 @@
 # with the sqlite3 shell while everything runs, and shows what server
 # dialback does to a one-way allow.
 #
-# Prints "ok - ..." / "not ok - ..." / "SKIP ..." lines and timings ("# ...").
-# Exits non-zero on any failure. When the machine cannot run it (no network
-# namespaces, a missing package) it prints SKIP with the reason and exits 0:
-# a SKIP is never counted as a pass.
+# Prints TAP ("ok - ...", "not ok - ...", "ok - ... # SKIP ...") and timings
+# ("# ..."). Exits non-zero on any failure. When the machine cannot run it (no
+# network namespaces, a missing package), or CHECK_E2E=0, it prints the plan
+# "1..0 # SKIP reason" and exits 0: a skip is never counted as a pass.
 #
 # The phases, each with resolverd restarted in another configuration:
 #   1  sink-mode host, the sink refuses (TCP reset): allowed pairs deliver
 #      both ways, dialback shows in resolverd's log, denied pairs bounce
 #   2  sink-mode refuse (SRV target "."), Prosody and ejabberd
-#   3  sink-mode listener, when resolverd -h lists it (else "SKIP listener")
+#   3  sink-mode listener, when resolverd -h lists it (else skipped)
 #   4  require-mutual no: a one-way allow meets dialback (its outcome takes
 #      Prosody's 90 s s2s timeout and is collected at the end); then the live
 #      flip of a pair from deny to allow with the sqlite3 shell
@@ -45,12 +45,7 @@
 
 set -u
 
-SRCDIR=$(cd "${1:?usage: run.sh SRCDIR RESOLVERD_BINARY}" && pwd)
-RESOLVERD=${2:?usage: run.sh SRCDIR RESOLVERD_BINARY}
-case $RESOLVERD in /*) ;; *) RESOLVERD=$PWD/$RESOLVERD ;; esac
-E2E_DIR=$SRCDIR/tests/e2e
-. "$SRCDIR/tests/lib.sh"
-. "$E2E_DIR/e2e-lib.sh"
+. "$(dirname "$0")/e2e-lib.sh"
 
 START_MS=$(now_ms)
 TTL_CAP=${E2E_TTL_CAP:-5}
@@ -58,15 +53,10 @@ BLACKHOLE_WAIT=${E2E_BLACKHOLE_WAIT:-25}
 ONEWAY_WAIT=${E2E_ONEWAY_WAIT:-100}
 E2E_TIMEOUT=${E2E_TIMEOUT:-280}
 
-skip_all() {
-    printf 'SKIP e2e: %s\n' "$*"
-    printf '# the e2e suite did not run\n'
-    exit 0
-}
-
 # ------------------------------------------------------------------ can we run?
 
-[ -x "$RESOLVERD" ] || bail "resolverd binary exists at $RESOLVERD (build first)"
+[ "${CHECK_E2E:-1}" = 0 ] && skip_all "CHECK_E2E=0"
+require_resolverd
 missing=()
 for tool in prosody prosodyctl lua5.4 nsd nsd-checkconf dig sqlite3 setsid ip mount runuser timeout; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
@@ -75,7 +65,7 @@ done
 $PY -c 'import slixmpp' 2>/dev/null || missing+=("python3-slixmpp")
 lua5.4 -e 'require "lunbound"' 2>/dev/null || [ -e /usr/lib/x86_64-linux-gnu/lua/5.4/lunbound.so ] \
     || missing+=("lua-unbound")
-[ "${#missing[@]}" -eq 0 ] || skip_all "missing: ${missing[*]} (run tests/e2e/deps.sh)"
+[ "${#missing[@]}" -eq 0 ] || skip_all "missing: ${missing[*]} (tests/e2e/deps.sh installs them)"
 if ! why=$(e2e_can_netns); then
     skip_all "cannot create network namespaces: $why"
 fi
@@ -114,33 +104,15 @@ ok "namespaces: hub (bridge 198.18.0.1/24) and ${#SERVERS[@]}+1 servers, each wi
 
 # ------------------------------------------------------------------ NSD
 
-mkdir -p "$T/nsd/zones"
-cp "$E2E_DIR"/zones/*.zone "$T/nsd/zones/"
-render_template "$SRCDIR/tests/integration/nsd.conf.in" "$T/nsd/nsd.conf" DIR="$T/nsd" PORT=5300
-for f in "$T"/nsd/zones/*.zone; do
-    printf '\nzone:\n    name: "%s"\n    zonefile: "%s"\n' "$(basename "$f" .zone)" "$(basename "$f")"
-done >>"$T/nsd/nsd.conf"
-nsd-checkconf "$T/nsd/nsd.conf" >"$T/nsd/checkconf.out" 2>&1 \
-    || bail "nsd-checkconf accepts the e2e NSD config: $(cat "$T/nsd/checkconf.out")"
-e2e_start "$E2E_NS_HUB" "$T/nsd/nsd.log" nsd -d -c "$T/nsd/nsd.conf"
-NSD_PID=$E2E_PID
-deadline=$(( $(now_ms) + 15000 ))
-until in_ns "$E2E_NS_HUB" dig -p 5300 @127.0.0.1 +time=1 +tries=1 alpha.test SOA 2>/dev/null | grep -q 'status: NOERROR'; do
-    if [ "$(now_ms)" -ge "$deadline" ] || ! kill -0 "$NSD_PID" 2>/dev/null; then
-        diag "$(cat "$T/nsd/nsd.log")"
-        bail "NSD serves the community zones in the hub namespace"
-    fi
-    sleep 0.1
-done
+NETNS=$E2E_NS_HUB start_nsd "$T/nsd" 5300 "$E2E_DIR/zones" \
+    || bail "NSD serves the community zones in the hub namespace"
 ok "NSD serves the community zones on 127.0.0.1@5300 in the hub namespace"
 
 # ------------------------------------------------------------------ policy
 
 DB=$T/policy.db
-sqlite3 "$DB" <"$SRCDIR/dbtools/schema.sql" >/dev/null 2>"$T/schema.err" \
-    || bail "schema.sql loads: $(cat "$T/schema.err")"
-sqlite3 "$DB" <"$E2E_DIR/policy.sql" >/dev/null 2>"$T/policy.err" \
-    || bail "e2e policy.sql loads: $(cat "$T/policy.err")"
+new_policy_db "$DB" <"$E2E_DIR/policy.sql" >/dev/null 2>"$T/policy.err" \
+    || bail "schema.sql and the e2e policy.sql load: $(cat "$T/policy.err")"
 ok "policy database created with the sqlite3 shell"
 
 # ------------------------------------------------------------------ resolverd
@@ -193,15 +165,10 @@ resolverd_start() {
         e2e_start "$E2E_NS_HUB" "$log" "$RESOLVERD" -c "$conf" -f -v 2
     RESOLVERD_PID=$E2E_PID
     RESOLVERD_LOG=$log
-    local deadline=$(( $(now_ms) + 20000 ))
-    until in_ns "$E2E_NS_HUB" dig -b "$E2E_HUB_ADDR" @"$E2E_HUB_ADDR" +time=1 +tries=1 \
-            sink.clearinghouse.test A 2>/dev/null | grep -q 'status: NOERROR'; do
-        if [ "$(now_ms)" -ge "$deadline" ] || ! kill -0 "$RESOLVERD_PID" 2>/dev/null; then
-            diag "config:" "$(cat "$conf")" "log:" "$(tail -n 30 "$log")"
-            return 1
-        fi
-        sleep 0.1
-    done
+    if ! NETNS=$E2E_NS_HUB wait_for_dns 53 sink.clearinghouse.test "$E2E_HUB_ADDR" 20 "$E2E_HUB_ADDR" "$RESOLVERD_PID"; then
+        diag "config:" "$(cat "$conf")" "log:" "$(tail -n 30 "$log")"
+        return 1
+    fi
 }
 
 # dig_from SERVER NAME TYPE: what resolverd answers SERVER (asked from its namespace).
@@ -322,7 +289,7 @@ if command -v ejabberdctl >/dev/null 2>&1 && command -v erl >/dev/null 2>&1 \
     chmod 711 "$T"    # the ejabberd user reaches its files under $T/ejabberd
     ejabberd_launch "$EJABBERD_DNS_NORMAL"
 else
-    echo "SKIP ejabberd: not installed (tests/e2e/deps.sh installs it)"
+    skip "ejabberd (delta.test) starts and joins the phases" "not installed (tests/e2e/deps.sh installs it)"
 fi
 
 for s in "${SERVERS[@]}"; do
@@ -505,7 +472,7 @@ if [ "$HAVE_LISTENER" = yes ]; then
         not_ok "resolverd starts with sink-mode listener"
     fi
 else
-    echo "SKIP listener: not implemented (resolverd -h lists no 'listener' sink mode)"
+    skip "phase 3: sink-mode listener" "not implemented (resolverd -h lists no 'listener' sink mode)"
 fi
 
 # ---- phase 4: require-mutual no: a one-way allow meets dialback

@@ -2,7 +2,7 @@
 # DNSSEC through resolverd: NSD serves a zone signed with ldns-signzone and a
 # copy whose signature is broken; resolverd has their keys as trust anchors.
 #
-#   tests/integration/test_dnssec.sh SRCDIR BUILDDIR
+#   make check, or by hand: [RESOLVERD=BINARY] tests/integration/test_dnssec.sh
 #
 # secure -> AD=1 when the client asks (DO or AD), RRSIGs only with DO;
 # bogus -> SERVFAIL; an allowed XMPP answer under a signed community domain
@@ -10,13 +10,9 @@
 # sink, the targets table) are never AD.
 
 set -u
-SRCDIR=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
-BUILDDIR=$(cd "${2:-$SRCDIR}" && pwd)
-. "$SRCDIR/tests/lib.sh"
-RESOLVERD=${RESOLVERD:-$BUILDDIR/resolverd/resolverd}
-for tool in nsd dig sqlite3 ldns-keygen ldns-signzone setsid; do
-    command -v "$tool" >/dev/null 2>&1 || bail "required tool $tool is installed"
-done
+. "$(dirname "$0")/../lib.sh"
+require_tools nsd nsd-checkconf dig sqlite3 ldns-keygen ldns-signzone setsid
+require_resolverd
 make_tmpdir T
 mkdir -p "$T/zones" "$T/keys"
 
@@ -51,8 +47,9 @@ start_nsd "$T/nsd" "$NSD_PORT" "$T/zones" || bail "nsd serves the signed zones"
 
 DB=$T/policy.db
 new_policy_db "$DB" <<'SQL' || bail "policy loads"
-INSERT INTO domains (name) VALUES ('a.test'), ('secure.test'), ('closed.test');
-INSERT INTO identities (value, domain) VALUES ('127.0.0.2/32', 'a.test'), ('127.0.0.3/32', 'secure.test');
+INSERT INTO domains (name) VALUES ('a.test'), ('secure.test'), ('closed.test'), ('d.test');
+INSERT INTO identities (value, domain) VALUES ('127.0.0.2/32', 'a.test'), ('127.0.0.3/32', 'secure.test'),
+    ('127.0.0.4/32', 'd.test');
 INSERT INTO rules (priority, from_kind, from_name, to_kind, action) VALUES (10, 'domain', 'a.test', 'any', 'allow');
 INSERT INTO rules (priority, from_kind, from_name, to_kind, to_name, action) VALUES
     (10, 'domain', 'secure.test', 'domain', 'a.test', 'allow'),
@@ -69,13 +66,11 @@ recursion-acl: 127.0.0.1/32
 CONF
 
 q() { local src=$1; shift; dig +time=3 +tries=1 -b "$src" -p "$PORT" @127.0.0.1 "$@"; }
-flags() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -n 1; }
-status() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
-has_ad() { [[ " $(flags "$1") " == *" ad "* ]]; }
+has_ad() { has_flag "$1" ad; }
 
 # other.test is signed and outside the community: plain recursion
 out=$(q 127.0.0.1 www.other.test A +dnssec)
-assert_eq "secure: NOERROR" NOERROR "$(status "$out")"
+assert_eq "secure: NOERROR" NOERROR "$(status_of "$out")"
 has_ad "$out" && ok "secure, DO set: AD=1" || not_ok "secure, DO set: AD=1"
 assert_match "secure, DO set: the RRSIG comes along" "RRSIG[[:space:]]+A 13 3 3600" "$out"
 out=$(q 127.0.0.1 www.other.test A +noadflag)
@@ -85,16 +80,16 @@ out=$(q 127.0.0.1 www.other.test A +adflag)
 has_ad "$out" && ok "secure, AD asked (RFC 6840): AD=1" || not_ok "secure, AD asked (RFC 6840): AD=1"
 
 out=$(q 127.0.0.1 www.bogus.test A +dnssec)
-assert_eq "bogus signature: SERVFAIL" SERVFAIL "$(status "$out")"
+assert_eq "bogus signature: SERVFAIL" SERVFAIL "$(status_of "$out")"
 assert_not_match "bogus signature: the forged address is not given" "198.18.1.66" "$out"
 out=$(q 127.0.0.1 www.bogus.test A +cd +dnssec)
 assert_eq "bogus, checking disabled (CD): the client gets it to check itself" "198.18.1.66" \
-    "$(awk '$4 == "A" {print $5}' <<<"$(sed -n '/ANSWER SECTION/,/^$/p' <<<"$out")")"
+    "$(rdata_type "$out" A)"
 
 out=$(q 127.0.0.2 _xmpp-server._tcp.secure.test SRV +dnssec)
 assert_match "allowed XMPP answer under a signed domain: the SRV" "SRV[[:space:]]+0 5 5269 xmpp.secure.test." "$out"
 assert_match "... its RRSIG passed through unchanged (original TTL 3600 in the signature)" "RRSIG[[:space:]]+SRV 13 4 3600" "$out"
-assert_le "... the TTL capped at 60" 60 "$(awk '$4 == "SRV" {print $2; exit}' <<<"$(sed -n '/ANSWER SECTION/,/^$/p' <<<"$out")")"
+assert_le "... the TTL capped at 60" 60 "$(ttl_of "$out" SRV)"
 has_ad "$out" && ok "... and AD=1: it validated" || not_ok "... and AD=1: it validated"
 
 out=$(q 127.0.0.3 _xmpp-server._tcp.closed.test SRV +dnssec +adflag)
@@ -104,8 +99,8 @@ assert_not_match "the sink has no RRSIG" "RRSIG" "$out"
 out=$(q 127.0.0.2 _xmpp-server._tcp.closed.test SRV +dnssec +adflag)
 assert_match "allowed from the targets table" "xmpp.closed.test." "$out"
 has_ad "$out" && not_ok "answers from the targets table are never AD" || ok "answers from the targets table are never AD"
-out=$(q 127.0.0.3 secure.test A +dnssec)
-assert_eq "denied A of a signed peer: the sink address" 127.0.0.1 "$(awk '$4 == "A" {print $5}' <<<"$(sed -n '/ANSWER SECTION/,/^$/p' <<<"$out")")"
+out=$(q 127.0.0.4 secure.test A +dnssec)
+assert_eq "denied A of a signed peer: the sink address" 127.0.0.1 "$(rdata_type "$out" A)"
 has_ad "$out" && not_ok "... not AD" || ok "... not AD"
 
 stop_pid "$RESOLVERD_PID" 10 && ok "resolverd exits on SIGTERM" || not_ok "resolverd exits on SIGTERM"

@@ -4,16 +4,12 @@
 # is lost; expiry needs no edit; a broken database leaves the last good
 # policy in place.
 #
-#   tests/integration/test_live_policy.sh SRCDIR BUILDDIR
+#   make check, or by hand: [RESOLVERD=BINARY] tests/integration/test_live_policy.sh
 
 set -u
-SRCDIR=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
-BUILDDIR=$(cd "${2:-$SRCDIR}" && pwd)
-. "$SRCDIR/tests/lib.sh"
-RESOLVERD=${RESOLVERD:-$BUILDDIR/resolverd/resolverd}
-for tool in dig sqlite3 python3 setsid dnsperf; do
-    command -v "$tool" >/dev/null 2>&1 || bail "required tool $tool is installed"
-done
+. "$(dirname "$0")/../lib.sh"
+require_tools dig sqlite3 python3 setsid dnsperf taskset
+require_resolverd
 make_tmpdir T
 
 # Closed network: every target in the database, so no upstream is needed.

@@ -1,33 +1,29 @@
 #!/usr/bin/env bash
 # Integration test of resolverd with real clients and a real upstream.
 #
-#   tests/integration/test_resolverd.sh SRCDIR BUILDDIR
+#   make check, or by hand: [RESOLVERD=BINARY] tests/integration/test_resolverd.sh
 #
 # Starts NSD on loopback (authoritative for the test zones in zones/), builds a
 # policy database with the sqlite3 shell (schema.sql + policy.sql), starts
-# resolverd (BUILDDIR/resolverd/resolverd, or $RESOLVERD) in the foreground on
-# 127.0.0.1 and ::1, and asks it questions with dig from distinct loopback
-# source addresses, plus raw packets (dnsraw.py) for what dig cannot send.
+# resolverd (the build's, or $RESOLVERD) in the foreground on 127.0.0.1 and
+# ::1, and asks it questions with dig from distinct loopback source addresses,
+# plus raw packets (dnsraw.py) for what dig cannot send.
 #
-# Prints "ok - ..." / "not ok - ..." lines; exits non-zero on any failure.
+# Prints TAP; exits non-zero on any failure.
 # Environment: RESOLVERD (binary), RESOLVERD_UPSTREAM=forward|stub (how
-# resolverd reaches NSD; default forward), KEEP_TMP=1 (keep the temp dir).
+# resolverd reaches NSD; default forward; test_resolverd_stub.sh sets stub),
+# KEEP_TMP=1 (keep the temp dir).
 
 set -u
 
-SRCDIR=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
-BUILDDIR=$(cd "${2:-$SRCDIR}" && pwd)
-. "$SRCDIR/tests/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 
 HERE=$SRCDIR/tests/integration
-RESOLVERD=${RESOLVERD:-$BUILDDIR/resolverd/resolverd}
 UPSTREAM_MODE=${RESOLVERD_UPSTREAM:-forward}
 SINK_SRV='0 0 5269 sink.clearinghouse.test.'
 
-for tool in nsd nsd-checkconf dig sqlite3 python3 setsid; do
-    command -v "$tool" >/dev/null 2>&1 || bail "required tool $tool is installed (run scripts/deps.sh)"
-done
-[ -x "$RESOLVERD" ] || bail "resolverd binary exists at $RESOLVERD (build first)"
+require_tools nsd nsd-checkconf dig sqlite3 python3 setsid
+require_resolverd
 
 make_tmpdir T
 
@@ -48,10 +44,8 @@ upstream() {
 # ------------------------------------------------------------------ policy
 
 DB=$T/policy.db
-sqlite3 "$DB" <"$SRCDIR/dbtools/schema.sql" >/dev/null 2>"$T/schema.err" \
-    || bail "schema.sql loads into a new database: $(cat "$T/schema.err")"
-sqlite3 "$DB" <"$HERE/policy.sql" >/dev/null 2>"$T/policy.err" \
-    || bail "policy.sql loads: $(cat "$T/policy.err")"
+new_policy_db "$DB" <"$HERE/policy.sql" >/dev/null 2>"$T/policy.err" \
+    || bail "schema.sql and policy.sql load: $(cat "$T/policy.err")"
 ok "test policy database created with the sqlite3 shell"
 
 # ------------------------------------------------------------------ resolverd
@@ -100,17 +94,6 @@ q() {
     case $src in *:*) server=::1 ;; esac
     dig -b "$src" -p "$PORT" "@$server" +time=2 +tries=1 "$@" 2>&1
 }
-status_of() { sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$1" | head -n 1; }
-flags_of() { sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$1" | head -n 1; }
-size_of() { sed -n 's/^;; MSG SIZE  rcvd: \([0-9]*\).*/\1/p' <<<"$1" | head -n 1; }
-# answer lines: "owner ttl class type rdata..."
-answer_of() { awk '/^;; ANSWER SECTION:/ { f = 1; next } /^$/ { f = 0 } f' <<<"$1"; }
-rdata_of() { answer_of "$1" | awk '{ $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' | sort; }
-# rdata of the records of one type only (skips CNAMEs, RRSIGs)
-rdata_type() { answer_of "$1" | awk -v t="$2" '$4 == t { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' | sort; }
-max_ttl_of() { answer_of "$1" | awk 'BEGIN { m = -1 } { if ($2 + 0 > m) m = $2 + 0 } END { print m }'; }
-ancount_of() { sed -n 's/.*ANSWER: \([0-9]*\),.*/\1/p' <<<"$1" | head -n 1; }
-has_flag() { [[ " $(flags_of "$1") " == *" $2 "* ]]; }
 
 # check_allow DESC SRC NAME TYPE [DIG-ARGS]: NOERROR, P's real records, TTL <= 60.
 check_allow() {

@@ -2,7 +2,7 @@
 # The three sink modes, end to end: resolverd started once per mode with the
 # same policy, asked with dig from an allowed and a denied requester.
 #
-#   tests/integration/test_sink_modes.sh SRCDIR BUILDDIR
+#   make check, or by hand: [RESOLVERD=BINARY] tests/integration/test_sink_modes.sh
 #
 # host:     SRV to the sink host, its address from the zone (A and AAAA of the
 #           denied peer and of its target host give the sink address too)
@@ -12,13 +12,9 @@
 #           error naming the denied pair; garbage and floods do not hurt it.
 
 set -u
-SRCDIR=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
-BUILDDIR=$(cd "${2:-$SRCDIR}" && pwd)
-. "$SRCDIR/tests/lib.sh"
-RESOLVERD=${RESOLVERD:-$BUILDDIR/resolverd/resolverd}
-for tool in dig sqlite3 python3 setsid; do
-    command -v "$tool" >/dev/null 2>&1 || bail "required tool $tool is installed"
-done
+. "$(dirname "$0")/../lib.sh"
+require_tools dig sqlite3 python3 setsid bc
+require_resolverd
 make_tmpdir T
 
 # a.test (127.0.0.2) may reach b.test (127.0.0.3) and back; c.test is denied to a.

@@ -1,33 +1,24 @@
 #!/bin/bash
 # test_schema.sh -- the policy schema refuses bad edits by itself.
 #
-# usage: tests/schema/test_schema.sh SRCDIR
-# (without arguments, as automake runs it: SRCDIR is $srcdir, else .)
+# usage: make check, or by hand: tests/schema/test_schema.sh
 #
-# Creates a fresh database with `sqlite3 DB < SRCDIR/dbtools/schema.sql` and
+# Creates a fresh database with `sqlite3 DB < dbtools/schema.sql` and
 # edits it through the real sqlite3 shell only, as an operator would: every
 # bad edit must be refused with the schema's message and leave the serial
 # alone; every good edit must be accepted, bump meta.serial once per changed
 # row and write that many audit rows with actor 'sql'.
-# Prints one "ok - ..." / "not ok - ..." line per assertion; exits 1 if any failed.
+# Prints TAP, one "ok - ..." / "not ok - ..." line per assertion; exits 1 if any failed.
 
 set -u
 
-SRCDIR=${1:-${srcdir:-.}}
+. "$(dirname "$0")/../lib.sh"
 SCHEMA=$SRCDIR/dbtools/schema.sql
 
-. "$SRCDIR/tests/lib.sh"
+require_tools sqlite3
+[ -r "$SCHEMA" ] || bail "$SCHEMA not readable"
 
-if ! command -v sqlite3 >/dev/null 2>&1; then
-	echo "not ok - sqlite3 shell not found (apt-get install sqlite3)"
-	exit 1
-fi
-if [ ! -r "$SCHEMA" ]; then
-	echo "not ok - $SCHEMA not readable"
-	exit 1
-fi
-
-make_tmpdir TMP || exit 1
+make_tmpdir TMP || bail "a temporary directory"
 DB=$TMP/policy.db
 ERR=$TMP/err
 
