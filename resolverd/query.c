@@ -73,6 +73,56 @@ skip_name(const uint8_t *pkt, size_t len, size_t o)
 }
 
 /*
+ * The options of an OPT record (RFC 6891 6.1.2): each must lie within the
+ * RDATA, and those whose query form an RFC fixes must have it. 0, or
+ * FORMERR.
+ */
+static int
+check_edns_options(const uint8_t *rdata, size_t rdlen)
+{
+	size_t o = 0;
+
+	while (o < rdlen) {
+		if (o + 4 > rdlen)
+			return LDNS_RCODE_FORMERR;
+		uint16_t code = ldns_read_uint16(rdata + o), olen = ldns_read_uint16(rdata + o + 2);
+		const uint8_t *v = rdata + o + 4;
+		if (o + 4 + olen > rdlen)
+			return LDNS_RCODE_FORMERR; /* runs past the RDATA */
+		switch (code) {
+		case 3:  /* NSID, RFC 5001 2.3: empty in a query */
+		case 9:  /* EDNS EXPIRE, RFC 7314 2: empty in a query */
+		case 11: /* edns-tcp-keepalive, RFC 7828 3.2.1: empty from a client */
+			if (olen != 0)
+				return LDNS_RCODE_FORMERR;
+			break;
+		case 8: { /* Client Subnet, RFC 7871 6: family, prefixes, the address bytes */
+			if (olen < 4)
+				return LDNS_RCODE_FORMERR;
+			uint16_t family = ldns_read_uint16(v);
+			unsigned source = v[2], scope = v[3], max = family == 1 ? 32 : 128;
+			if ((family != 1 && family != 2) || source > max || scope != 0 ||
+			    olen != 4 + (source + 7) / 8)
+				return LDNS_RCODE_FORMERR;
+			break;
+		}
+		case 10: /* COOKIE, RFC 7873 4: client cookie 8, or 16 to 40 with a server cookie */
+			if (olen != 8 && (olen < 16 || olen > 40))
+				return LDNS_RCODE_FORMERR;
+			break;
+		case 14: /* edns-key-tag, RFC 8145 4.1: one or more 2-byte key tags */
+			if (olen == 0 || olen % 2 != 0)
+				return LDNS_RCODE_FORMERR;
+			break;
+		default: /* unknown options are ignored (RFC 6891 6.1.2) */
+			break;
+		}
+		o += 4 + (size_t)olen;
+	}
+	return 0;
+}
+
+/*
  * Parse question and EDNS. Returns 0, or an RCODE to answer with
  * (FORMERR); req->question is set only when the question itself parsed.
  */
@@ -108,13 +158,17 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 			return LDNS_RCODE_FORMERR;
 		if (type == LDNS_RR_TYPE_OPT) {
 			/* one OPT, owner root, in the additional section (RFC 6891 6.1.1) */
-			if (req->edns || i < (unsigned)an + ns || pkt[start] != 0)
+			if (req->edns || i < (unsigned)an + ns || pkt[start] != 0 ||
+			    check_edns_options(pkt + o + 10, rdlen) != 0)
 				return LDNS_RCODE_FORMERR;
 			req->edns = true;
 			req->edns_size = ldns_read_uint16(pkt + o + 2);
 			req->edns_version = pkt[o + 5];
 			req->do_bit = (pkt[o + 6] & 0x80) != 0;
 		}
+		/* a TSIG record is the last of the message (RFC 8945 5.1) */
+		if (type == LDNS_RR_TYPE_TSIG && i != total - 1)
+			return LDNS_RCODE_FORMERR;
 		o += 10 + rdlen;
 	}
 	return 0;
@@ -609,6 +663,41 @@ answer_policed(struct resolver *r, const struct request *req, uint32_t requester
 	               RECURSE_POLICY, a);
 }
 
+/*
+ * Question types that are not a lookup (RFC 6895 3.1): zone transfers are
+ * not served here (FORMERR over UDP, where they cannot run, REFUSED over
+ * TCP), MAILA/MAILB are obsolete (NOTIMP), and OPT, TSIG, TKEY are not
+ * questions (FORMERR). false: answered with that RCODE.
+ */
+static void refuse(struct resolver *r, struct answer *a);
+
+static bool
+meta_type_allowed(struct resolver *r, const struct request *req, bool tcp, struct answer *a)
+{
+	switch (req->qtype) {
+	case LDNS_RR_TYPE_AXFR:
+	case LDNS_RR_TYPE_IXFR:
+		if (tcp) {
+			refuse(r, a);
+			return false;
+		}
+		/* FALLTHROUGH */
+	case LDNS_RR_TYPE_OPT:
+	case LDNS_RR_TYPE_TSIG:
+	case LDNS_RR_TYPE_TKEY:
+		r->stats.formerr++;
+		answer_set_rcode(a, LDNS_RCODE_FORMERR);
+		return false;
+	case LDNS_RR_TYPE_MAILA:
+	case LDNS_RR_TYPE_MAILB:
+		r->stats.notimp++;
+		answer_set_rcode(a, LDNS_RCODE_NOTIMPL);
+		return false;
+	default:
+		return true;
+	}
+}
+
 /* REFUSED: not for this client (RA clear: no recursion offered to it), counted. */
 static void
 refuse(struct resolver *r, struct answer *a)
@@ -641,6 +730,17 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 	memset(&req, 0, sizeof(req));
 	req.id = LDNS_ID_WIRE(pkt);
 	req.opcode = LDNS_OPCODE_WIRE(pkt);
+	if (req.opcode != LDNS_PACKET_QUERY) {
+		/*
+		 * An opcode we do not implement: the rest of the message means
+		 * nothing to us, so it is not parsed and no flag of it is echoed
+		 * (RFC 8906 8.2.7-8.2.8): the id, QR, the opcode, NOTIMP.
+		 */
+		r->stats.notimp++;
+		start_answer(r, &a, &req, out, outcap, 512, LDNS_RCODE_NOTIMPL);
+		LDNS_RA_CLR(out);
+		goto done;
+	}
 	req.rd = LDNS_RD_WIRE(pkt) != 0;
 	req.cd = LDNS_CD_WIRE(pkt) != 0;
 	req.ad = LDNS_AD_WIRE(pkt) != 0;
@@ -654,12 +754,9 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 		start_answer(r, &a, &req, out, outcap, tcp ? 65535 : 512, (uint8_t)rcode);
 		goto done;
 	}
-	if (req.opcode != LDNS_PACKET_QUERY) {
-		r->stats.notimp++;
-		start_answer(r, &a, &req, out, outcap, limit, LDNS_RCODE_NOTIMPL);
-		goto done;
-	}
 	start_answer(r, &a, &req, out, outcap, limit, LDNS_RCODE_NOERROR);
+	if (!meta_type_allowed(r, &req, tcp, &a))
+		goto done;
 	if (req.edns && req.edns_version != 0) {
 		/* RFC 6891 6.1.3: we speak EDNS version 0 only */
 		a.edns_ext_rcode = RCODE_BADVERS >> 4;

@@ -254,6 +254,64 @@ test_malformed(void)
 	CHECK_INT(run(q, len, "127.0.0.2", &outlen), QUERY_ANSWERED, "opcode STATUS is answered");
 	CHECK_INT(rcode(), 4, "... with NOTIMP");
 	CHECK_INT((out[2] >> 3) & 0xf, 2, "... echoing the opcode");
+	CHECK(LDNS_QDCOUNT(out) == 0 && !LDNS_RD_WIRE(out) && !LDNS_RA_WIRE(out) && outlen == 12,
+	      "... the header alone: the message is not parsed, no flag echoed, no RA");
+	len = make_query(q, (uint16_t)(15 << 11) | RD, "www.example", LDNS_RR_TYPE_A, 1);
+	q[13] = 0xff; /* and a question that would not even parse */
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK(rcode() == LDNS_RCODE_NOTIMPL && LDNS_OPCODE_WIRE(out) == 15 && !LDNS_RD_WIRE(out),
+	      "opcode 15 with RD and a broken question: NOTIMP, opcode 15, no RD");
+
+	/* EDNS options (RFC 6891 6.1.2) and the TSIG record's place (RFC 8945 5.1) */
+	static const struct {
+		uint8_t opt[16];
+		size_t len;
+		int rcode;
+		const char *what;
+	} opts[] = {
+		{ { 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 }, 12, 0, "a client COOKIE of 8 bytes is fine" },
+		{ { 0, 10, 0, 5, 1, 2, 3, 4, 5 }, 9, 1, "a COOKIE of 5 bytes: FORMERR" },
+		{ { 0, 10, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, 16, 1, "a COOKIE of 12 bytes: FORMERR" },
+		{ { 0, 12, 0, 9, 0, 0 }, 6, 1, "an option running past the RDATA: FORMERR" },
+		{ { 0, 12 }, 2, 1, "half an option header: FORMERR" },
+		{ { 0, 3, 0, 0 }, 4, 0, "an empty NSID request is fine" },
+		{ { 0, 3, 0, 2, 1, 2 }, 6, 1, "an NSID with data in a query: FORMERR" },
+		{ { 0, 8, 0, 7, 0, 1, 24, 0, 10, 1, 2 }, 11, 0, "a Client Subnet /24 with 3 address bytes is fine" },
+		{ { 0, 8, 0, 7, 0, 1, 33, 0, 10, 1, 2 }, 11, 1, "a Client Subnet /33 for IPv4: FORMERR" },
+		{ { 0, 8, 0, 8, 0, 1, 24, 0, 10, 1, 2, 3 }, 12, 1, "a Client Subnet with too many address bytes: FORMERR" },
+		{ { 0, 14, 0, 3, 1, 2, 3 }, 7, 1, "an odd edns-key-tag: FORMERR" },
+		{ { 0xfd, 0xe9, 0, 2, 1, 2 }, 6, 0, "an unknown option is ignored" },
+	};
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		len = make_query(q, RD, "sink.clearinghouse.test", LDNS_RR_TYPE_A, 1);
+		memcpy(q + len, opts[i].opt, opts[i].len);
+		ldns_write_uint16(q + len - 2, (uint16_t)opts[i].len);
+		run(q, len + opts[i].len, "127.0.0.2", &outlen);
+		CHECK_INT(rcode(), opts[i].rcode, "%s", opts[i].what);
+	}
+	static const uint8_t tsig_rr[] = { 3, 'k', 'e', 'y', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0 };
+	len = make_query(q, RD, "sink.clearinghouse.test", LDNS_RR_TYPE_A, 0);
+	memcpy(q + len, tsig_rr, sizeof(tsig_rr));
+	len += sizeof(tsig_rr);
+	static const uint8_t opt_rr[11] = { 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0 };
+	memcpy(q + len, opt_rr, sizeof(opt_rr));
+	len += sizeof(opt_rr);
+	q[11] = 2;
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK_INT(rcode(), LDNS_RCODE_FORMERR, "a TSIG record that is not the last: FORMERR");
+
+	/* question types that are not lookups */
+	len = make_query(q, 0, "clearinghouse.test", LDNS_RR_TYPE_AXFR, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK_INT(rcode(), LDNS_RCODE_FORMERR, "AXFR over UDP: FORMERR");
+	run_from(q, len, "127.0.0.2", true, &outlen);
+	CHECK(rcode() == LDNS_RCODE_REFUSED && !LDNS_RA_WIRE(out), "AXFR over TCP: REFUSED, no RA");
+	len = make_query(q, 0, "clearinghouse.test", LDNS_RR_TYPE_MAILB, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK_INT(rcode(), LDNS_RCODE_NOTIMPL, "MAILB: NOTIMP");
+	len = make_query(q, 0, "clearinghouse.test", LDNS_RR_TYPE_OPT, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	CHECK_INT(rcode(), LDNS_RCODE_FORMERR, "OPT as a question type: FORMERR");
 }
 
 static void
