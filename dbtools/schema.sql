@@ -8,7 +8,18 @@
 -- Every change to a policy table bumps meta.serial and writes an audit row.
 -- resolverd polls PRAGMA data_version and reloads on a new serial.
 --
--- Names are stored lower-case, without the trailing dot.
+-- Names are stored lower-case, without the trailing dot, Unicode names as
+-- A-labels (xn--...).
+--
+-- Every value resolverd's loader (resolverd/policydb.c) reads is checked
+-- here by the same definition the loader applies, so that nothing the
+-- database accepts can stop resolverd from loading the policy:
+--   names       name_syntax below (domains, target hosts, address hosts)
+--   addresses   address_syntax below (identities, target addresses)
+--   numbers     integers (typeof), in range: levels 0-2147483647, SRV
+--               priority, weight 0-65535, port 1-65535 (0 for target ".")
+--   words       service, action, selector kind: one of a list
+--   times       rules.expires: 'YYYY-MM-DD HH:MM:SS', UTC
 
 PRAGMA journal_mode = WAL;
 
@@ -18,6 +29,10 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 
 INSERT INTO meta (key, value) VALUES ('schema_version', 1), ('serial', 1);
+
+CREATE TRIGGER meta_numbers BEFORE UPDATE ON meta
+WHEN NEW.key IN ('schema_version', 'serial') AND (typeof(NEW.value) <> 'integer' OR NEW.value < 1)
+BEGIN SELECT RAISE(ABORT, 'meta: schema_version and serial are integers from 1'); END;
 
 -- meta holds the two numbers above and, during a chpolicy transaction, the actor
 -- that the audit triggers record. Nothing else may be stored there.
@@ -29,27 +44,108 @@ CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta
 WHEN OLD.key IN ('schema_version', 'serial')
 BEGIN SELECT RAISE(ABORT, 'meta: schema_version and serial cannot be deleted'); END;
 
+-- The one definition of a DNS name here (domains, SRV target hosts, the
+-- hosts of target addresses): letters a-z, digits and hyphens, lower case,
+-- labels of 1 to 63 characters that neither start nor end with a hyphen,
+-- 1 to 253 characters in all, no trailing dot. The table stays empty: a
+-- trigger that checks a name puts it in and takes it out again, so that this
+-- CHECK speaks for every table ("CHECK constraint failed: invalid domain name").
+CREATE TABLE name_syntax (
+    name TEXT NOT NULL
+         CONSTRAINT "invalid domain name" CHECK (typeof(name) = 'text'
+                AND length(name) BETWEEN 1 AND 253
+                AND name NOT GLOB '*[^a-z0-9.-]*'
+                AND name GLOB '[a-z0-9]*'
+                AND name GLOB '*[a-z0-9]'
+                AND name NOT GLOB '*..*'
+                AND name NOT GLOB '*.-*'
+                AND name NOT GLOB '*-.*'
+                AND name NOT GLOB '*[^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.]*')
+);
+
+-- The one definition of an address or a prefix (identities, target
+-- addresses), the canonical text chpolicy writes and resolverd reads
+-- (resolverd/netaddr.h):
+--   IPv4: four numbers 0-255 without leading zeros;
+--   IPv6: RFC 5952: lower-case hex groups without leading zeros, "::" for the
+--         longest run of two or more zero groups (the first of equal runs),
+--         no dotted quad; not inside ::ffff:0:0/96 (IPv4-mapped: write IPv4);
+--   "/LEN": 0-32 or 0-128 without leading zeros, host bits zero; without it
+--         an identity is the host prefix; a target address never has one.
+-- Inserting (value, host_only) here checks the value and stores nothing.
+CREATE VIEW address_syntax (value, host_only) AS SELECT NULL, NULL WHERE 0;
+CREATE TRIGGER address_syntax INSTEAD OF INSERT ON address_syntax
+BEGIN
+    SELECT CASE
+        WHEN typeof(NEW.value) <> 'text' OR fam = 0
+            THEN RAISE(ABORT, 'invalid CIDR/address: not an IPv4 or IPv6 address')
+        WHEN NEW.host_only AND l IS NOT NULL
+            THEN RAISE(ABORT, 'invalid CIDR/address: a single address here, without a prefix length')
+        WHEN l IS NOT NULL AND (NOT (l GLOB '[0-9]' OR l GLOB '[1-9][0-9]' OR l GLOB '1[0-9][0-9]')
+                                OR plen > (CASE fam WHEN 4 THEN 32 ELSE 128 END))
+            THEN RAISE(ABORT, 'invalid CIDR/address: the prefix length is 0 to 32 (IPv4) or 0 to 128 (IPv6), without leading zeros')
+        WHEN fam = 4 AND (a GLOB '*[^0-9.]*' OR (SELECT count(*) <> 4 OR total(NOT (value GLOB '[0-9]' OR value GLOB '[1-9][0-9]'
+                              OR value GLOB '1[0-9][0-9]' OR value GLOB '2[0-4][0-9]' OR value GLOB '25[0-5]')) > 0
+                          FROM json_each('["' || replace(a, '.', '","') || '"]')))
+            THEN RAISE(ABORT, 'invalid CIDR/address: IPv4 is four numbers 0 to 255 without leading zeros')
+        WHEN fam = 4 AND (SELECT sum(CAST(value AS INTEGER) << (8 * (3 - key)))
+                          FROM json_each('["' || replace(a, '.', '","') || '"]')) & ((1 << (32 - plen)) - 1) <> 0
+            THEN RAISE(ABORT, 'invalid CIDR/address: host bits set after the prefix length (write the network address)')
+        WHEN fam = 6 AND (a GLOB '*[^0-9a-f:]*' OR a GLOB '*:::*' OR length(a) - length(replace(a, '::', '')) > 2
+             OR (dc > 0 AND k < 2)
+             OR (SELECT count(*) <> 8 OR total(NOT (value GLOB '[0-9a-f]' OR value GLOB '[1-9a-f][0-9a-f]'
+                    OR value GLOB '[1-9a-f][0-9a-f][0-9a-f]' OR value GLOB '[1-9a-f][0-9a-f][0-9a-f][0-9a-f]')) > 0
+                 FROM json_each('["' || replace(g, ':', '","') || '"]'))
+             OR (dc = 0 AND instr(':' || a || ':', ':0:0:') > 0)
+             OR (dc > 0 AND (':' || lft GLOB '*:0' OR rgt || ':' GLOB '0:*'
+                             OR instr(':' || lft || ':', ':' || substr('0:0:0:0:0:0:0:0:', 1, 2 * k)) > 0
+                             OR instr(':' || rgt || ':', ':' || substr('0:0:0:0:0:0:0:0:', 1, 2 * k + 2)) > 0)))
+            THEN RAISE(ABORT, 'invalid CIDR/address: IPv6 in RFC 5952 form: lower-case hex groups without leading zeros, :: for the longest run of two or more zero groups, no dotted quad')
+        WHEN fam = 6 AND g GLOB '0:0:0:0:0:ffff:*' AND plen >= 96
+            THEN RAISE(ABORT, 'invalid CIDR/address: an IPv4-mapped IPv6 address: write it as IPv4')
+        WHEN fam = 6 AND (SELECT total(CASE WHEN plen >= 16 * (key + 1) THEN 0
+                               WHEN plen <= 16 * key THEN v
+                               ELSE v % (1 << (16 * (key + 1) - plen)) END) FROM
+                (SELECT key, (instr('0123456789abcdef', substr(h, 1, 1)) - 1) * 4096
+                           + (instr('0123456789abcdef', substr(h, 2, 1)) - 1) * 256
+                           + (instr('0123456789abcdef', substr(h, 3, 1)) - 1) * 16
+                           + (instr('0123456789abcdef', substr(h, 4, 1)) - 1) AS v
+                 FROM (SELECT key, substr('000' || value, -4) AS h
+                       FROM json_each('["' || replace(g, ':', '","') || '"]')))) > 0
+            THEN RAISE(ABORT, 'invalid CIDR/address: host bits set after the prefix length (write the network address)')
+    END
+    FROM (SELECT *, CASE WHEN dc = 0 THEN a ELSE trim(lft || ':' || substr('0:0:0:0:0:0:0:0:', 1, 2 * k) || rgt, ':') END AS g
+          FROM (SELECT *, CASE WHEN l IS NULL THEN CASE fam WHEN 4 THEN 32 ELSE 128 END ELSE CAST(l AS INTEGER) END AS plen,
+                       8 - (CASE lft WHEN '' THEN 0 ELSE length(lft) - length(replace(lft, ':', '')) + 1 END)
+                         - (CASE rgt WHEN '' THEN 0 ELSE length(rgt) - length(replace(rgt, ':', '')) + 1 END) AS k
+                FROM (SELECT *, CASE WHEN a GLOB '*:*' THEN 6 WHEN a GLOB '*.*' THEN 4 ELSE 0 END AS fam,
+                             instr(a, '::') AS dc,
+                             CASE instr(a, '::') WHEN 0 THEN a ELSE substr(a, 1, instr(a, '::') - 1) END AS lft,
+                             CASE instr(a, '::') WHEN 0 THEN '' ELSE substr(a, instr(a, '::') + 2) END AS rgt
+                      FROM (SELECT CASE instr(NEW.value, '/') WHEN 0 THEN NEW.value
+                                   ELSE substr(NEW.value, 1, instr(NEW.value, '/') - 1) END AS a,
+                                   CASE instr(NEW.value, '/') WHEN 0 THEN NULL
+                                   ELSE substr(NEW.value, instr(NEW.value, '/') + 1) END AS l))));
+END;
+
 -- An XMPP server domain of the community.
 CREATE TABLE domains (
-    name    TEXT PRIMARY KEY NOT NULL
-            CONSTRAINT "invalid domain name" CHECK (length(name) BETWEEN 1 AND 253
-                   AND name = lower(name)
-                   AND name NOT GLOB '*[^a-z0-9.-]*'
-                   AND name GLOB '*[a-z0-9]'
-                   AND name GLOB '[a-z0-9]*'
-                   AND name NOT GLOB '*..*'
-                   AND name NOT GLOB '*.-*'
-                   AND name NOT GLOB '*-.*'
-                   AND name NOT GLOB '*[^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.][^.]*'),
+    name    TEXT PRIMARY KEY NOT NULL,
     level   INTEGER NOT NULL DEFAULT 0 CONSTRAINT "level must be an integer from 0 to 2147483647" CHECK (typeof(level) = 'integer' AND level BETWEEN 0 AND 2147483647),
-    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (typeof(enabled) = 'integer' AND enabled IN (0, 1)),
     note    TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
+
+CREATE TRIGGER domains_name BEFORE INSERT ON domains
+BEGIN
+    INSERT INTO name_syntax (name) VALUES (NEW.name);
+    DELETE FROM name_syntax;
+END;
 
 -- An attribute that domains share: an industry, an authentication method, an alliance.
 CREATE TABLE groups (
     name TEXT PRIMARY KEY NOT NULL
-         CONSTRAINT "invalid group name" CHECK (length(name) BETWEEN 1 AND 64
+         CONSTRAINT "invalid group name" CHECK (typeof(name) = 'text' AND length(name) BETWEEN 1 AND 64
                 AND name NOT GLOB '*[^a-z0-9:._-]*'
                 AND name GLOB '[a-z0-9]*'),
     note TEXT NOT NULL DEFAULT ''
@@ -78,57 +174,37 @@ BEGIN
 END;
 
 -- How a requester is recognised. kind 'cidr': value is an IPv4 or IPv6 prefix
--- ("192.0.2.0/24", "2001:db8::/32", or a bare address for a single host),
--- stored in canonical form (host bits zero, lower-case, compressed IPv6).
+-- ("192.0.2.0/24", "2001:db8::/32", or a bare address for a single host) in
+-- the canonical text of address_syntax. A bare address and its /32 (/128)
+-- are the same prefix: only one of them may be stored.
 -- 'tsig' and 'cert' are reserved for key and certificate bindings.
 CREATE TABLE identities (
     kind   TEXT NOT NULL DEFAULT 'cidr' CHECK (kind IN ('cidr', 'tsig', 'cert')),
     value  TEXT NOT NULL,
     domain TEXT NOT NULL,
     note   TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (kind, value),
-    CONSTRAINT "invalid CIDR" CHECK (kind <> 'cidr' OR (
-        -- IPv4: four dotted decimal octets of at most three digits, prefix 0-32
-        (value NOT GLOB '*[^0-9./]*'
-         AND (length(value) - length(replace(value, '.', ''))) = 3
-         AND (length(value) - length(replace(value, '/', ''))) <= 1
-         AND value GLOB '[0-9]*.[0-9]*.[0-9]*.[0-9]*'
-         AND value NOT GLOB '*..*' AND value NOT GLOB '*./*' AND value NOT GLOB '*/'
-         AND value NOT GLOB '*[0-9][0-9][0-9][0-9]*'
-         AND value NOT GLOB '*[3-9][0-9][0-9]*' AND value NOT GLOB '*2[6-9][0-9]*'
-         AND value NOT GLOB '*25[6-9]*'
-         AND (instr(value, '/') = 0
-              OR CAST(substr(value, instr(value, '/') + 1) AS INTEGER) BETWEEN 0 AND 32))
-        OR
-        -- IPv6: hex groups of at most four digits, 2 to 7 colons, at most one "::", prefix 0-128
-        (value NOT GLOB '*[^0-9a-f:/]*'
-         AND instr(value, ':') > 0
-         AND (length(value) - length(replace(value, ':', ''))) BETWEEN 2 AND 7
-         AND (length(value) - length(replace(value, '/', ''))) <= 1
-         AND value NOT GLOB '*:::*'
-         AND (length(value) - length(replace(value, '::', ''))) <= 2
-         AND value NOT GLOB '*[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*'
-         AND value NOT GLOB '*/*:*' AND value NOT GLOB '*/'
-         AND (value GLOB '::*' OR value NOT GLOB ':*')
-         AND (value GLOB '*::' OR value GLOB '*::/*' OR (value NOT GLOB '*:' AND value NOT GLOB '*:/*'))
-         AND (instr(value, '::') > 0
-              OR (length(value) - length(replace(value, ':', ''))) = 7)
-         AND (instr(value, '/') = 0
-              OR (substr(value, instr(value, '/') + 1) NOT GLOB '*[^0-9]*'
-                  AND CAST(substr(value, instr(value, '/') + 1) AS INTEGER) BETWEEN 0 AND 128)))
-    ))
+    PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 CREATE INDEX identities_domain ON identities (domain);
 
-CREATE TRIGGER identities_refs_insert BEFORE INSERT ON identities
+-- Checks an identity row on insert (old_value NULL) and update, and stores nothing.
+CREATE VIEW identity_check (kind, value, domain, old_value) AS SELECT NULL, NULL, NULL, NULL WHERE 0;
+CREATE TRIGGER identity_check INSTEAD OF INSERT ON identity_check
 BEGIN
+    INSERT INTO address_syntax (value, host_only) SELECT NEW.value, 0 WHERE NEW.kind = 'cidr';
+    SELECT RAISE(ABORT, 'identity: the same prefix is already stored with (or without) its /32 or /128')
+    WHERE NEW.kind = 'cidr' AND EXISTS (SELECT 1 FROM identities WHERE kind = 'cidr' AND value IS NOT NEW.old_value
+        AND (value IN (NEW.value || '/32', NEW.value || '/128') OR NEW.value IN (value || '/32', value || '/128')));
     SELECT RAISE(ABORT, 'identity: unknown domain')
     WHERE NOT EXISTS (SELECT 1 FROM domains WHERE name = NEW.domain);
 END;
+CREATE TRIGGER identities_refs_insert BEFORE INSERT ON identities
+BEGIN
+    INSERT INTO identity_check (kind, value, domain) VALUES (NEW.kind, NEW.value, NEW.domain);
+END;
 CREATE TRIGGER identities_refs_update BEFORE UPDATE ON identities
 BEGIN
-    SELECT RAISE(ABORT, 'identity: unknown domain')
-    WHERE NOT EXISTS (SELECT 1 FROM domains WHERE name = NEW.domain);
+    INSERT INTO identity_check VALUES (NEW.kind, NEW.value, NEW.domain, OLD.value);
 END;
 
 -- A rule: requesters selected by from_*, peers selected by to_*.
@@ -151,8 +227,10 @@ CREATE TABLE rules (
     to_min    INTEGER CONSTRAINT "level bound must be an integer from 0 to 2147483647" CHECK (to_min IS NULL OR (typeof(to_min) = 'integer' AND to_min BETWEEN 0 AND 2147483647)),
     to_max    INTEGER CONSTRAINT "level bound must be an integer from 0 to 2147483647" CHECK (to_max IS NULL OR (typeof(to_max) = 'integer' AND to_max BETWEEN 0 AND 2147483647)),
     action    TEXT NOT NULL CONSTRAINT "action must be allow or deny" CHECK (action IN ('allow', 'deny')),
-    -- UTC, 'YYYY-MM-DD HH:MM:SS'; NULL = never expires
-    expires   TEXT CONSTRAINT "expires must be a date-time" CHECK (expires IS NULL OR datetime(expires) IS NOT NULL),
+    -- UTC, 'YYYY-MM-DD HH:MM:SS' (the form datetime() writes); NULL = never expires
+    expires   TEXT CONSTRAINT "expires must be a date-time 'YYYY-MM-DD HH:MM:SS' (UTC)"
+              CHECK (expires IS NULL OR (typeof(expires) = 'text' AND expires IS datetime(expires)
+                                         AND expires > '1970-01-01 00:00:00')),
     note      TEXT NOT NULL DEFAULT '',
     CONSTRAINT "invalid from selector (level range inverted or fields mixed)" CHECK (CASE from_kind
              WHEN 'any' THEN from_name IS NULL AND from_min IS NULL AND from_max IS NULL
@@ -196,34 +274,76 @@ BEGIN
       AND datetime(NEW.expires) <= datetime('now');
 END;
 
--- Optional targets of a domain for closed networks without public DNS.
+-- Optional targets of a domain for closed networks without public DNS: the
+-- SRV records resolverd answers for the domain's service, never upstream.
+-- host "." is RFC 2782's "service decidedly not available", answered as
+-- SRV 0 0 0 .: the only target of its domain and service, with priority,
+-- weight and port 0 (port 0 is for "." only).
 CREATE TABLE targets (
     domain   TEXT NOT NULL,
     service  TEXT NOT NULL DEFAULT 'xmpp-server'
+             CONSTRAINT "service must be xmpp-server, xmpps-server or jabber"
              CHECK (service IN ('xmpp-server', 'xmpps-server', 'jabber')),
-    priority INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 65535),
-    weight   INTEGER NOT NULL DEFAULT 0 CHECK (weight BETWEEN 0 AND 65535),
-    port     INTEGER NOT NULL DEFAULT 5269 CHECK (port BETWEEN 1 AND 65535),
-    host     TEXT NOT NULL
-             CHECK (length(host) BETWEEN 1 AND 253 AND host = lower(host)
-                    AND host NOT GLOB '*[^a-z0-9._-]*' AND host NOT GLOB '*..*'
-                    AND host NOT GLOB '.*' AND host NOT GLOB '*.'),
+    priority INTEGER NOT NULL DEFAULT 0 CONSTRAINT "priority must be an integer from 0 to 65535"
+             CHECK (typeof(priority) = 'integer' AND priority BETWEEN 0 AND 65535),
+    weight   INTEGER NOT NULL DEFAULT 0 CONSTRAINT "weight must be an integer from 0 to 65535"
+             CHECK (typeof(weight) = 'integer' AND weight BETWEEN 0 AND 65535),
+    port     INTEGER NOT NULL DEFAULT 5269 CONSTRAINT "port must be an integer from 1 to 65535"
+             CHECK (typeof(port) = 'integer' AND port BETWEEN 0 AND 65535 AND (port = 0) = (host = '.')),
+    host     TEXT NOT NULL,
+    CONSTRAINT "target . (no service) has priority 0, weight 0 and port 0"
+        CHECK (host <> '.' OR (priority = 0 AND weight = 0 AND port = 0)),
     PRIMARY KEY (domain, service, host, port)
 ) WITHOUT ROWID;
 
+-- The addresses resolverd answers for a target host (A/AAAA, additional
+-- section): single addresses in the canonical text of address_syntax.
 CREATE TABLE target_addresses (
     host    TEXT NOT NULL,
-    address TEXT NOT NULL
-            CHECK ((address NOT GLOB '*[^0-9.]*' AND address GLOB '[0-9]*.[0-9]*.[0-9]*.[0-9]*')
-                   OR (address NOT GLOB '*[^0-9a-f:]*' AND instr(address, ':') > 0)),
+    address TEXT NOT NULL,
     PRIMARY KEY (host, address)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER targets_refs_insert BEFORE INSERT ON targets
+-- Checks a target row on insert (old_* NULL) and update (old_*: the row's
+-- key before), and stores nothing.
+CREATE VIEW target_check (domain, service, host, port, old_domain, old_service, old_host, old_port)
+AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
+CREATE TRIGGER target_check INSTEAD OF INSERT ON target_check
 BEGIN
+    INSERT INTO name_syntax (name) SELECT NEW.host WHERE NEW.host IS NOT '.';
+    DELETE FROM name_syntax;
     SELECT RAISE(ABORT, 'target: unknown domain')
     WHERE NOT EXISTS (SELECT 1 FROM domains WHERE name = NEW.domain);
+    SELECT RAISE(ABORT, 'target: . (no service) must be the only target of its domain and service')
+    WHERE EXISTS (SELECT 1 FROM targets WHERE domain = NEW.domain AND service = NEW.service
+                  AND (host = '.' OR NEW.host = '.')
+                  AND NOT (domain IS NEW.old_domain AND service IS NEW.old_service
+                           AND host IS NEW.old_host AND port IS NEW.old_port));
 END;
+
+CREATE TRIGGER targets_refs_insert BEFORE INSERT ON targets
+BEGIN
+    INSERT INTO target_check (domain, service, host, port)
+    VALUES (NEW.domain, NEW.service, NEW.host, NEW.port);
+END;
+CREATE TRIGGER targets_refs_update BEFORE UPDATE ON targets
+BEGIN
+    INSERT INTO target_check VALUES (NEW.domain, NEW.service, NEW.host, NEW.port,
+                                     OLD.domain, OLD.service, OLD.host, OLD.port);
+END;
+
+-- Checks a target address row on insert and update, and stores nothing.
+CREATE VIEW target_address_check (host, address) AS SELECT NULL, NULL WHERE 0;
+CREATE TRIGGER target_address_check INSTEAD OF INSERT ON target_address_check
+BEGIN
+    INSERT INTO name_syntax (name) VALUES (NEW.host);
+    DELETE FROM name_syntax;
+    INSERT INTO address_syntax (value, host_only) VALUES (NEW.address, 1);
+END;
+CREATE TRIGGER target_addresses_check_insert BEFORE INSERT ON target_addresses
+BEGIN INSERT INTO target_address_check VALUES (NEW.host, NEW.address); END;
+CREATE TRIGGER target_addresses_check_update BEFORE UPDATE ON target_addresses
+BEGIN INSERT INTO target_address_check VALUES (NEW.host, NEW.address); END;
 
 -- Deleting a domain takes its memberships, identities and targets with it; a
 -- domain still named by a rule cannot be deleted (remove or change the rule first).
@@ -252,14 +372,16 @@ WHEN NEW.name <> OLD.name
 BEGIN SELECT RAISE(ABORT, 'group: rename is not supported'); END;
 
 -- The change log. actor is what chpolicy stored in meta('actor') for its
--- transaction, or 'sql' for an edit made any other way.
+-- transaction, or 'sql' for an edit made any other way. op 'restore' (tbl
+-- 'database') is a whole database loaded by chpolicy restore: old and new
+-- hold the serials and the file.
 CREATE TABLE audit (
     id     INTEGER PRIMARY KEY,
     serial INTEGER NOT NULL,
     at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
     actor  TEXT NOT NULL,
     tbl    TEXT NOT NULL,
-    op     TEXT NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
+    op     TEXT NOT NULL CHECK (op IN ('insert', 'update', 'delete', 'restore')),
     old    TEXT,
     new    TEXT
 );

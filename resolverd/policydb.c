@@ -1,5 +1,9 @@
 /*
  * policydb.c -- reading the SQLite policy database into a snapshot.
+ *
+ * Every value is checked against the same definition as dbtools/schema.sql
+ * (see policydb.h), so that the loader and the database agree on what a
+ * valid policy is.
  */
 #include "config.h"
 #include "policydb.h"
@@ -27,23 +31,27 @@ policydb_open(const char *path, int readonly, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(db, 2000);
 	sqlite3_extended_result_codes(db, 1);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	return db;
 }
 
-/* Run one statement returning a single integer; -1 on error. */
+/* One meta value that must be an integer >= 1; -1 on error. */
 static int64_t
-query_int(sqlite3 *db, const char *sql, char *err, size_t errlen)
+meta_int(sqlite3 *db, const char *key, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = -1;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
 		return -1;
 	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER && sqlite3_column_int64(st, 0) >= 1)
 		v = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_ROW)
+		snprintf(err, errlen, "meta.%s is not an integer from 1", key);
 	else
 		snprintf(err, errlen, "%s", rc == SQLITE_DONE ? "no value" : sqlite3_errmsg(db));
 	sqlite3_finalize(st);
@@ -53,13 +61,13 @@ query_int(sqlite3 *db, const char *sql, char *err, size_t errlen)
 int64_t
 policydb_serial(sqlite3 *db, char *err, size_t errlen)
 {
-	return query_int(db, "SELECT value FROM meta WHERE key = 'serial'", err, errlen);
+	return meta_int(db, "serial", err, errlen);
 }
 
 int64_t
 policydb_schema_version(sqlite3 *db, char *err, size_t errlen)
 {
-	return query_int(db, "SELECT value FROM meta WHERE key = 'schema_version'", err, errlen);
+	return meta_int(db, "schema_version", err, errlen);
 }
 
 int64_t
@@ -76,40 +84,110 @@ policydb_parse_time(const char *text)
 	return (int64_t)timegm(&tm);
 }
 
+bool
+policydb_valid_name(const char *text)
+{
+	size_t len = strlen(text), label = 0;
+
+	if (len < 1 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+		if (ch == '.') {
+			/* a label ends: not empty, not ending with a hyphen */
+			if (label == 0 || text[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+			return false;
+		if (ch == '-' && label == 0)
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && text[len - 1] != '-';
+}
+
+/* groups.name: lower-case letters, digits and ": . _ -", 1-64, starting with a letter or digit. */
+static bool
+valid_group(const char *text)
+{
+	size_t len = strlen(text);
+
+	if (len < 1 || len > 64 || strspn(text, "abcdefghijklmnopqrstuvwxyz0123456789:._-") != len)
+		return false;
+	return (text[0] >= 'a' && text[0] <= 'z') || (text[0] >= '0' && text[0] <= '9');
+}
+
+/* Column col as an integer within [min, max]; false for any other type or value. */
+static bool
+col_int(sqlite3_stmt *st, int col, int64_t min, int64_t max, int64_t *out)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_INTEGER)
+		return false;
+	*out = sqlite3_column_int64(st, col);
+	return *out >= min && *out <= max;
+}
+
+/* Column col as text (never a blob or a number), or NULL. */
+static const char *
+col_text(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, col)
+	                                                  : NULL;
+}
+
+#define LEVEL_MAX INT64_C(2147483647)
+
 /* Fill a selector from (kind, name, min, max) columns starting at col. */
 static int
 read_selector(struct policy *p, sqlite3_stmt *st, int col, struct policy_selector *sel,
               char *err, size_t errlen)
 {
-	const char *kind = (const char *)sqlite3_column_text(st, col);
-	const char *name = (const char *)sqlite3_column_text(st, col + 1);
+	const char *kind = col_text(st, col), *name = col_text(st, col + 1);
+	bool has_name = sqlite3_column_type(st, col + 1) != SQLITE_NULL;
+	bool has_min = sqlite3_column_type(st, col + 2) != SQLITE_NULL;
+	bool has_max = sqlite3_column_type(st, col + 3) != SQLITE_NULL;
+	long long id = sqlite3_column_int64(st, 0);
+	int64_t min = 0, max = LEVEL_MAX;
 
 	memset(sel, 0, sizeof(*sel));
 	if (!kind)
 		kind = "";
+	if (strcmp(kind, "level") == 0) {
+		if (has_name || (!has_min && !has_max) || (has_min && !col_int(st, col + 2, 0, LEVEL_MAX, &min)) ||
+		    (has_max && !col_int(st, col + 3, 0, LEVEL_MAX, &max)) || min > max) {
+			snprintf(err, errlen, "rule %lld: invalid level selector (bounds are integers from 0 to "
+			         "2147483647, min <= max, no name)", id);
+			return -1;
+		}
+		sel->kind = SEL_LEVEL;
+		sel->min = (uint32_t)min;
+		sel->max = has_max ? (uint32_t)max : UINT32_MAX;
+		return 0;
+	}
+	if (has_min || has_max || (strcmp(kind, "any") == 0) == has_name) {
+		snprintf(err, errlen, "rule %lld: invalid '%s' selector (fields mixed)", id, kind);
+		return -1;
+	}
 	if (strcmp(kind, "any") == 0) {
 		sel->kind = SEL_ANY;
-	} else if (strcmp(kind, "domain") == 0) {
+		return 0;
+	}
+	if (strcmp(kind, "domain") == 0) {
 		sel->kind = SEL_DOMAIN;
 		sel->index = name ? policy_find_domain(p, name) : POLICY_NONE;
 	} else if (strcmp(kind, "group") == 0) {
 		sel->kind = SEL_GROUP;
 		sel->index = name ? policy_find_group(p, name) : POLICY_NONE;
-	} else if (strcmp(kind, "level") == 0) {
-		sel->kind = SEL_LEVEL;
-		sel->min = sqlite3_column_type(st, col + 2) == SQLITE_NULL
-		               ? 0 : (uint32_t)sqlite3_column_int64(st, col + 2);
-		sel->max = sqlite3_column_type(st, col + 3) == SQLITE_NULL
-		               ? UINT32_MAX : (uint32_t)sqlite3_column_int64(st, col + 3);
-		return 0;
 	} else {
-		snprintf(err, errlen, "rule %lld: unknown selector kind '%s'",
-		         (long long)sqlite3_column_int64(st, 0), kind);
+		snprintf(err, errlen, "rule %lld: unknown selector kind '%s'", id, kind);
 		return -1;
 	}
-	if (sel->kind != SEL_ANY && sel->index == POLICY_NONE) {
-		snprintf(err, errlen, "rule %lld: selector names unknown %s '%s'",
-		         (long long)sqlite3_column_int64(st, 0), kind, name ? name : "");
+	if (sel->index == POLICY_NONE) {
+		snprintf(err, errlen, "rule %lld: selector names unknown %s '%s'", id, kind, name ? name : "");
 		return -1;
 	}
 	return 0;
@@ -146,12 +224,20 @@ for_each_row(sqlite3 *db, struct policy *p, const char *sql, row_fn row, char *e
 static int
 row_domain(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
-	const char *name = (const char *)sqlite3_column_text(st, 0);
-	sqlite3_int64 level = sqlite3_column_int64(st, 1);
+	const char *name = col_text(st, 0);
+	int64_t level, enabled;
 
-	if (!name || level < 0 || level > UINT32_MAX - 1 ||
-	    policy_add_domain(p, name, (uint32_t)level, sqlite3_column_int(st, 2) != 0) == POLICY_NONE) {
-		snprintf(err, errlen, "domain '%s': invalid or out of memory", name ? name : "");
+	if (!name || !policydb_valid_name(name)) {
+		snprintf(err, errlen, "domain '%s': invalid domain name", name ? name : "");
+		return -1;
+	}
+	if (!col_int(st, 1, 0, LEVEL_MAX, &level) || !col_int(st, 2, 0, 1, &enabled)) {
+		snprintf(err, errlen, "domain '%s': level must be an integer from 0 to 2147483647, "
+		         "enabled 0 or 1", name);
+		return -1;
+	}
+	if (policy_add_domain(p, name, (uint32_t)level, enabled != 0) == POLICY_NONE) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -160,10 +246,14 @@ row_domain(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 static int
 row_group(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
-	const char *name = (const char *)sqlite3_column_text(st, 0);
+	const char *name = col_text(st, 0);
 
-	if (!name || policy_add_group(p, name) == POLICY_NONE) {
-		snprintf(err, errlen, "group: out of memory");
+	if (!name || !valid_group(name)) {
+		snprintf(err, errlen, "group '%s': invalid group name", name ? name : "");
+		return -1;
+	}
+	if (policy_add_group(p, name) == POLICY_NONE) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -172,8 +262,7 @@ row_group(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 static int
 row_membership(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
-	const char *dn = (const char *)sqlite3_column_text(st, 0);
-	const char *gn = (const char *)sqlite3_column_text(st, 1);
+	const char *dn = col_text(st, 0), *gn = col_text(st, 1);
 	uint32_t d = dn ? policy_find_domain(p, dn) : POLICY_NONE;
 	uint32_t g = gn ? policy_find_group(p, gn) : POLICY_NONE;
 
@@ -185,25 +274,39 @@ row_membership(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* "what 'value' of owner: why (means FIX)" for a value netaddr_parse_db refused. */
+static void
+address_error(char *err, size_t errlen, const char *what, const char *value, const char *owner,
+              const char *why, const char *fix)
+{
+	snprintf(err, errlen, "%s '%s' of %s: invalid CIDR/address: %s%s%s%s", what, value, owner, why,
+	         *fix ? " (write " : "", fix, *fix ? ")" : "");
+}
+
 static int
 row_identity(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
-	const char *value = (const char *)sqlite3_column_text(st, 0);
-	const char *dn = (const char *)sqlite3_column_text(st, 1);
+	const char *kind = col_text(st, 0), *value = col_text(st, 1), *dn = col_text(st, 2);
 	uint32_t d = dn ? policy_find_domain(p, dn) : POLICY_NONE;
 	struct netaddr prefix;
+	char fix[NETADDR_TEXT_MAX];
 	const char *why = "";
 
-	if (!value || netaddr_parse_cidr(value, &prefix, &why) != 0) {
-		snprintf(err, errlen, "identity '%s': %s", value ? value : "", why);
+	if (d == POLICY_NONE) {
+		snprintf(err, errlen, "identity '%s': unknown domain '%s'", value ? value : "", dn ? dn : "");
 		return -1;
 	}
-	if (d == POLICY_NONE) {
-		snprintf(err, errlen, "identity '%s': unknown domain '%s'", value, dn ? dn : "");
+	if (!kind || (strcmp(kind, "tsig") == 0 || strcmp(kind, "cert") == 0))
+		return kind ? 0 : -1; /* reserved kinds: not read yet */
+	if (strcmp(kind, "cidr") != 0) {
+		snprintf(err, errlen, "identity of %s: unknown kind '%s'", dn, kind);
+		return -1;
+	}
+	if (!value || netaddr_parse_db(value, false, &prefix, &why, fix, sizeof(fix)) != 0) {
+		address_error(err, errlen, "identity", value ? value : "", dn, value ? why : "not text", fix);
 		return -1;
 	}
 	if (policy_add_cidr(p, &prefix, d) != 0) {
-		/* the same prefix written two ways ("10.0.0.1/8", "10.0.0.0/8") for two domains */
 		snprintf(err, errlen, "identity '%s' of %s: the same prefix is bound to another domain",
 		         value, dn);
 		return -1;
@@ -215,27 +318,34 @@ static int
 row_rule(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
 	struct policy_rule r;
-	const char *action = (const char *)sqlite3_column_text(st, 10);
+	const char *action = col_text(st, 10);
 
 	memset(&r, 0, sizeof(r));
 	r.id = sqlite3_column_int64(st, 0);
-	r.priority = sqlite3_column_int64(st, 1);
+	if (!col_int(st, 1, INT64_MIN, INT64_MAX, &r.priority)) {
+		snprintf(err, errlen, "rule %lld: priority is not an integer", (long long)r.id);
+		return -1;
+	}
 	if (read_selector(p, st, 2, &r.from, err, errlen) != 0 ||
 	    read_selector(p, st, 6, &r.to, err, errlen) != 0)
 		return -1;
-	r.allow = action && strcmp(action, "allow") == 0;
+	if (!action || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)) {
+		snprintf(err, errlen, "rule %lld: action must be allow or deny", (long long)r.id);
+		return -1;
+	}
+	r.allow = strcmp(action, "allow") == 0;
 	if (sqlite3_column_type(st, 11) != SQLITE_NULL) {
-		const char *exp = (const char *)sqlite3_column_text(st, 11);
-		int64_t t = exp ? policydb_parse_time(exp) : -1;
+		const char *exp = col_text(st, 11), *norm = col_text(st, 12);
+		int64_t t = exp && norm && strcmp(exp, norm) == 0 ? policydb_parse_time(exp) : -1;
 		if (t <= 0) {
-			snprintf(err, errlen, "rule %lld: invalid expiry '%s'", (long long)r.id,
-			         exp ? exp : "");
+			snprintf(err, errlen, "rule %lld: expires must be a date-time 'YYYY-MM-DD HH:MM:SS' "
+			         "(UTC), not '%s'", (long long)r.id, exp ? exp : "");
 			return -1;
 		}
 		r.expires = (time_t)t;
 	}
 	if (policy_add_rule(p, &r) != 0) {
-		snprintf(err, errlen, "rule: out of memory");
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -255,49 +365,91 @@ service_of(const char *text)
 	return XMPP_NONE;
 }
 
+/* target_addresses: a valid host name and a single canonical address. */
+static int
+row_target_address(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	const char *host = col_text(st, 0), *addr = col_text(st, 1), *why = "not text";
+	char fix[NETADDR_TEXT_MAX] = "";
+	struct netaddr a;
+
+	(void)p;
+	if (!host || !policydb_valid_name(host)) {
+		snprintf(err, errlen, "target address of host '%s': invalid domain name", host ? host : "");
+		return -1;
+	}
+	if (!addr || netaddr_parse_db(addr, true, &a, &why, fix, sizeof(fix)) != 0) {
+		address_error(err, errlen, "target address", addr ? addr : "", host, why, fix);
+		return -1;
+	}
+	return 0;
+}
+
 /* One row per (target, address): rows of the same target arrive together. */
 static int
 row_target(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
-	const char *dn = (const char *)sqlite3_column_text(st, 0);
-	int service = service_of((const char *)sqlite3_column_text(st, 1));
-	const char *host = (const char *)sqlite3_column_text(st, 5);
-	const char *addr = (const char *)sqlite3_column_text(st, 6);
+	const char *dn = col_text(st, 0), *host = col_text(st, 5), *addr = col_text(st, 6);
+	int service = service_of(col_text(st, 1));
 	uint32_t d = dn ? policy_find_domain(p, dn) : POLICY_NONE;
-	uint16_t prio = (uint16_t)sqlite3_column_int(st, 2), weight = (uint16_t)sqlite3_column_int(st, 3),
-	         port = (uint16_t)sqlite3_column_int(st, 4);
+	int64_t prio, weight, port;
 	uint8_t wire[DNAME_MAXLEN];
 
-	if (d == POLICY_NONE || service == XMPP_NONE || !host || dname_from_text(host, wire) == 0) {
-		snprintf(err, errlen, "target %s of %s: invalid", host ? host : "", dn ? dn : "");
+	if (d == POLICY_NONE || service == XMPP_NONE) {
+		snprintf(err, errlen, "target %s of %s: unknown domain or service", host ? host : "",
+		         dn ? dn : "");
 		return -1;
 	}
+	bool none = host && strcmp(host, ".") == 0; /* RFC 2782: service decidedly not available */
+	if (!host || !(none || policydb_valid_name(host))) {
+		snprintf(err, errlen, "target '%s' of %s: invalid domain name", host ? host : "", dn);
+		return -1;
+	}
+	if (!col_int(st, 2, 0, 65535, &prio) || !col_int(st, 3, 0, 65535, &weight) ||
+	    !col_int(st, 4, none ? 0 : 1, none ? 0 : 65535, &port) || (none && (prio || weight))) {
+		snprintf(err, errlen, "target %s of %s: priority and weight must be integers from 0 to "
+		         "65535, port from 1 to 65535 (target .: priority, weight and port 0)", host, dn);
+		return -1;
+	}
+	dname_from_text(host, wire);
 	uint32_t t = POLICY_NONE;
 	if (p->ntargets > 0) {
 		const struct policy_target *last = &p->targets[p->ntargets - 1];
-		if (last->domain == d && last->service == service && last->port == port &&
-		    last->priority == prio && last->weight == weight && dname_equal(last->host, wire))
+		bool same_service = last->domain == d && last->service == service;
+		if (same_service && last->port == port && last->priority == prio && last->weight == weight &&
+		    dname_equal(last->host, wire))
 			t = (uint32_t)(p->ntargets - 1);
+		else if (same_service && (none || last->host[0] == 0)) {
+			snprintf(err, errlen, "target of %s: . (no service) must be the only target of its "
+			         "domain and service", dn);
+			return -1;
+		}
 	}
 	if (t == POLICY_NONE)
-		t = policy_add_target(p, d, service, prio, weight, port, host);
+		t = policy_add_target(p, d, service, (uint16_t)prio, (uint16_t)weight, (uint16_t)port, host);
 	if (t == POLICY_NONE) {
-		snprintf(err, errlen, "target: out of memory");
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if (addr) {
 		struct netaddr a;
 		const char *why;
-		if (netaddr_parse_cidr(addr, &a, &why) != 0 || a.prefix != (a.family == AF_INET ? 32 : 128)) {
-			snprintf(err, errlen, "target address '%s' of %s: not an address", addr, host);
-			return -1;
-		}
-		if (policy_add_target_address(p, t, &a) != 0) {
-			snprintf(err, errlen, "target: out of memory");
+		if (netaddr_parse_db(addr, true, &a, &why, NULL, 0) != 0 || policy_add_target_address(p, t, &a) != 0) {
+			snprintf(err, errlen, "target address '%s' of %s: invalid, or out of memory", addr, host);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* A bare identity address and its /32 (/128) both stored: the same prefix twice. */
+static int
+row_identity_twice(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	(void)p;
+	snprintf(err, errlen, "identity '%s': the same prefix is already stored with (or without) its "
+	         "/32 or /128", (const char *)sqlite3_column_text(st, 0));
+	return -1;
 }
 
 struct policy *
@@ -305,8 +457,9 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 {
 	struct policy *p = NULL;
 	int64_t version, serial;
+	bool own = sqlite3_get_autocommit(db) != 0; /* not inside the caller's transaction */
 
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (own && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "begin: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
@@ -336,13 +489,19 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 	}
 	if (for_each_row(db, p, "SELECT domain, grp FROM memberships", row_membership, err,
 	                 errlen) != 0 ||
-	    for_each_row(db, p, "SELECT value, domain FROM identities WHERE kind = 'cidr'",
-	                 row_identity, err, errlen) != 0 ||
+	    for_each_row(db, p, "SELECT kind, value, domain FROM identities", row_identity, err,
+	                 errlen) != 0 ||
+	    for_each_row(db, p,
+	                 "SELECT a.value FROM identities a JOIN identities b ON a.kind = 'cidr'"
+	                 " AND b.kind = 'cidr' AND b.value IN (a.value || '/32', a.value || '/128')",
+	                 row_identity_twice, err, errlen) != 0 ||
 	    for_each_row(db, p,
 	                 "SELECT id, priority, from_kind, from_name, from_min, from_max,"
-	                 " to_kind, to_name, to_min, to_max, action, datetime(expires)"
+	                 " to_kind, to_name, to_min, to_max, action, expires, datetime(expires)"
 	                 " FROM rules",
 	                 row_rule, err, errlen) != 0 ||
+	    for_each_row(db, p, "SELECT host, address FROM target_addresses", row_target_address, err,
+	                 errlen) != 0 ||
 	    for_each_row(db, p,
 	                 "SELECT t.domain, t.service, t.priority, t.weight, t.port, t.host, a.address"
 	                 " FROM targets t LEFT JOIN target_addresses a ON a.host = t.host"
@@ -353,10 +512,12 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (own)
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	return p;
 fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (own)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	policy_free(p);
 	return NULL;
 }
