@@ -2,7 +2,8 @@
  * reload.c -- the policy watcher thread.
  *
  * Change detection costs one `PRAGMA data_version` per poll (it changes when
- * another connection commits) plus a stat() to notice a replaced file. An
+ * another connection commits) plus a stat() of the database and its -wal
+ * file, to notice a replaced file and garbage written over it in place. An
  * inotify watch on the directory cuts the wait short when the database's
  * files change, so a commit is seen in about a millisecond; the poll stays as
  * the fallback (filesystems without inotify, missed events).
@@ -13,6 +14,7 @@
 #include "policy.h"
 #include "policydb.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,11 +34,24 @@
 /* after a file event without a visible commit: re-check every SETTLE_MS, SETTLE_CHECKS times */
 #define SETTLE_MS 2
 #define SETTLE_CHECKS 25
+/* the longest wait between two log lines of the same repeated error, in seconds */
+#define BACKOFF_MAX_S 60
+
+/* What the watcher knows of a file: whether it exists and which one it is. */
+struct file_id {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime, ctime;
+	off_t size;
+};
+
+enum watch_state { WATCH_SERVING, WATCH_FAILING, WATCH_REPLACED };
 
 struct reload {
 	struct event_base *base;
 	struct event *notify;
-	char *path;
+	char *path, *wal_path, *status_path, *status_tmp;
 	int poll_ms;
 	reload_fn fn;
 	void *arg;
@@ -45,7 +60,18 @@ struct reload {
 	atomic_bool force;
 	pthread_mutex_t lock;
 	struct policy *ready;     /* built, not yet taken by the loop */
-	uint64_t serial;          /* the thread's view of the serving serial */
+	/* the rest belongs to the watcher thread (and to reload_stop after the join) */
+	uint64_t serial;          /* the serial handed to the loop: the one served */
+	int64_t db_serial;        /* the database's serial as last read; -1 unknown */
+	enum watch_state state;
+	uint64_t failed;          /* failed reloads since start */
+	char last_error[512];
+	time_t last_error_at;
+	char logged[512];         /* the error last logged, for the back-off */
+	struct timespec logged_at;
+	int backoff_s;
+	unsigned suppressed;      /* repeats not logged since the last line */
+	bool status_warned;
 };
 
 /* On the event loop: take the new snapshot. */
@@ -65,11 +91,119 @@ reload_notify(evutil_socket_t fd, short what, void *arg)
 		rl->fn(p, rl->arg);
 }
 
+/* ------------------------------------------------------------ status file */
+
+static const char *
+utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+/* Write the status file: a temporary file renamed over the old one. */
+static void
+status_write(struct reload *rl, const char *state)
+{
+	static const char *names[] = { "serving", "failing", "replaced" };
+	char at[32], now[32], dbs[32];
+	FILE *f = fopen(rl->status_tmp, "w");
+
+	if (!state)
+		state = names[rl->state];
+	if (rl->db_serial >= 0)
+		snprintf(dbs, sizeof(dbs), "%lld", (long long)rl->db_serial);
+	else
+		snprintf(dbs, sizeof(dbs), "-");
+	if (f) {
+		/* one line each: a newline in an error must not start a key */
+		for (char *c = rl->last_error; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		fprintf(f, "# resolverd policy status, rewritten at every change\n"
+		        "pid: %ld\nstate: %s\nserved-serial: %llu\ndatabase-serial: %s\n"
+		        "failed-reloads: %llu\nlast-error: %s\nlast-error-at: %s\nupdated: %s\n",
+		        (long)getpid(), state, (unsigned long long)rl->serial, dbs,
+		        (unsigned long long)rl->failed, rl->last_error[0] ? rl->last_error : "-",
+		        utc(rl->last_error_at, at, sizeof(at)), utc(time(NULL), now, sizeof(now)));
+	}
+	if (!f || fclose(f) != 0 || rename(rl->status_tmp, rl->status_path) != 0) {
+		if (!rl->status_warned)
+			log_warn("cannot write the status file %s: %s (chpolicy status will not see this "
+			         "resolverd)", rl->status_path, strerror(errno));
+		rl->status_warned = true;
+		unlink(rl->status_tmp);
+	}
+}
+
+/* ------------------------------------------------------------ failures */
+
+static long
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/*
+ * A failed reload: counted, recorded in the status file, and logged at once
+ * when the error is new, else after 1, 2, 4 ... BACKOFF_MAX_S seconds.
+ */
+static void
+reload_failed(struct reload *rl, enum watch_state state, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+reload_failed(struct reload *rl, enum watch_state state, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rl->last_error, sizeof(rl->last_error), fmt, ap);
+	va_end(ap);
+	rl->failed++;
+	rl->last_error_at = time(NULL);
+	rl->state = state;
+	if (strcmp(rl->last_error, rl->logged) != 0) {
+		log_err("%s", rl->last_error);
+		snprintf(rl->logged, sizeof(rl->logged), "%s", rl->last_error);
+		rl->backoff_s = 1;
+		rl->suppressed = 0;
+		clock_gettime(CLOCK_MONOTONIC, &rl->logged_at);
+	} else if (ms_since(&rl->logged_at) >= rl->backoff_s * 1000L) {
+		log_err("%s (again; %u more times since the last line, %llu failed reloads in all)",
+		        rl->last_error, rl->suppressed, (unsigned long long)rl->failed);
+		rl->backoff_s = rl->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : rl->backoff_s * 2;
+		rl->suppressed = 0;
+		clock_gettime(CLOCK_MONOTONIC, &rl->logged_at);
+	} else {
+		rl->suppressed++;
+	}
+	status_write(rl, NULL);
+}
+
+/* The policy reads again: say so once after failures, and go back to serving. */
+static void
+reload_ok(struct reload *rl)
+{
+	if (rl->state != WATCH_SERVING)
+		log_info("policy reload: the database reads again (serial %lld) after %llu failed reloads",
+		         (long long)rl->db_serial, (unsigned long long)rl->failed);
+	rl->state = WATCH_SERVING;
+	rl->logged[0] = '\0';
+}
+
+/* ------------------------------------------------------------ files */
+
 /*
  * Open an inotify watch on the database's directory: a commit writes the
- * -wal file (or the file itself in other journal modes), a restore renames a
- * file over it; either wakes the watcher at once instead of at the next poll.
- * -1 when inotify is not available: polling alone still works.
+ * -wal file (or the file itself in other journal modes), a replacement
+ * renames a file over it; either wakes the watcher at once instead of at the
+ * next poll. -1 when inotify is not available: polling alone still works.
  */
 static int
 watch_directory(const char *path)
@@ -109,11 +243,10 @@ wait_change(int fd, const char *base, int ms)
 		nanosleep(&ts, NULL);
 		return false;
 	}
-	struct timespec start, now;
+	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		long left = ms - ms_since(&start);
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return false;
 		ssize_t n = read(fd, buf, sizeof(buf));
@@ -132,6 +265,37 @@ wait_change(int fd, const char *base, int ms)
 	}
 }
 
+static void
+file_id(const char *path, struct file_id *id)
+{
+	struct stat sb;
+
+	memset(id, 0, sizeof(*id));
+	if (stat(path, &sb) != 0)
+		return;
+	id->exists = true;
+	id->dev = sb.st_dev;
+	id->ino = sb.st_ino;
+	id->mtime = sb.st_mtim;
+	id->ctime = sb.st_ctim;
+	id->size = sb.st_size;
+}
+
+static bool
+same_file(const struct file_id *a, const struct file_id *b)
+{
+	return a->exists == b->exists && (!a->exists || (a->dev == b->dev && a->ino == b->ino));
+}
+
+/* Written to since it was last seen: size, mtime or ctime moved. */
+static bool
+file_touched(const struct file_id *a, const struct file_id *b)
+{
+	return a->size != b->size || a->mtime.tv_sec != b->mtime.tv_sec ||
+	       a->mtime.tv_nsec != b->mtime.tv_nsec || a->ctime.tv_sec != b->ctime.tv_sec ||
+	       a->ctime.tv_nsec != b->ctime.tv_nsec;
+}
+
 static int64_t
 data_version(sqlite3 *db)
 {
@@ -146,98 +310,204 @@ data_version(sqlite3 *db)
 	return v;
 }
 
+/* ------------------------------------------------------------ the thread */
+
+/* The watcher's view of the database between two checks. */
+struct watch {
+	sqlite3 *db;
+	struct file_id dbf, wal;   /* the files db was opened on */
+	struct file_id original;   /* REPLACED: the file that was replaced */
+	int64_t last_version;
+};
+
+static void
+watch_close(struct watch *w)
+{
+	sqlite3_close(w->db); /* policydb_open: no checkpoint, no -wal deleted on close */
+	w->db = NULL;
+	w->last_version = -1;
+}
+
+/*
+ * The file at the path is no longer the one db was opened on. Its -wal, if
+ * still at the path, is the old file's: empty it into the old file (which
+ * this connection still holds) so that nobody reads it with the new one,
+ * then let go of both. The last good snapshot stays.
+ */
+static void
+on_replaced(struct reload *rl, struct watch *w)
+{
+	struct file_id wal;
+
+	file_id(rl->wal_path, &wal);
+	if (w->wal.exists && same_file(&wal, &w->wal))
+		sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	w->original = w->dbf;
+	watch_close(w);
+	rl->state = WATCH_REPLACED;
+}
+
+/*
+ * Open the database and take note of its files (after the first read, which
+ * creates the -wal file of a WAL database). false: the failure is recorded.
+ */
+static bool
+watch_open(struct reload *rl, struct watch *w)
+{
+	char err[512];
+
+	w->db = policydb_open(rl->path, 0, err, sizeof(err)); /* WAL readers need the -shm file */
+	if (!w->db) {
+		reload_failed(rl, WATCH_FAILING, "policy reload failed: %s; still serving serial %llu", err,
+		              (unsigned long long)rl->serial);
+		return false;
+	}
+	file_id(rl->path, &w->dbf);
+	data_version(w->db);
+	file_id(rl->wal_path, &w->wal);
+	w->last_version = -1;
+	return true;
+}
+
+/* Build a snapshot and hand it over. false: the failure is recorded. */
+static bool
+watch_load(struct reload *rl, struct watch *w)
+{
+	char err[512];
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct policy *p = policydb_load(w->db, err, sizeof(err));
+	if (!p) {
+		reload_failed(rl, WATCH_FAILING, "policy reload failed: %s; still serving serial %llu", err,
+		              (unsigned long long)rl->serial);
+		watch_close(w); /* a damaged or replaced file: start again from a fresh connection */
+		return false;
+	}
+	rl->db_serial = (int64_t)p->serial;
+	reload_ok(rl);
+	if (p->serial == rl->serial) {
+		policy_free(p); /* the file checks out, and it is what we serve */
+		status_write(rl, NULL);
+		return true;
+	}
+	rl->serial = p->serial;
+	log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms",
+	         (unsigned long long)p->serial, p->ndomains, p->nrules, (double)ms_since(&t0));
+	pthread_mutex_lock(&rl->lock);
+	policy_free(rl->ready); /* an older one the loop had not taken yet */
+	rl->ready = p;
+	pthread_mutex_unlock(&rl->lock);
+	event_active(rl->notify, EV_READ, 0);
+	status_write(rl, NULL);
+	return true;
+}
+
+/*
+ * One check. Returns after recording what it found: nothing to do, a new
+ * snapshot handed over, or a failure (which makes the caller wait a second).
+ */
+static void
+watch_check(struct reload *rl, struct watch *w, bool force)
+{
+	struct file_id now, wal;
+	bool verify = force || rl->state != WATCH_SERVING;
+
+	file_id(rl->path, &now);
+	if (w->db && !same_file(&now, &w->dbf))
+		on_replaced(rl, w);
+	if (rl->state == WATCH_REPLACED) {
+		if (!(now.exists && same_file(&now, &w->original)) && !force) {
+			reload_failed(rl, WATCH_REPLACED,
+			              "policy reload refused: %s was replaced by another file while in use "
+			              "(mv or cp over a live database: its -wal belonged to the old file, and "
+			              "commits would be mixed or lost); still serving serial %llu. Load a "
+			              "database with 'chpolicy restore FILE' instead; put the original file "
+			              "back, or send SIGHUP to open the file now at %s", rl->path,
+			              (unsigned long long)rl->serial, rl->path);
+			return;
+		}
+		if (force && !same_file(&now, &w->original))
+			log_warn("policy reload: SIGHUP: opening the file that replaced %s", rl->path);
+		memset(&w->original, 0, sizeof(w->original));
+		rl->state = WATCH_FAILING; /* until it loads */
+		verify = true;
+	}
+	if (w->db) {
+		file_id(rl->wal_path, &wal);
+		if (w->wal.exists && !same_file(&wal, &w->wal)) {
+			reload_failed(rl, WATCH_FAILING,
+			              "policy reload: the -wal file of %s was removed or replaced while in use: "
+			              "the commits it held are lost; reopening the database (still serving "
+			              "serial %llu). Never remove or copy the -wal file of a live database; "
+			              "use chpolicy backup and chpolicy restore", rl->path,
+			              (unsigned long long)rl->serial);
+			watch_close(w);
+			verify = true;
+		} else if (file_touched(&now, &w->dbf)) {
+			/* a checkpoint, or something writing over the file: read it afresh */
+			watch_close(w);
+			verify = true;
+		}
+	}
+	if (!w->db && !watch_open(rl, w))
+		return;
+	int64_t version = data_version(w->db);
+	if (!verify && version >= 0 && version == w->last_version)
+		return;
+	char err[512];
+	/* the schema version is checked on every change, not only on a new serial */
+	int64_t schema = policydb_schema_version(w->db, err, sizeof(err));
+	int64_t serial = policydb_serial(w->db, err, sizeof(err));
+	if (schema < 0 || serial < 0 || schema != POLICYDB_SCHEMA_VERSION) {
+		if (schema >= 0 && schema != POLICYDB_SCHEMA_VERSION)
+			snprintf(err, sizeof(err), "schema version %lld, this build reads %d",
+			         (long long)schema, POLICYDB_SCHEMA_VERSION);
+		reload_failed(rl, WATCH_FAILING, "policy reload failed: %s; still serving serial %llu", err,
+		              (unsigned long long)rl->serial);
+		watch_close(w);
+		return;
+	}
+	bool changed = serial != rl->db_serial;
+	rl->db_serial = serial;
+	if (!verify && (uint64_t)serial == rl->serial) {
+		w->last_version = version;
+		if (changed)
+			status_write(rl, NULL);
+		return;
+	}
+	if (watch_load(rl, w))
+		w->last_version = version;
+}
+
 static void *
 reload_thread(void *arg)
 {
 	struct reload *rl = arg;
-	sqlite3 *db = NULL;
-	struct stat known;
-	int64_t last_version = -1;
-	bool failing = false;
-	char err[512];
-
+	struct watch w = { .db = NULL, .last_version = -1 };
 	const char *slash = strrchr(rl->path, '/');
 	const char *base = slash ? slash + 1 : rl->path;
 	int wfd = watch_directory(rl->path);
-
 	int settle = 0; /* quick re-checks left after a wake-up that found no commit yet */
 
-	memset(&known, 0, sizeof(known));
+	status_write(rl, NULL);
 	while (!atomic_load(&rl->stop)) {
-		if (failing) {
-			struct timespec ts = { RETRY_MS / 1000, (long)(RETRY_MS % 1000) * 1000000L };
-			nanosleep(&ts, NULL);
+		bool force = atomic_exchange(&rl->force, false);
+		watch_check(rl, &w, force);
+		if (atomic_load(&rl->stop))
+			break;
+		if (rl->state != WATCH_SERVING) {
+			/* retry every second, or at once on SIGHUP */
+			for (int i = 0; i < RETRY_MS / 50 && !atomic_load(&rl->stop) && !atomic_load(&rl->force); i++)
+				wait_change(-1, base, 50);
 		} else if (wait_change(wfd, base, settle > 0 ? SETTLE_MS : rl->poll_ms)) {
 			/* a writer is at work: its commit may land a moment after this event */
 			settle = SETTLE_CHECKS;
 		} else if (settle > 0) {
 			settle--;
 		}
-		if (atomic_load(&rl->stop))
-			break;
-		struct stat now;
-		bool replaced = stat(rl->path, &now) != 0 || now.st_ino != known.st_ino ||
-		                now.st_dev != known.st_dev;
-		if (replaced && db) {
-			sqlite3_close(db);
-			db = NULL;
-		}
-		if (!db) {
-			db = policydb_open(rl->path, 0, err, sizeof(err)); /* WAL readers need the -shm file */
-			if (!db) {
-				log_err("policy reload: %s; still serving serial %llu", err,
-				        (unsigned long long)rl->serial);
-				failing = true;
-				continue;
-			}
-			known = now;
-			last_version = -1;
-		}
-		bool force = atomic_exchange(&rl->force, false);
-		int64_t version = data_version(db);
-		if (version >= 0 && version == last_version && !force && !failing)
-			continue;
-		int64_t serial = policydb_serial(db, err, sizeof(err));
-		/* the schema version is checked on every change, not only on a new serial */
-		int64_t schema = policydb_schema_version(db, err, sizeof(err));
-		if (schema >= 0 && schema != POLICYDB_SCHEMA_VERSION) {
-			log_err("policy reload failed: schema version %lld, this build reads %d; still "
-			        "serving serial %llu", (long long)schema, POLICYDB_SCHEMA_VERSION,
-			        (unsigned long long)rl->serial);
-			failing = true;
-			continue;
-		}
-		if (serial >= 0 && (uint64_t)serial == rl->serial && !force) {
-			last_version = version;
-			failing = false;
-			continue;
-		}
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		struct policy *p = serial >= 0 ? policydb_load(db, err, sizeof(err)) : NULL;
-		if (!p) {
-			log_err("policy reload failed: %s; still serving serial %llu", err,
-			        (unsigned long long)rl->serial);
-			failing = true;
-			/* a corrupt or replaced file: start again from a fresh connection */
-			sqlite3_close(db);
-			db = NULL;
-			continue;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		failing = false;
-		last_version = version;
-		rl->serial = p->serial;
-		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms",
-		         (unsigned long long)p->serial, p->ndomains, p->nrules,
-		         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-		pthread_mutex_lock(&rl->lock);
-		policy_free(rl->ready); /* an older one the loop had not taken yet */
-		rl->ready = p;
-		pthread_mutex_unlock(&rl->lock);
-		event_active(rl->notify, EV_READ, 0);
 	}
-	sqlite3_close(db);
+	watch_close(&w);
 	if (wfd >= 0)
 		close(wfd);
 	return NULL;
@@ -253,16 +523,27 @@ reload_start(struct event_base *base, const char *path, int poll_ms, uint64_t se
 		return NULL;
 	rl->base = base;
 	rl->path = strdup(path);
+	if (rl->path &&
+	    (asprintf(&rl->wal_path, "%s-wal", path) < 0 ||
+	     asprintf(&rl->status_path, "%s%s", path, RELOAD_STATUS_SUFFIX) < 0 ||
+	     asprintf(&rl->status_tmp, "%s%s.tmp", path, RELOAD_STATUS_SUFFIX) < 0))
+		rl->wal_path = rl->status_path = rl->status_tmp = NULL;
 	rl->poll_ms = poll_ms;
 	rl->serial = serial;
+	rl->db_serial = (int64_t)serial;
 	rl->fn = fn;
 	rl->arg = arg;
 	pthread_mutex_init(&rl->lock, NULL);
 	rl->notify = event_new(base, -1, 0, reload_notify, rl);
-	if (!rl->path || !rl->notify || pthread_create(&rl->thread, NULL, reload_thread, rl) != 0) {
+	if (!rl->path || !rl->wal_path || !rl->status_path || !rl->status_tmp || !rl->notify ||
+	    pthread_create(&rl->thread, NULL, reload_thread, rl) != 0) {
 		if (rl->notify)
 			event_free(rl->notify);
 		free(rl->path);
+		free(rl->wal_path);
+		free(rl->status_path);
+		free(rl->status_tmp);
+		pthread_mutex_destroy(&rl->lock);
 		free(rl);
 		return NULL;
 	}
@@ -282,9 +563,13 @@ reload_stop(struct reload *rl)
 		return;
 	atomic_store(&rl->stop, true);
 	pthread_join(rl->thread, NULL);
+	status_write(rl, "stopped");
 	event_free(rl->notify);
 	policy_free(rl->ready);
 	pthread_mutex_destroy(&rl->lock);
 	free(rl->path);
+	free(rl->wal_path);
+	free(rl->status_path);
+	free(rl->status_tmp);
 	free(rl);
 }

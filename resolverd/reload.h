@@ -3,31 +3,68 @@
  * database, builds a new snapshot off the event loop, and hands it over.
  *
  * Queries never wait for a reload: the loop only swaps a pointer. A reload
- * that fails (locked, corrupt, wrong schema) leaves the current snapshot in
- * place, and the error is logged at every retry.
+ * that fails (locked, corrupt, wrong schema, a value the loader refuses)
+ * leaves the current snapshot in place; it is retried every second, logged
+ * at error level at once and then with back-off while the same error
+ * repeats (1, 2, 4 ... 60 s between lines), and counted.
+ *
+ * A database file replaced under the running daemon (mv or cp over it, or
+ * its -wal file removed or replaced) is refused: its -wal file belongs to
+ * the old file, and reading the two together mixes or loses commits. The
+ * watcher empties the old -wal into the old file, closes it, keeps the last
+ * good snapshot and logs what happened and what to do instead (chpolicy
+ * restore). It opens the database again when the original file is back, or
+ * on reload_force() (SIGHUP), which takes whatever file is at the path.
+ *
+ * The watcher publishes its state in the status file "<database>-status"
+ * (RELOAD_STATUS_SUFFIX), replaced atomically (a temporary file renamed over
+ * it) at every change: "key: value" lines pid, state (serving, failing,
+ * replaced, stopped), served-serial, database-serial, failed-reloads,
+ * last-error, last-error-at, updated (times UTC, 'YYYY-MM-DD HH:MM:SS';
+ * "-" for none). `chpolicy status` reads it. A directory it cannot write is
+ * logged once, as a warning.
  */
 #ifndef RELOAD_H
 #define RELOAD_H
 
 #include <stdint.h>
 
+/** The status file is the database's path with this appended. */
+#define RELOAD_STATUS_SUFFIX "-status"
+
 struct event_base;
 struct policy;
 
-/** Called on the event loop with a new snapshot; the callee takes ownership. */
+/**
+ * Called on the event loop with a new snapshot; the callee takes ownership
+ * (frees it with policy_free when it is replaced).
+ */
 typedef void (*reload_fn)(struct policy *p, void *arg);
 
 struct reload;
 
 /**
- * Start watching path every poll_ms. serial is the snapshot already loaded.
- * base must have been created after evthread_use_pthreads().
+ * Start the watcher thread on path (copied), checking every poll_ms
+ * milliseconds (sooner on an inotify event in the database's directory).
+ * serial is the snapshot already loaded and served. fn(…, arg) is called on
+ * base's loop for each new snapshot; base must have been created after
+ * evthread_use_pthreads(). Call from the thread that runs base's loop.
+ * Returns the watcher, or NULL (no memory, no thread, no event).
  */
 struct reload *reload_start(struct event_base *base, const char *path, int poll_ms,
                             uint64_t serial, reload_fn fn, void *arg);
-/** Ask for a full reload at the next poll (SIGHUP), even if nothing changed. */
+/**
+ * Ask for a full reload at the next check (SIGHUP), even if the serial did
+ * not change, and open a file that replaced the database. Any thread, also
+ * a signal callback; never blocks.
+ */
 void reload_force(struct reload *rl);
-/** Stop the thread and free everything. */
+/**
+ * Stop the thread, write the status file's last state (stopped) and free
+ * everything; a snapshot built but not yet handed over is freed. rl may be
+ * NULL. Call from the thread that called reload_start, after its loop has
+ * stopped dispatching.
+ */
 void reload_stop(struct reload *rl);
 
 #endif
