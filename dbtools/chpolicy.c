@@ -7,8 +7,9 @@
  * The handlers live in chpolicy_edit.c (changes) and chpolicy_report.c
  * (check, audit, serial, backup, verify); chpolicy.h is what they share.
  *
- * Exit codes: 0 success (check: allow), 1 check: deny / verify: warnings,
- * 2 usage error, 3 database or runtime error.
+ * Exit codes: 0 success (check: allow), 1 check: deny / verify: warnings /
+ * status: resolverd behind or failing, 2 usage error, 3 database or runtime
+ * error (an edit refused by the schema or by resolverd's loader).
  */
 #include "config.h"
 
@@ -29,10 +30,11 @@ struct ch_optdef {
 	const char *name;
 	bool has_arg;
 	size_t off;
+	bool repeat;       /* each use appends to ch_args.address (the one list option) */
 };
 
-#define OPT_ARG(n, f)  { n, true, offsetof(struct ch_args, f) }
-#define OPT_FLAG(n, f) { n, false, offsetof(struct ch_args, f) }
+#define OPT_ARG(n, f)  { n, true, offsetof(struct ch_args, f), false }
+#define OPT_FLAG(n, f) { n, false, offsetof(struct ch_args, f), false }
 static const struct ch_optdef ch_optdefs[] = {
 	OPT_ARG("level", level),
 	OPT_ARG("note", note),
@@ -41,6 +43,10 @@ static const struct ch_optdef ch_optdefs[] = {
 	OPT_ARG("priority", priority),
 	OPT_ARG("expires", expires),
 	OPT_ARG("since", since),
+	OPT_ARG("service", service),
+	OPT_ARG("weight", weight),
+	OPT_ARG("port", port),
+	{ "address", true, offsetof(struct ch_args, address), true },
 	OPT_FLAG("disabled", disabled),
 	OPT_FLAG("enable", enable),
 	OPT_FLAG("disable", disable),
@@ -61,7 +67,8 @@ static const struct ch_cmd ch_cmds[] = {
 	  "  --level N     clearance level, an integer >= 0 (default 0)\n"
 	  "  --disabled    add it disabled: no rule allows it, either way\n"
 	  "  --note TEXT   free text\n"
-	  "NAME is stored lower-case, without a trailing dot.\n" },
+	  "NAME is stored lower-case, without a trailing dot; a Unicode name (UTF-8)\n"
+	  "is stored as its A-labels (bücher.example -> xn--bcher-kva.example).\n" },
 	{ "domain list", ch_cmd_domain_list, "", "list domains with level, groups and identities", "",
 	  0, 0, DB_READ, NULL },
 	{ "domain set", ch_cmd_domain_set, "NAME [--level N] [--enable|--disable] [--note TEXT]",
@@ -88,9 +95,10 @@ static const struct ch_cmd ch_cmds[] = {
 	{ "identity add", ch_cmd_identity_add, "DOMAIN CIDR [--note TEXT]",
 	  "bind a source prefix to a domain", "note", 2, 2, DB_WRITE,
 	  "CIDR is an IPv4 or IPv6 prefix or a bare address (a host prefix). It is stored\n"
-	  "in canonical form: host bits cleared, compressed lower-case IPv6\n"
-	  "(10.1.2.3/8 -> 10.0.0.0/8, 127.0.0.2 -> 127.0.0.2/32). A prefix belongs to\n"
-	  "one domain; resolverd picks the longest matching prefix.\n" },
+	  "in canonical form: host bits cleared, compressed lower-case IPv6 (RFC 5952),\n"
+	  "an IPv4-mapped IPv6 prefix as the IPv4 prefix it maps (10.1.2.3/8 ->\n"
+	  "10.0.0.0/8, 127.0.0.2 -> 127.0.0.2/32, ::ffff:127.0.0.5 -> 127.0.0.5/32).\n"
+	  "A prefix belongs to one domain; resolverd picks the longest matching prefix.\n" },
 	{ "identity list", ch_cmd_identity_list, "[DOMAIN]", "list identities (of one domain)", "", 0,
 	  1, DB_READ, NULL },
 	{ "identity remove", ch_cmd_identity_remove, "CIDR", "remove a source prefix", "", 1, 1,
@@ -113,6 +121,24 @@ static const struct ch_cmd ch_cmds[] = {
 	  "  level:>=N      level N and above\n"
 	  "  level:<=N      level N and below\n"
 	  "The first unexpired matching rule decides; no match means deny.\n" },
+	{ "target add", ch_cmd_target_add,
+	  "DOMAIN HOST [--service S] [--priority N] [--weight N] [--port N] [--address ADDR ...]",
+	  "add an SRV target of a closed-network domain", "service priority weight port address", 2, 2,
+	  DB_WRITE,
+	  "  --service S     xmpp-server (default), xmpps-server or jabber\n"
+	  "  --priority N    SRV priority, 0-65535 (default 0)\n"
+	  "  --weight N      SRV weight, 0-65535 (default 0)\n"
+	  "  --port N        SRV port, 1-65535 (default 5269)\n"
+	  "  --address ADDR  an IPv4 or IPv6 address of HOST (repeatable); given for a\n"
+	  "                  target that exists, only the addresses are added\n"
+	  "resolverd answers the domain's SRV lookups from its targets, never upstream,\n"
+	  "with the hosts' addresses. HOST . means the service is not available\n"
+	  "(RFC 2782): answered as SRV 0 0 0 ., the only target of its service.\n" },
+	{ "target list", ch_cmd_target_list, "[DOMAIN]", "list targets and their addresses", "", 0, 1,
+	  DB_READ, NULL },
+	{ "target remove", ch_cmd_target_remove, "DOMAIN HOST [--service S]",
+	  "remove a target (every port; every service without --service)", "service", 2, 2, DB_WRITE,
+	  "The host's addresses go with the last target that names the host.\n" },
 	{ "rule list", ch_cmd_rule_list, "", "list rules in evaluation order", "", 0, 0, DB_READ, NULL },
 	{ "rule remove", ch_cmd_rule_remove, "ID", "remove a rule", "", 1, 1, DB_WRITE, NULL },
 	{ "check", ch_cmd_check, "R P [--all] [--no-mutual]",
@@ -129,14 +155,26 @@ static const struct ch_cmd ch_cmds[] = {
 	{ "serial", ch_cmd_serial, "", "print the policy serial", "", 0, 0, DB_READ, NULL },
 	{ "backup", ch_cmd_backup, "FILE", "write a consistent copy (safe while resolverd runs)", "", 1,
 	  1, DB_READ, "Uses SQLite's online backup API. Refuses to overwrite an existing FILE.\n" },
+	{ "restore", ch_cmd_restore, "FILE",
+	  "load a database file into the live one (safe while resolverd runs)", "", 1, 1, DB_NONE,
+	  "Copies FILE into the database with SQLite's online backup API, in one commit,\n"
+	  "after checking that FILE has this chpolicy's schema and that resolverd can load\n"
+	  "it. The change log keeps its rows and records the restore; the serial goes up,\n"
+	  "so resolverd loads it at once. Never replace the file of a live database (mv,\n"
+	  "cp): resolverd refuses a replaced file. Works on a damaged live database too.\n" },
+	{ "status", ch_cmd_status, "", "what resolverd serves: its serial and last reload error", "", 0,
+	  0, DB_NONE,
+	  "Reads resolverd's status file (DATABASE-status) and the database's serial.\n"
+	  "Exit status: 0 resolverd serves the database's serial, 1 it serves an older one\n"
+	  "or its last reload failed, 3 no status file or the resolverd that wrote it is gone.\n" },
 	{ "verify", ch_cmd_verify, "[--no-mutual]", "check integrity and lint the policy", "no-mutual",
 	  0, 0, DB_READ,
 	  "Runs PRAGMA integrity_check and quick_check, checks the schema version and that\n"
 	  "every table, index and trigger of the schema is present and unchanged, then\n"
 	  "warns about expired rules, shadowed rules, groups named by rules but without\n"
 	  "members, level selectors that match no domain, identities not in canonical\n"
-	  "form, domains without identity and domains nobody may reach (with mutual\n"
-	  "consent unless --no-mutual).\n"
+	  "form, target hosts without an address, domains without identity and domains\n"
+	  "nobody may reach (with mutual consent unless --no-mutual).\n"
 	  "Exit status: 0 clean, 1 warnings only, 3 integrity or schema error.\n" },
 };
 
@@ -162,10 +200,13 @@ help_main(FILE *f)
 		fprintf(f, "  %-16s %s\n", ch_cmds[i].name, ch_cmds[i].summary);
 	fputs("\n"
 	      "Exit status:\n"
-	      "  0  success; check: allow; verify: clean\n"
-	      "  1  check: deny; verify: warnings only\n"
+	      "  0  success; check: allow; verify: clean; status: in sync\n"
+	      "  1  check: deny; verify: warnings only; status: resolverd serves an older\n"
+	      "     serial or its last reload failed\n"
 	      "  2  usage error: bad or missing argument, unknown command or domain in check\n"
-	      "  3  database or runtime error: refused edit, missing database, integrity error\n"
+	      "  3  database or runtime error: refused edit (by the schema, or because\n"
+	      "     resolverd could not load the result), missing database, integrity error;\n"
+	      "     status: no resolverd status, or its resolverd is gone\n"
 	      "\n"
 	      "Environment:\n"
 	      "  CHPOLICY_DB    the database, when --db is not given\n", f);
@@ -319,7 +360,12 @@ args_parse(struct ch_ctx *c, int argc, char **argv, struct ch_args *a)
 				const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
 				if (!val)
 					return ch_usage(c, "--%s needs an argument", o->name);
-				*(const char **)((char *)a + o->off) = val;
+				if (o->repeat && a->naddress >= CH_MAXADDR)
+					return ch_usage(c, "--%s: at most %d", o->name, CH_MAXADDR);
+				if (o->repeat)
+					a->address[a->naddress++] = val;
+				else
+					*(const char **)((char *)a + o->off) = val;
 			} else {
 				if (eq)
 					return ch_usage(c, "--%s takes no argument", o->name);

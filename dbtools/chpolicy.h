@@ -4,10 +4,12 @@
  * table output and the database.
  *
  * chpolicy.c          main(), global options, the command table, help
- * chpolicy_util.c     errors, integers and times, aligned tables, opening the database
+ * chpolicy_util.c     errors, integers and times, names, aligned tables, opening the database
  * chpolicy_edit.c     init and the editing commands (domain, group, member,
- *                     identity, rule), each edit in one audited transaction
- * chpolicy_report.c   check, audit, serial, backup, verify
+ *                     identity, rule, target), each edit in one audited
+ *                     transaction that commits only a policy resolverd loads;
+ *                     restore
+ * chpolicy_report.c   check, audit, serial, backup, verify, status
  *
  * Every command handler reports its own errors on stderr (one line, through
  * ch_error or ch_usage) and returns one of the exit codes below.
@@ -30,7 +32,7 @@ enum {
 	CH_OK = 0,      /* success; check: allow; verify: clean */
 	CH_NO = 1,      /* check: deny; verify: lint warnings only */
 	CH_USAGE = 2,   /* bad or missing argument, unknown command */
-	CH_FAIL = 3,    /* database or runtime error, refused edit */
+	CH_FAIL = 3,    /* database or runtime error, refused edit, no resolverd status */
 	CH_HELP = -1    /* internal: help was printed, exit 0 */
 };
 
@@ -39,6 +41,8 @@ enum ch_access { DB_NONE, DB_READ, DB_WRITE };
 
 /** The most positional arguments any command takes. */
 #define CH_MAXPOS 4
+/** The most --address options target add takes. */
+#define CH_MAXADDR 16
 /** How long a command waits for another writer's lock, in milliseconds. */
 #define CH_BUSY_MS 5000
 
@@ -49,7 +53,9 @@ enum ch_access { DB_NONE, DB_READ, DB_WRITE };
 struct ch_args {
 	const char *pos[CH_MAXPOS];
 	int npos;
-	const char *level, *note, *from, *to, *priority, *expires, *since;
+	const char *level, *note, *from, *to, *priority, *expires, *since, *service, *weight, *port;
+	const char *address[CH_MAXADDR];
+	int naddress;
 	bool disabled, enable, disable, allow, deny, all, no_mutual;
 };
 
@@ -118,6 +124,31 @@ int ch_parse_int64(const char *s, int64_t *out);
  */
 char *ch_fmt_time(time_t t, char *buf, size_t len);
 
+/* ------------------------------------------------------------ names */
+
+/**
+ * A domain or host name argument (what: "DOMAIN", "--from", ...) as the
+ * database stores it: a Unicode name becomes A-labels (libidn2, IDNA2008
+ * with UTS #46 non-transitional processing), escapes of the presentation
+ * format (\. \\ \DDD) are read, upper case is lowered and a trailing dot
+ * dropped. root_ok: "." (a target host meaning "no service") is accepted.
+ * Whether the result is a valid name is left to the database, whose message
+ * then speaks. Returns a malloced name (caller frees), or NULL with a usage
+ * error reported (CH_USAGE): a name libidn2 cannot convert, an empty
+ * label, or a label holding a dot or a byte outside 0x21-0x7e, which no
+ * name here can hold (the error shows it escaped: alpha\.test). Exits with
+ * CH_FAIL when out of memory. Main thread.
+ */
+char *ch_name_arg(const struct ch_ctx *c, const char *what, const char *text, bool root_ok);
+
+/**
+ * name (from the database: A-labels) for output: the name itself, followed
+ * by its Unicode form in parentheses when it has an A-label that libidn2
+ * can convert ("xn--bcher-kva.test (bücher.test)"). Into buf (len bytes);
+ * returns buf.
+ */
+char *ch_name_show(const char *name, char *buf, size_t len);
+
 /* ------------------------------------------------------------ table output */
 
 /**
@@ -179,6 +210,28 @@ int64_t ch_db_schema_version(struct ch_ctx *c, char *err, size_t errlen);
  */
 int ch_db_open(struct ch_ctx *c, bool write, bool check_version);
 
+/**
+ * Copy every page of src's main database into dst's in one step (one read
+ * transaction on src: one serial), retrying for up to CH_BUSY_MS while
+ * either is locked. Returns SQLITE_DONE or SQLite's error code.
+ */
+int ch_backup_copy(sqlite3 *dst, sqlite3 *src);
+
+/** What resolverd wrote in its status file (resolverd/reload.h). */
+struct ch_status {
+	long pid;
+	char state[32];              /* serving, failing, replaced, stopped */
+	int64_t served, db_serial;   /* -1: not known */
+	int64_t failed;
+	char last_error[1024], last_error_at[32], updated[32];
+};
+
+/**
+ * Read db_path's status file ("<db_path>-status") into *s. Returns 0, or -1
+ * with errno set (ENOENT: no resolverd has written one). Any thread.
+ */
+int ch_status_read(const char *db_path, struct ch_status *s);
+
 /* ------------------------------------------------------------ commands */
 
 /*
@@ -190,6 +243,20 @@ int ch_db_open(struct ch_ctx *c, bool write, bool check_version);
  */
 
 /* chpolicy_edit.c */
+
+/**
+ * Commit the caller's edit transaction if rc is CH_OK and resolverd's loader
+ * accepts the policy it leaves (policydb_load on the same connection, before
+ * COMMIT), else roll it back; the loader's refusal is reported (CH_FAIL).
+ * Returns the outcome.
+ */
+int ch_tx_end(struct ch_ctx *c, int rc);
+/**
+ * Start an edit transaction: BEGIN IMMEDIATE (waiting up to CH_BUSY_MS for
+ * another writer) and meta('actor') set to c->actor for the audit triggers.
+ * CH_OK, or CH_FAIL reported.
+ */
+int ch_tx_begin(struct ch_ctx *c);
 
 /**
  * init: create c->db_path from the built-in schema, in WAL mode, all or
@@ -228,6 +295,20 @@ int ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a);
 int ch_cmd_rule_remove(struct ch_ctx *c, const struct ch_args *a);
 /** rule list: the rules in evaluation order, selectors in rule add's syntax. */
 int ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * target add DOMAIN HOST [--service S] [--priority N] [--weight N] [--port N]
+ * [--address ADDR ...]: an SRV target (HOST "." : no service, SRV 0 0 0 .)
+ * and its addresses; an existing target with --address gets the addresses.
+ */
+int ch_cmd_target_add(struct ch_ctx *c, const struct ch_args *a);
+/** target list [DOMAIN]: the targets with their addresses; CH_FAIL if DOMAIN does not exist. */
+int ch_cmd_target_list(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * target remove DOMAIN HOST [--service S]: the target (every port, and
+ * every service without --service) and the host's addresses once no target
+ * names the host; CH_FAIL if no such target.
+ */
+int ch_cmd_target_remove(struct ch_ctx *c, const struct ch_args *a);
 
 /* chpolicy_report.c */
 
@@ -248,5 +329,35 @@ int ch_cmd_backup(struct ch_ctx *c, const struct ch_args *a);
  * on a database whose schema version main() has not checked.
  */
 int ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a);
+
+/**
+ * Compare db's tables, views, indexes and triggers with the built-in
+ * schema; report(ctx, message) for each one missing or different. Returns
+ * the number of differences, or -1 when the comparison could not be made
+ * (reported too).
+ */
+int ch_schema_compare(sqlite3 *db, void (*report)(void *ctx, const char *msg), void *ctx);
+
+/**
+ * status: what resolverd serves for this database, from its status file
+ * (DATABASE-status, see resolverd/reload.h) and the database's serial.
+ * CH_OK resolverd serves the database's serial and its last reload worked;
+ * CH_NO it serves an older serial (after waiting up to 2 s for a reload
+ * under way) or its last reload failed; CH_FAIL no status file, or the
+ * resolverd that wrote it is gone.
+ */
+int ch_cmd_status(struct ch_ctx *c, const struct ch_args *a);
+
+/* chpolicy_edit.c */
+
+/**
+ * restore FILE: load FILE into the live database through SQLite's online
+ * backup API, in one commit: FILE must be a policy database with the
+ * built-in schema that resolverd's loader accepts; the change log keeps the
+ * live database's rows, adds FILE's rows it lacks and one 'restore' row;
+ * the serial becomes higher than any resolverd has seen. Works on a live
+ * database that is damaged or not a database at all. CH_FAIL when refused.
+ */
+int ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a);
 
 #endif

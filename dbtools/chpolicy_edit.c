@@ -1,16 +1,18 @@
 /*
  * chpolicy_edit.c -- the commands that change the policy database (init;
- * domain, group, member, identity and rule add/set/remove) and the lists
- * that show what they wrote.
+ * domain, group, member, identity, rule and target add/set/remove; restore)
+ * and the lists that show what they wrote.
  *
  * Edits are plain SQL statements with bound parameters; the database refuses
  * bad rows itself (schema.sql), and chpolicy passes its message on. Each edit
  * is one transaction that first names its actor in meta('actor'), so that
- * the audit triggers record who made it.
+ * the audit triggers record who made it, and that commits only when
+ * resolverd's own loader reads the policy it leaves.
  */
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "netaddr.h"
+#include "policy.h"
 #include "policydb.h"
 #include "chpolicy.h"
 
@@ -148,10 +151,11 @@ struct ch_sel {
 /*
  * SEL: any | domain:NAME | group:NAME | level:N | level:N-M | level:>=N |
  * level:<=N. An inverted range is passed on as it is: the schema refuses it
- * with its own message, as it would from the sqlite3 shell.
+ * with its own message, as it would from the sqlite3 shell. -1: not a
+ * selector; -2: a domain name ch_name_arg refused (reported).
  */
 static int
-sel_parse(const char *text, struct ch_sel *s)
+sel_parse(const struct ch_ctx *c, const char *what, const char *text, struct ch_sel *s)
 {
 	memset(s, 0, sizeof(*s));
 	if (strcasecmp(text, "any") == 0) {
@@ -160,8 +164,8 @@ sel_parse(const char *text, struct ch_sel *s)
 	}
 	if (strncasecmp(text, "domain:", 7) == 0 && text[7]) {
 		s->kind = "domain";
-		s->name = name_normalize(text + 7);
-		return 0;
+		s->name = ch_name_arg(c, what, text + 7, false);
+		return s->name ? 0 : -2;
 	}
 	if (strncasecmp(text, "group:", 6) == 0 && text[6]) {
 		s->kind = "group";
@@ -300,8 +304,8 @@ default_actor(void)
  * Start a write: BEGIN IMMEDIATE takes the write lock at once (waiting up to
  * the busy timeout), and meta('actor') tells the audit triggers who edits.
  */
-static int
-tx_begin(struct ch_ctx *c)
+int
+ch_tx_begin(struct ch_ctx *c)
 {
 	sqlite3_stmt *st;
 
@@ -318,15 +322,26 @@ fail:
 	return CH_FAIL;
 }
 
-/* Commit if the edit succeeded (rc == CH_OK), else roll back. Returns the outcome. */
-static int
-tx_end(struct ch_ctx *c, int rc)
+/*
+ * Commit if the edit succeeded (rc == CH_OK) and resolverd's own loader reads
+ * the policy the transaction leaves, else roll back. Returns the outcome.
+ */
+int
+ch_tx_end(struct ch_ctx *c, int rc)
 {
+	char err[512];
+
+	if (rc == CH_OK && sqlite3_exec(c->db, "DELETE FROM meta WHERE key = 'actor'", NULL, NULL, NULL) != SQLITE_OK)
+		rc = ch_dberror(c);
 	if (rc == CH_OK) {
-		if (sqlite3_exec(c->db, "DELETE FROM meta WHERE key = 'actor'", NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-			rc = ch_dberror(c);
+		struct policy *p = policydb_load(c->db, err, sizeof(err));
+		if (!p)
+			rc = ch_error(c, CH_FAIL, "refused: resolverd could not load the policy this edit "
+			              "leaves: %s; nothing was changed", err);
+		policy_free(p);
 	}
+	if (rc == CH_OK && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = ch_dberror(c);
 	if (rc != CH_OK && !sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
@@ -338,7 +353,7 @@ db_edit(struct ch_ctx *c, const char *sql, int nparams, const char *const *param
         int *changes)
 {
 	sqlite3_stmt *st;
-	int rc = tx_begin(c);
+	int rc = ch_tx_begin(c);
 
 	if (rc != CH_OK)
 		return rc;
@@ -354,7 +369,7 @@ db_edit(struct ch_ctx *c, const char *sql, int nparams, const char *const *param
 		if (changes)
 			*changes = sqlite3_changes(c->db);
 	}
-	return tx_end(c, rc);
+	return ch_tx_end(c, rc);
 }
 
 /* ------------------------------------------------------------ init */
@@ -445,8 +460,10 @@ ch_cmd_domain_add(struct ch_ctx *c, const struct ch_args *a)
 
 	if (a->level && (rc = opt_level(c, a->level, &level)) != CH_OK)
 		return rc;
-	char *name = name_normalize(a->pos[0]);
-	if ((rc = tx_begin(c)) == CH_OK) {
+	char *name = ch_name_arg(c, "NAME", a->pos[0], false);
+	if (!name)
+		return CH_USAGE;
+	if ((rc = ch_tx_begin(c)) == CH_OK) {
 		rc = ch_db_prepare(c, "INSERT INTO domains (name, level, enabled, note) VALUES (?, ?, ?, ?)",
 		                &st);
 		if (rc == CH_OK) {
@@ -456,7 +473,7 @@ ch_cmd_domain_add(struct ch_ctx *c, const struct ch_args *a)
 			sqlite3_bind_text(st, 4, a->note ? a->note : "", -1, SQLITE_TRANSIENT);
 			rc = db_done(c, st);
 		}
-		rc = tx_end(c, rc);
+		rc = ch_tx_end(c, rc);
 	}
 	free(name);
 	return rc;
@@ -475,8 +492,10 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 		return ch_usage(c, "--enable and --disable exclude each other");
 	if (a->level && (rc = opt_level(c, a->level, &level)) != CH_OK)
 		return rc;
-	char *name = name_normalize(a->pos[0]);
-	if ((rc = tx_begin(c)) == CH_OK) {
+	char *name = ch_name_arg(c, "NAME", a->pos[0], false);
+	if (!name)
+		return CH_USAGE;
+	if ((rc = ch_tx_begin(c)) == CH_OK) {
 		rc = ch_db_prepare(c, "UPDATE domains SET level = coalesce(?1, level),"
 		                   " enabled = coalesce(?2, enabled), note = coalesce(?3, note)"
 		                   " WHERE name = ?4", &st);
@@ -493,7 +512,7 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 		}
 		if (rc == CH_OK && changes == 0)
 			rc = ch_error(c, CH_FAIL, "no such domain: %s", name);
-		rc = tx_end(c, rc);
+		rc = ch_tx_end(c, rc);
 	}
 	free(name);
 	return rc;
@@ -502,7 +521,9 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 int
 ch_cmd_domain_remove(struct ch_ctx *c, const struct ch_args *a)
 {
-	char *name = name_normalize(a->pos[0]);
+	char *name = ch_name_arg(c, "NAME", a->pos[0], false);
+	if (!name)
+		return CH_USAGE;
 	const char *params[] = { name };
 	int changes = 0;
 	int rc = db_edit(c, "DELETE FROM domains WHERE name = ?", 1, params, &changes);
@@ -532,8 +553,9 @@ ch_cmd_domain_list(struct ch_ctx *c, const struct ch_args *a)
 		return rc;
 	ch_table_add(&t, head);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char name[600];
 		const char *row[6] = {
-			ch_col_text(st, 0, ""), ch_col_text(st, 1, ""),
+			ch_name_show(ch_col_text(st, 0, ""), name, sizeof(name)), ch_col_text(st, 1, ""),
 			sqlite3_column_int(st, 2) ? "enabled" : "disabled",
 			ch_col_text(st, 3, "-"), ch_col_text(st, 4, "-"), ch_col_text(st, 5, ""),
 		};
@@ -600,7 +622,11 @@ ch_cmd_group_list(struct ch_ctx *c, const struct ch_args *a)
 int
 ch_cmd_member_add(struct ch_ctx *c, const struct ch_args *a)
 {
-	char *domain = name_normalize(a->pos[0]), *group = name_normalize(a->pos[1]);
+	char *domain = ch_name_arg(c, "DOMAIN", a->pos[0], false), *group = name_normalize(a->pos[1]);
+	if (!domain) {
+		free(group);
+		return CH_USAGE;
+	}
 	const char *params[] = { domain, group };
 	int rc = db_edit(c, "INSERT INTO memberships (domain, grp) VALUES (?, ?)", 2, params, NULL);
 
@@ -612,7 +638,11 @@ ch_cmd_member_add(struct ch_ctx *c, const struct ch_args *a)
 int
 ch_cmd_member_remove(struct ch_ctx *c, const struct ch_args *a)
 {
-	char *domain = name_normalize(a->pos[0]), *group = name_normalize(a->pos[1]);
+	char *domain = ch_name_arg(c, "DOMAIN", a->pos[0], false), *group = name_normalize(a->pos[1]);
+	if (!domain) {
+		free(group);
+		return CH_USAGE;
+	}
 	const char *params[] = { domain, group };
 	int changes = 0;
 	int rc = db_edit(c, "DELETE FROM memberships WHERE domain = ? AND grp = ?", 2, params,
@@ -661,15 +691,20 @@ ch_cmd_member_list(struct ch_ctx *c, const struct ch_args *a)
 
 /* ------------------------------------------------------------ identities */
 
-/* The canonical text of a CIDR (host bits cleared, compressed IPv6). */
+/*
+ * The canonical text of a CIDR (host bits cleared, RFC 5952 IPv6, an
+ * IPv4-mapped IPv6 prefix as the IPv4 prefix it maps: resolverd sees such a
+ * source as IPv4). *mapped: it was one.
+ */
 static int
-cidr_canonical(const struct ch_ctx *c, const char *text, char *buf, size_t len)
+cidr_canonical(const struct ch_ctx *c, const char *text, char *buf, size_t len, bool *mapped)
 {
 	struct netaddr na;
 	const char *why = "invalid";
 
 	if (netaddr_parse_cidr(text, &na, &why) != 0)
 		return ch_usage(c, "%s: %s", text, why);
+	*mapped = netaddr_unmap(&na);
 	netaddr_format(&na, buf, len);
 	return CH_OK;
 }
@@ -677,15 +712,21 @@ cidr_canonical(const struct ch_ctx *c, const char *text, char *buf, size_t len)
 int
 ch_cmd_identity_add(struct ch_ctx *c, const struct ch_args *a)
 {
-	char cidr[64];
-	int rc = cidr_canonical(c, a->pos[1], cidr, sizeof(cidr));
+	char cidr[NETADDR_TEXT_MAX];
+	bool mapped;
+	int rc = cidr_canonical(c, a->pos[1], cidr, sizeof(cidr), &mapped);
 
 	if (rc != CH_OK)
 		return rc;
-	char *domain = name_normalize(a->pos[0]);
+	char *domain = ch_name_arg(c, "DOMAIN", a->pos[0], false);
+	if (!domain)
+		return CH_USAGE;
 	const char *params[] = { cidr, domain, a->note ? a->note : "" };
 	rc = db_edit(c, "INSERT INTO identities (kind, value, domain, note) VALUES ('cidr', ?, ?, ?)",
 	             3, params, NULL);
+	if (rc == CH_OK && mapped)
+		printf("%s is IPv4-mapped IPv6: stored as %s (resolverd sees such a source as IPv4)\n",
+		       a->pos[1], cidr);
 	free(domain);
 	return rc;
 }
@@ -693,9 +734,10 @@ ch_cmd_identity_add(struct ch_ctx *c, const struct ch_args *a)
 int
 ch_cmd_identity_remove(struct ch_ctx *c, const struct ch_args *a)
 {
-	char cidr[64];
+	char cidr[NETADDR_TEXT_MAX];
 	int changes = 0;
-	int rc = cidr_canonical(c, a->pos[0], cidr, sizeof(cidr));
+	bool mapped;
+	int rc = cidr_canonical(c, a->pos[0], cidr, sizeof(cidr), &mapped);
 
 	if (rc != CH_OK)
 		return rc;
@@ -707,23 +749,39 @@ ch_cmd_identity_remove(struct ch_ctx *c, const struct ch_args *a)
 	return rc;
 }
 
+/*
+ * The optional DOMAIN of identity list and target list: *domain is NULL
+ * without one, else the malloced name of a domain that exists. CH_OK, or
+ * the error reported.
+ */
+static int
+list_domain_arg(struct ch_ctx *c, const struct ch_args *a, char **domain)
+{
+	*domain = NULL;
+	if (a->npos == 0)
+		return CH_OK;
+	if (!(*domain = ch_name_arg(c, "DOMAIN", a->pos[0], false)))
+		return CH_USAGE;
+	int e = db_exists(c, "SELECT 1 FROM domains WHERE name = ?", *domain);
+	if (e > 0)
+		return CH_OK;
+	int rc = e < 0 ? CH_FAIL : ch_error(c, CH_FAIL, "no such domain: %s", *domain);
+	free(*domain);
+	*domain = NULL;
+	return rc;
+}
+
 int
 ch_cmd_identity_list(struct ch_ctx *c, const struct ch_args *a)
 {
 	static const char *head[] = { "KIND", "VALUE", "DOMAIN", "NOTE" };
 	struct ch_table t = { .ncols = 4 };
-	char *domain = a->npos > 0 ? name_normalize(a->pos[0]) : NULL;
+	char *domain;
 	sqlite3_stmt *st;
-	int rc;
+	int rc = list_domain_arg(c, a, &domain);
 
-	if (domain) {
-		int e = db_exists(c, "SELECT 1 FROM domains WHERE name = ?", domain);
-		if (e <= 0) {
-			rc = e < 0 ? CH_FAIL : ch_error(c, CH_FAIL, "no such domain: %s", domain);
-			free(domain);
-			return rc;
-		}
-	}
+	if (rc != CH_OK)
+		return rc;
 	if ((rc = ch_db_prepare(c, "SELECT kind, value, domain, note FROM identities"
 	                        " WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, kind, value",
 	                     &st)) != CH_OK) {
@@ -763,16 +821,16 @@ ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a)
 	if (a->expires && parse_expires(a->expires, time(NULL), expires, sizeof(expires)) != 0)
 		return ch_usage(c, "--expires: want 'YYYY-MM-DD HH:MM:SS' (UTC) or +N[s|m|h|d|w], not '%s'",
 		                a->expires);
-	if (sel_parse(a->from, &from) != 0) {
+	if ((rc = sel_parse(c, "--from", a->from, &from)) != 0) {
 		free(from.name);
-		return ch_usage(c, "--from: invalid selector '%s'", a->from);
+		return rc == -2 ? CH_USAGE : ch_usage(c, "--from: invalid selector '%s'", a->from);
 	}
-	if (sel_parse(a->to, &to) != 0) {
+	if ((rc = sel_parse(c, "--to", a->to, &to)) != 0) {
 		free(from.name);
 		free(to.name);
-		return ch_usage(c, "--to: invalid selector '%s'", a->to);
+		return rc == -2 ? CH_USAGE : ch_usage(c, "--to: invalid selector '%s'", a->to);
 	}
-	if ((rc = tx_begin(c)) == CH_OK) {
+	if ((rc = ch_tx_begin(c)) == CH_OK) {
 		rc = ch_db_prepare(c, "INSERT INTO rules (priority, from_kind, from_name, from_min, from_max,"
 		                   " to_kind, to_name, to_min, to_max, action, expires, note)"
 		                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
@@ -787,7 +845,7 @@ ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a)
 			rc = db_done(c, st);
 			id = sqlite3_last_insert_rowid(c->db);
 		}
-		rc = tx_end(c, rc);
+		rc = ch_tx_end(c, rc);
 	}
 	free(from.name);
 	free(to.name);
@@ -843,5 +901,355 @@ ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a)
 		ch_table_add(&t, row);
 	}
 	rc = ch_table_finish(c, &t, st, rc);
+	return rc;
+}
+
+/* ------------------------------------------------------------ targets */
+
+/* --priority, --weight, --port of target add: an integer from 0 to 65535 (the schema narrows it). */
+static int
+opt_u16(const struct ch_ctx *c, const char *opt, const char *text, int64_t *out)
+{
+	if (text && (ch_parse_int64(text, out) != 0 || *out < 0 || *out > 65535))
+		return ch_usage(c, "--%s: not an integer from 0 to 65535: '%s'", opt, text);
+	return CH_OK;
+}
+
+int
+ch_cmd_target_add(struct ch_ctx *c, const struct ch_args *a)
+{
+	char addr[CH_MAXADDR][NETADDR_TEXT_MAX];
+	int64_t prio = 0, weight = 0, port;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = opt_u16(c, "priority", a->priority, &prio)) != CH_OK ||
+	    (rc = opt_u16(c, "weight", a->weight, &weight)) != CH_OK)
+		return rc;
+	for (int i = 0; i < a->naddress; i++) {
+		struct netaddr na;
+		const char *why = "";
+		if (strchr(a->address[i], '/') || netaddr_parse_cidr(a->address[i], &na, &why) != 0)
+			return ch_usage(c, "--address: '%s' is not a single IPv4 or IPv6 address", a->address[i]);
+		netaddr_unmap(&na); /* ::ffff:192.0.2.1 is answered as the A record it maps */
+		netaddr_format_addr(&na, addr[i], sizeof(addr[i]));
+	}
+	char *domain = ch_name_arg(c, "DOMAIN", a->pos[0], false);
+	char *host = domain ? ch_name_arg(c, "HOST", a->pos[1], true) : NULL;
+	bool none = host && strcmp(host, ".") == 0;
+	if (!host) {
+		free(domain);
+		return CH_USAGE;
+	}
+	port = none ? 0 : 5269;
+	if ((rc = opt_u16(c, "port", a->port, &port)) != CH_OK || (none && a->naddress > 0)) {
+		free(domain);
+		free(host);
+		return rc != CH_OK ? rc : ch_usage(c, "HOST . (no service) has no address");
+	}
+	if ((rc = ch_tx_begin(c)) == CH_OK) {
+		/* with --address, an existing target only gets the addresses */
+		rc = ch_db_prepare(c, a->naddress > 0
+		                   ? "INSERT INTO targets (domain, service, priority, weight, port, host)"
+		                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+		                   : "INSERT INTO targets (domain, service, priority, weight, port, host)"
+		                     " VALUES (?, ?, ?, ?, ?, ?)", &st);
+		if (rc == CH_OK) {
+			sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, a->service ? a->service : "xmpp-server", -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 3, prio);
+			sqlite3_bind_int64(st, 4, weight);
+			sqlite3_bind_int64(st, 5, port);
+			sqlite3_bind_text(st, 6, host, -1, SQLITE_TRANSIENT);
+			rc = db_done(c, st);
+		}
+		for (int i = 0; rc == CH_OK && i < a->naddress; i++) {
+			const char *params[] = { host, addr[i] };
+			rc = ch_db_prepare(c, "INSERT OR IGNORE INTO target_addresses (host, address) VALUES (?, ?)", &st);
+			for (int k = 0; rc == CH_OK && k < 2; k++)
+				sqlite3_bind_text(st, k + 1, params[k], -1, SQLITE_TRANSIENT);
+			if (rc == CH_OK)
+				rc = db_done(c, st);
+		}
+		rc = ch_tx_end(c, rc);
+	}
+	free(domain);
+	free(host);
+	return rc;
+}
+
+int
+ch_cmd_target_list(struct ch_ctx *c, const struct ch_args *a)
+{
+	static const char *head[] = { "DOMAIN", "SERVICE", "PRIORITY", "WEIGHT", "PORT", "HOST", "ADDRESSES" };
+	struct ch_table t = { .ncols = 7 };
+	char *domain;
+	sqlite3_stmt *st;
+	int rc = list_domain_arg(c, a, &domain);
+
+	if (rc != CH_OK)
+		return rc;
+	if ((rc = ch_db_prepare(c, "SELECT t.domain, t.service, t.priority, t.weight, t.port, t.host,"
+	                        " (SELECT group_concat(address, ',') FROM (SELECT address FROM target_addresses"
+	                        "   WHERE host = t.host ORDER BY address))"
+	                        " FROM targets t WHERE ?1 IS NULL OR t.domain = ?1"
+	                        " ORDER BY t.domain, t.service, t.priority, t.weight, t.host, t.port", &st)) != CH_OK) {
+		free(domain);
+		return rc;
+	}
+	if (domain)
+		sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+	ch_table_add(&t, head);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char dn[600];
+		bool none = strcmp(ch_col_text(st, 5, ""), ".") == 0;
+		const char *row[7] = { ch_name_show(ch_col_text(st, 0, ""), dn, sizeof(dn)), ch_col_text(st, 1, ""),
+		                       ch_col_text(st, 2, ""), ch_col_text(st, 3, ""), ch_col_text(st, 4, ""),
+		                       none ? ". (no service)" : ch_col_text(st, 5, ""),
+		                       ch_col_text(st, 6, none ? "" : "- (none: resolverd cannot answer it)") };
+		ch_table_add(&t, row);
+	}
+	rc = ch_table_finish(c, &t, st, rc);
+	free(domain);
+	return rc;
+}
+
+int
+ch_cmd_target_remove(struct ch_ctx *c, const struct ch_args *a)
+{
+	char *domain = ch_name_arg(c, "DOMAIN", a->pos[0], false);
+	char *host = domain ? ch_name_arg(c, "HOST", a->pos[1], true) : NULL;
+	sqlite3_stmt *st;
+	int rc, changes = 0;
+
+	if (!host) {
+		free(domain);
+		return CH_USAGE;
+	}
+	if ((rc = ch_tx_begin(c)) == CH_OK) {
+		rc = ch_db_prepare(c, "DELETE FROM targets WHERE domain = ?1 AND host = ?2"
+		                   " AND (?3 IS NULL OR service = ?3)", &st);
+		if (rc == CH_OK) {
+			sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
+			if (a->service)
+				sqlite3_bind_text(st, 3, a->service, -1, SQLITE_TRANSIENT);
+			rc = db_done(c, st);
+			changes = sqlite3_changes(c->db);
+		}
+		if (rc == CH_OK && changes == 0)
+			rc = ch_error(c, CH_FAIL, "no such target: %s %s%s%s", domain, host,
+			              a->service ? " --service " : "", a->service ? a->service : "");
+		/* the host's addresses go with the last target that names it */
+		if (rc == CH_OK &&
+		    (rc = ch_db_prepare(c, "DELETE FROM target_addresses WHERE host = ?1"
+		                        " AND NOT EXISTS (SELECT 1 FROM targets WHERE host = ?1)", &st)) == CH_OK) {
+			sqlite3_bind_text(st, 1, host, -1, SQLITE_TRANSIENT);
+			rc = db_done(c, st);
+		}
+		rc = ch_tx_end(c, rc);
+	}
+	free(domain);
+	free(host);
+	return rc;
+}
+
+/* ------------------------------------------------------------ restore */
+
+/* ch_schema_compare's report for restore: keep the first difference. */
+static void
+first_difference(void *ctx, const char *msg)
+{
+	char *first = ctx;
+
+	if (!first[0])
+		snprintf(first, 512, "%s", msg);
+}
+
+/*
+ * The copy's change log becomes the live database's (live attached as
+ * "live"), then the copy's own rows the live log lacks: the log stays
+ * append-only across a restore. The two append-only triggers are dropped
+ * for the rewrite and created again from their own text.
+ */
+static int
+merge_audit(sqlite3 *mem)
+{
+	static const char *steps[] = {
+		"CREATE TEMP TABLE restore_triggers AS SELECT name, sql FROM main.sqlite_master"
+		" WHERE type = 'trigger' AND tbl_name = 'audit'",
+		"DROP TRIGGER audit_append_only_update",
+		"DROP TRIGGER audit_append_only_delete",
+		"CREATE TEMP TABLE restore_audit AS SELECT * FROM main.audit",
+		"DELETE FROM main.audit",
+		"INSERT INTO main.audit SELECT * FROM live.audit ORDER BY id",
+		"INSERT INTO main.audit (serial, at, actor, tbl, op, old, new)"
+		" SELECT serial, at, actor, tbl, op, old, new FROM temp.restore_audit s"
+		" WHERE NOT EXISTS (SELECT 1 FROM live.audit l WHERE l.serial = s.serial AND l.at = s.at"
+		"   AND l.actor = s.actor AND l.tbl = s.tbl AND l.op = s.op AND l.old IS s.old AND l.new IS s.new)"
+		" ORDER BY id",
+	};
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (sqlite3_exec(mem, steps[i], NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+	if (sqlite3_prepare_v2(mem, "SELECT sql FROM temp.restore_triggers", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_exec(mem, (const char *)sqlite3_column_text(st, 0), NULL, NULL, NULL) != SQLITE_OK) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	return sqlite3_exec(mem, "DROP TABLE temp.restore_triggers; DROP TABLE temp.restore_audit",
+	                    NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * Prepare the copy in mem: the change log merged (when the live database
+ * reads), the serial set to serial, one audit row for the restore. Returns
+ * CH_OK or the failure reported.
+ */
+static int
+restore_prepare(struct ch_ctx *c, sqlite3 *mem, const char *file, int64_t serial, int64_t live,
+                int64_t src)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = CH_FAIL;
+
+	if (sqlite3_exec(mem, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	if (live > 0) {
+		if (sqlite3_prepare_v2(mem, "ATTACH DATABASE ? AS live", -1, &st, NULL) != SQLITE_OK)
+			goto out;
+		sqlite3_bind_text(st, 1, c->db_path, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE || merge_audit(mem) != 0)
+			goto out;
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_prepare_v2(mem,
+	        "UPDATE main.meta SET value = ?1 WHERE key = 'serial';", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, serial);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(mem,
+	        "INSERT INTO main.audit (serial, actor, tbl, op, old, new) VALUES (?1, ?2, 'database',"
+	        " 'restore', json_object('serial', ?3), json_object('file', ?4, 'serial', ?5))",
+	        -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, serial);
+	sqlite3_bind_text(st, 2, c->actor ? c->actor : default_actor(), -1, SQLITE_TRANSIENT);
+	if (live > 0)
+		sqlite3_bind_int64(st, 3, live);
+	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, src);
+	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_exec(mem, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	rc = CH_OK;
+out:
+	if (rc != CH_OK)
+		ch_error(c, CH_FAIL, "%s: preparing the copy: %s", file, sqlite3_errmsg(mem));
+	sqlite3_finalize(st);
+	if (!sqlite3_get_autocommit(mem))
+		sqlite3_exec(mem, "ROLLBACK", NULL, NULL, NULL);
+	if (live > 0)
+		sqlite3_exec(mem, "DETACH DATABASE live", NULL, NULL, NULL);
+	return rc;
+}
+
+int
+ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a)
+{
+	const char *file = a->pos[0];
+	char err[512], first[512] = "";
+	sqlite3 *src = NULL, *mem = NULL;
+	struct ch_status status;
+	struct stat sb;
+	int rc = CH_FAIL;
+
+	if (stat(c->db_path, &sb) != 0)
+		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, strerror(errno));
+	/* FILE, copied into memory in one read: checked and edited there, never in place */
+	src = policydb_open(file, 1, err, sizeof(err));
+	if (!src || sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		ch_error(c, CH_FAIL, "%s", src ? "out of memory" : err);
+		goto out;
+	}
+	int brc = ch_backup_copy(mem, src);
+	if (brc != SQLITE_DONE) {
+		ch_error(c, CH_FAIL, "%s: %s", file, sqlite3_errstr(brc));
+		goto out;
+	}
+	int64_t src_serial = policydb_serial(mem, err, sizeof(err));
+	if (src_serial < 0) {
+		ch_error(c, CH_FAIL, "%s: not a policy database (%s)", file, err);
+		goto out;
+	}
+	if (ch_schema_compare(mem, first_difference, first) != 0) {
+		ch_error(c, CH_FAIL, "%s: %s; restoring it would take the database's checks away "
+		         "(chpolicy verify lists every difference)", file, first[0] ? first : "schema");
+		goto out;
+	}
+	/* the live database: its serial, or what resolverd last saw of it when it does not read */
+	c->db = policydb_open(c->db_path, 0, err, sizeof(err));
+	if (!c->db) {
+		ch_error(c, CH_FAIL, "%s", err);
+		goto out;
+	}
+	sqlite3_busy_timeout(c->db, CH_BUSY_MS);
+	int64_t live = policydb_serial(c->db, err, sizeof(err)), serial = src_serial;
+	if (ch_status_read(c->db_path, &status) != 0)
+		status.served = status.db_serial = -1;
+	int64_t seen[] = { live, status.served, status.db_serial };
+	for (size_t i = 0; i < 3; i++)
+		serial = seen[i] > serial ? seen[i] : serial;
+	serial++;
+	if ((rc = restore_prepare(c, mem, file, serial, live, src_serial)) != CH_OK)
+		goto out;
+	struct policy *p = policydb_load(mem, err, sizeof(err));
+	if (!p) {
+		rc = ch_error(c, CH_FAIL, "%s: refused: resolverd could not load it: %s; nothing was changed",
+		              file, err);
+		goto out;
+	}
+	policy_free(p);
+	/* a WAL database keeps its page size: the copy takes the live one's */
+	sqlite3_stmt *st;
+	if (live > 0 && sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "PRAGMA page_size = %d; VACUUM", sqlite3_column_int(st, 0));
+			sqlite3_exec(mem, sql, NULL, NULL, NULL);
+		}
+		sqlite3_finalize(st);
+	}
+	brc = ch_backup_copy(c->db, mem);
+	if (brc == SQLITE_NOTADB || brc == SQLITE_CORRUPT) {
+		/* a live file that is not a database (written over): start it afresh */
+		sqlite3_db_config(c->db, SQLITE_DBCONFIG_RESET_DATABASE, 1, NULL);
+		brc = ch_backup_copy(c->db, mem);
+		sqlite3_db_config(c->db, SQLITE_DBCONFIG_RESET_DATABASE, 0, NULL);
+		sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	}
+	if (brc != SQLITE_DONE) {
+		rc = ch_error(c, CH_FAIL, "%s: %s; nothing was changed", c->db_path, sqlite3_errstr(brc));
+		goto out;
+	}
+	int64_t now = policydb_serial(c->db, err, sizeof(err));
+	if (now != serial) {
+		rc = ch_error(c, CH_FAIL, "%s: after the restore the serial is %lld, not %lld: %s",
+		              c->db_path, (long long)now, (long long)serial, err);
+		goto out;
+	}
+	printf("%s: restored from %s (serial %lld there), serial %lld\n", c->db_path, file,
+	       (long long)src_serial, (long long)serial);
+	rc = CH_OK;
+out:
+	sqlite3_close(src);
+	sqlite3_close(mem);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * chpolicy_report.c -- the commands that read the policy database without
- * changing it: check (a decision and its reason), audit, serial, backup, and
- * verify (integrity, schema and lint).
+ * changing it: check (a decision and its reason), audit, serial, backup,
+ * verify (integrity, schema and lint), and status (what resolverd serves).
  *
  * Decisions go through the same snapshot code as resolverd (policydb_load,
  * policy_decide), so that check and verify say what resolverd would do.
@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@
 #include "netaddr.h"
 #include "policy.h"
 #include "policydb.h"
+#include "reload.h"
 #include "chpolicy.h"
 
 /* ------------------------------------------------------------ check */
@@ -105,25 +107,39 @@ ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 	time_t now = time(NULL);
 	uint32_t r, peer;
 
-	p = policydb_load(c->db, err, sizeof(err));
-	if (!p)
-		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, err);
-	peer = policy_find_domain(p, a->pos[1]);
-	if (peer == POLICY_NONE) {
-		policy_free(p);
-		return ch_usage(c, "unknown domain '%s' (outside the community, resolverd's "
-		                   "unknown-peer setting decides)", a->pos[1]);
+	struct netaddr src;
+	const char *perr;
+	/* R: a source address (an IPv4-mapped one is IPv4, as resolverd sees it), else a domain */
+	bool by_address = !strchr(a->pos[0], '/') && netaddr_parse_cidr(a->pos[0], &src, &perr) == 0;
+	char *rname = by_address ? NULL : ch_name_arg(c, "R", a->pos[0], false);
+	char *pname = ch_name_arg(c, "P", a->pos[1], false);
+
+	if ((!by_address && !rname) || !pname) {
+		free(rname);
+		free(pname);
+		return CH_USAGE;
 	}
-	r = policy_find_domain(p, a->pos[0]);
-	snprintf(label, sizeof(label), "%s", a->pos[0]);
-	if (r == POLICY_NONE) {
-		struct netaddr src;
-		const char *perr;
-		if (strchr(a->pos[0], '/') || netaddr_parse_cidr(a->pos[0], &src, &perr) != 0) {
-			policy_free(p);
-			return ch_usage(c, "unknown requester '%s' (neither a domain nor an address)",
-			                a->pos[0]);
-		}
+	p = policydb_load(c->db, err, sizeof(err));
+	if (!p) {
+		free(rname);
+		free(pname);
+		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, err);
+	}
+	peer = policy_find_domain(p, pname);
+	r = rname ? policy_find_domain(p, rname) : POLICY_NONE;
+	if (peer == POLICY_NONE || (!by_address && r == POLICY_NONE)) {
+		snprintf(label, sizeof(label), "%s", peer == POLICY_NONE ? pname : rname);
+		free(rname);
+		free(pname);
+		policy_free(p);
+		return ch_usage(c, "unknown domain '%s' (%s)", label, peer == POLICY_NONE
+		                ? "outside the community, resolverd's unknown-peer setting decides"
+		                : "neither a community domain nor an address");
+	}
+	free(rname);
+	free(pname);
+	if (by_address) {
+		netaddr_unmap(&src);
 		r = policy_identify(p, &src);
 		if (r == POLICY_NONE) {
 			printf("deny %s -> %s: requester not identified (no identity matches %s)\n",
@@ -138,7 +154,10 @@ ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 
 	policy_decide(p, r, peer, now, mutual, &v);
 	const struct policy_domain *rd = &p->domains[r], *pd = &p->domains[peer];
-	if (v.allow) {
+	if (v.allow && r == peer) {
+		printf("allow %s -> %s: own domain (a requester is always allowed its own domain and "
+		       "every name below it; no rule is asked)\n", label, pd->name);
+	} else if (v.allow) {
 		rule_explain(p, v.rule_id, why, sizeof(why));
 		if (mutual && r != peer)
 			printf("allow %s -> %s: %s, mutual: %s\n", label, pd->name, why,
@@ -227,10 +246,9 @@ ch_cmd_backup(struct ch_ctx *c, const struct ch_args *a)
 {
 	const char *path = a->pos[0];
 	sqlite3 *dst = NULL;
-	sqlite3_backup *b;
 	struct stat sb;
 	char err[512];
-	int fd, rc, tries = 0;
+	int fd, rc;
 	mode_t mode = 0600;
 
 	if (stat(c->db_path, &sb) == 0)
@@ -244,19 +262,7 @@ ch_cmd_backup(struct ch_ctx *c, const struct ch_args *a)
 		ch_error(c, CH_FAIL, "%s: %s", path, dst ? sqlite3_errmsg(dst) : "cannot open");
 		goto fail;
 	}
-	b = sqlite3_backup_init(dst, "main", c->db, "main");
-	if (!b) {
-		ch_error(c, CH_FAIL, "%s: %s", path, sqlite3_errmsg(dst));
-		goto fail;
-	}
-	/* all pages in one step: one read transaction, so one serial */
-	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED ||
-	       rc == SQLITE_OK) {
-		if (rc != SQLITE_OK && ++tries > CH_BUSY_MS / 100)
-			break;
-		sqlite3_sleep(100);
-	}
-	sqlite3_backup_finish(b);
+	rc = ch_backup_copy(dst, c->db);
 	if (rc != SQLITE_DONE) {
 		ch_error(c, CH_FAIL, "%s: %s", path, sqlite3_errstr(rc));
 		goto fail;
@@ -329,27 +335,28 @@ verify_pragma(struct ch_ctx *c, struct ch_verify *vf, const char *pragma)
 }
 
 /*
- * Compare the tables, indexes and triggers with the built-in schema: the
- * database only refuses bad edits while its triggers are all there, and one
- * dropped or changed from the sqlite3 shell is easy to miss.
+ * Compare the tables, views, indexes and triggers with the built-in schema:
+ * the database only refuses bad edits while its triggers are all there, and
+ * one dropped or changed from the sqlite3 shell is easy to miss.
  */
-static void
-verify_schema_objects(struct ch_ctx *c, struct ch_verify *vf)
+int
+ch_schema_compare(sqlite3 *db, void (*report)(void *ctx, const char *msg), void *ctx)
 {
 	sqlite3 *ref = NULL;
 	sqlite3_stmt *st = NULL, *look = NULL;
+	char msg[512];
+	int n = 0;
 
 	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-	    sqlite3_exec(ref, policydb_schema_sql, NULL, NULL, NULL) != SQLITE_OK) {
-		verify_finding(vf, false, "schema: cannot build the reference schema: %s",
-		               ref ? sqlite3_errmsg(ref) : "out of memory");
-		goto out;
-	}
-	if (sqlite3_prepare_v2(ref, "SELECT type, name, sql FROM sqlite_master"
+	    sqlite3_exec(ref, policydb_schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ref, "SELECT type, name, sql FROM sqlite_master"
 	                            " WHERE sql IS NOT NULL ORDER BY type, name", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, "SELECT sql FROM sqlite_master WHERE type = ? AND name = ?",
+	    sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = ? AND name = ?",
 	                       -1, &look, NULL) != SQLITE_OK) {
-		verify_finding(vf, false, "schema: %s", sqlite3_errmsg(st ? c->db : ref));
+		snprintf(msg, sizeof(msg), "schema: cannot compare with the built-in schema: %s",
+		         look || !st ? sqlite3_errmsg(ref) : sqlite3_errmsg(db));
+		report(ctx, msg);
+		n = -1;
 		goto out;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -358,16 +365,28 @@ verify_schema_objects(struct ch_ctx *c, struct ch_verify *vf)
 		sqlite3_bind_text(look, 1, type, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(look, 2, name, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(look) != SQLITE_ROW)
-			verify_finding(vf, false, "schema: %s %s is missing (bad edits it refuses "
-			               "are let through)", type, name);
+			snprintf(msg, sizeof(msg), "schema: %s %s is missing (bad edits it refuses are let "
+			         "through)", type, name);
 		else if (strcmp(ch_col_text(look, 0, ""), ch_col_text(st, 2, "")) != 0)
-			verify_finding(vf, false, "schema: %s %s differs from schema version %d",
-			               type, name, POLICYDB_SCHEMA_VERSION);
+			snprintf(msg, sizeof(msg), "schema: %s %s differs from schema version %d", type, name,
+			         POLICYDB_SCHEMA_VERSION);
+		else
+			continue;
+		report(ctx, msg);
+		n++;
 	}
 out:
 	sqlite3_finalize(look);
 	sqlite3_finalize(st);
 	sqlite3_close(ref);
+	return n;
+}
+
+/* ch_schema_compare's report for verify: a warning each. */
+static void
+verify_schema_finding(void *ctx, const char *msg)
+{
+	verify_finding(ctx, false, "%s", msg);
 }
 
 /* Run a lint query; each row's first column is one warning line. */
@@ -389,9 +408,10 @@ verify_lint_sql(struct ch_ctx *c, struct ch_verify *vf, const char *sql)
 }
 
 /*
- * The schema checks the shape of a CIDR but cannot clear host bits, so
- * "10.0.0.1/8" written from the shell is accepted; it also reads as 10.0.0.0/8,
- * and a second spelling of the same prefix makes the policy unloadable.
+ * Identities the schema of this build would refuse (a database made by an
+ * older schema.sql, or with its triggers dropped): each one stops resolverd
+ * from loading the policy. A bare address is the host prefix: fine, but
+ * chpolicy writes the /32 (/128).
  */
 static void
 verify_lint_identities(struct ch_ctx *c, struct ch_verify *vf)
@@ -407,12 +427,17 @@ verify_lint_identities(struct ch_ctx *c, struct ch_verify *vf)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *value = ch_col_text(st, 0, ""), *why = "invalid";
 		struct netaddr na;
-		char canon[64];
-		if (netaddr_parse_cidr(value, &na, &why) != 0)
+		char fix[NETADDR_TEXT_MAX];
+		bool bad = netaddr_parse_db(value, false, &na, &why, fix, sizeof(fix)) != 0;
+		if (bad && fix[0])
+			verify_finding(vf, false, "identity %s (%s) is not canonical: it means %s (%s; fix: "
+			               "UPDATE identities SET value = '%s' WHERE kind = 'cidr' AND value = '%s')",
+			               value, ch_col_text(st, 1, ""), fix, why, fix, value);
+		else if (bad)
 			verify_finding(vf, false, "identity %s (%s): %s", value, ch_col_text(st, 1, ""), why);
-		else if (strcmp(netaddr_format(&na, canon, sizeof(canon)), value) != 0)
-			verify_finding(vf, false, "identity %s (%s) is not canonical: it means %s",
-			               value, ch_col_text(st, 1, ""), canon);
+		else if (!strchr(value, '/'))
+			verify_finding(vf, false, "identity %s (%s) has no prefix length: it means %s",
+			               value, ch_col_text(st, 1, ""), netaddr_format(&na, fix, sizeof(fix)));
 	}
 	if (rc != SQLITE_DONE)
 		verify_finding(vf, true, "lint: %s", sqlite3_errmsg(c->db));
@@ -520,7 +545,7 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 		               (long long)version, POLICYDB_SCHEMA_VERSION);
 		return CH_FAIL;
 	}
-	verify_schema_objects(c, &vf);
+	ch_schema_compare(c->db, verify_schema_finding, &vf);
 	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW && strcmp(ch_col_text(st, 0, ""), "wal") != 0)
 			verify_finding(&vf, false, "journal mode is %s, not wal: writers block resolverd's "
@@ -529,6 +554,14 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 		sqlite3_finalize(st);
 	}
 	verify_lint_identities(c, &vf);
+	/* SERVFAIL: a closed-network target host is never asked upstream */
+	verify_lint_sql(c, &vf,
+	        "SELECT 'target host ' || host || ' of ' || group_concat(DISTINCT domain) || ':"
+	        " no address in target_addresses, so resolverd answers SERVFAIL for it (add one: chpolicy"
+	        " target add ' || min(domain) || ' ' || host || ' --address ADDR)'"
+	        " FROM targets t WHERE host <> '.'"
+	        " AND NOT EXISTS (SELECT 1 FROM target_addresses a WHERE a.host = t.host)"
+	        " GROUP BY host ORDER BY host");
 	p = policydb_load(c->db, err, sizeof(err));
 	if (!p) {
 		verify_finding(&vf, true, "resolverd cannot load this policy: %s", err);
@@ -565,4 +598,65 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 	if (vf.errors)
 		return CH_FAIL;
 	return vf.warnings ? CH_NO : CH_OK;
+}
+
+/* ------------------------------------------------------------ status */
+
+/* Whether the process that wrote the status file still runs (EPERM: it does, as another user). */
+static bool
+pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int
+ch_cmd_status(struct ch_ctx *c, const struct ch_args *a)
+{
+	struct ch_status s;
+	char err[512];
+	int64_t dbserial = -1;
+
+	(void)a;
+	/* the database's serial: read it without the schema check, a damaged file says so below */
+	c->db = policydb_open(c->db_path, 1, err, sizeof(err));
+	if (c->db)
+		dbserial = policydb_serial(c->db, err, sizeof(err));
+	if (ch_status_read(c->db_path, &s) != 0)
+		return ch_error(c, CH_FAIL, "no resolverd status for %s: %s%s: %s (resolverd is not "
+		                "running with this database, or cannot write that directory)", c->db_path,
+		                c->db_path, RELOAD_STATUS_SUFFIX, strerror(errno));
+	if (strcmp(s.state, "stopped") == 0 || !pid_alive(s.pid))
+		return ch_error(c, CH_FAIL, "resolverd (pid %ld) that wrote %s%s is %s (last update %s UTC); "
+		                "nothing serves this database", s.pid, c->db_path, RELOAD_STATUS_SUFFIX,
+		                strcmp(s.state, "stopped") == 0 ? "stopped" : "gone", s.updated);
+	/* an edit just committed: give resolverd's reload (milliseconds) up to 2 s */
+	for (int i = 0; i < 40 && dbserial >= 0 && s.served != dbserial && strcmp(s.state, "serving") == 0; i++) {
+		sqlite3_sleep(50);
+		if (ch_status_read(c->db_path, &s) != 0)
+			break;
+	}
+	printf("resolverd:         pid %ld, %s (status of %s UTC)\n", s.pid, s.state, s.updated);
+	printf("served serial:     %lld\n", (long long)s.served);
+	if (dbserial >= 0)
+		printf("database serial:   %lld\n", (long long)dbserial);
+	else
+		printf("database serial:   unreadable (%s)\n", err);
+	if (s.last_error[0])
+		printf("last reload error: %s UTC: %s\n", s.last_error_at, s.last_error);
+	else
+		printf("last reload error: none\n");
+	printf("failed reloads:    %lld\n", (long long)s.failed);
+	if (strcmp(s.state, "serving") != 0) {
+		printf("NOT IN SYNC: the last reload failed; resolverd serves serial %lld%s\n",
+		       (long long)s.served, strcmp(s.state, "replaced") == 0
+		       ? " (the database file was replaced: see the error above)" : "");
+		return CH_NO;
+	}
+	if (dbserial < 0 || s.served != dbserial) {
+		printf("NOT IN SYNC: resolverd serves serial %lld, the database is at %s\n",
+		       (long long)s.served, dbserial >= 0 ? "a newer serial" : "a serial that cannot be read");
+		return CH_NO;
+	}
+	printf("in sync: resolverd serves the database's serial %lld\n", (long long)dbserial);
+	return CH_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * chpolicy_util.c -- the helpers every chpolicy command uses: one-line error
- * reports, strict integers and UTC times, aligned table output, and opening
- * the policy database.
+ * reports, strict integers and UTC times, names (IDN, presentation format),
+ * aligned table output, and opening the policy database.
  */
 #include "config.h"
 
@@ -16,9 +16,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <idn2.h>
 #include <sqlite3.h>
 
+#include "dname.h"
 #include "policydb.h"
+#include "reload.h"
 #include "chpolicy.h"
 
 /* ---------------------------------------------------------------- errors */
@@ -246,4 +249,174 @@ ch_db_open(struct ch_ctx *c, bool write, bool check_version)
 			                c->db_path, (long long)v, POLICYDB_SCHEMA_VERSION);
 	}
 	return CH_OK;
+}
+
+/* ------------------------------------------------------------ names */
+
+/* Read one presentation-format name (RFC 1035 5.1) into wire (DNAME_MAXLEN bytes); 0 if malformed. */
+static size_t
+name_to_wire(const char *s, uint8_t *wire)
+{
+	size_t lab = 0; /* the current label's length byte */
+
+	if (strcmp(s, ".") == 0) {
+		wire[0] = 0;
+		return 1;
+	}
+	wire[0] = 0;
+	while (*s) {
+		int ch = (unsigned char)*s++;
+		if (ch == '.') {
+			if (wire[lab] == 0)
+				return 0; /* an empty label */
+			if (*s == '\0')
+				break;    /* the trailing dot */
+			lab += 1u + wire[lab];
+			wire[lab] = 0;
+			continue;
+		}
+		if (ch == '\\') {
+			if (s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9') {
+				ch = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+				s += 3;
+			} else if (*s) {
+				ch = (unsigned char)*s++;
+			} else {
+				return 0;
+			}
+			if (ch > 255)
+				return 0;
+		}
+		if (wire[lab] == 63 || lab + 2u + wire[lab] >= DNAME_MAXLEN)
+			return 0;
+		wire[lab + 1u + wire[lab]] = (uint8_t)ch;
+		wire[lab]++;
+	}
+	if (wire[lab] == 0)
+		return 0;
+	lab += 1u + wire[lab];
+	wire[lab] = 0;
+	return lab + 1;
+}
+
+char *
+ch_name_arg(const struct ch_ctx *c, const char *what, const char *text, bool root_ok)
+{
+	uint8_t wire[DNAME_MAXLEN + 1];
+	char shown[DNAME_TEXT_MAX], *ascii = NULL, *out;
+	const char *name = text;
+	bool special = false;
+
+	for (const char *p = text; *p; p++)
+		if ((unsigned char)*p >= 0x80) {
+			int rc = idn2_to_ascii_8z(text, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+			if (rc != IDN2_OK) {
+				ch_usage(c, "%s: '%s' is not a name that converts to A-labels (%s); give a "
+				         "Unicode name in UTF-8 (bücher.example) or its A-labels "
+				         "(xn--bcher-kva.example)", what, text, idn2_strerror(rc));
+				return NULL;
+			}
+			name = ascii;
+			break;
+		}
+	size_t len = name_to_wire(name, wire);
+	if (len == 0) {
+		ch_usage(c, "%s: '%s' is not a domain name (an empty label, a label over 63 "
+		         "characters, or a bad escape)", what, name);
+		idn2_free(ascii);
+		return NULL;
+	}
+	if (len == 1 && !root_ok) {
+		ch_usage(c, "%s: '.' (the root) is not a domain name here", what);
+		idn2_free(ascii);
+		return NULL;
+	}
+	dname_lower(wire);
+	for (const uint8_t *l = wire; *l; l += 1 + *l)
+		for (unsigned k = 1; k <= *l; k++)
+			special = special || l[k] == '.' || l[k] == '\\' || l[k] <= 0x20 || l[k] >= 0x7f;
+	dname_to_text(wire, shown, sizeof(shown));
+	idn2_free(ascii);
+	if (special) {
+		ch_usage(c, "%s: '%s' has a label holding a dot, a backslash, a space or a byte outside "
+		         "ASCII, which no domain name here can hold", what, shown);
+		return NULL;
+	}
+	out = strdup(shown);
+	if (!out) {
+		perror("chpolicy");
+		exit(CH_FAIL);
+	}
+	return out;
+}
+
+char *
+ch_name_show(const char *name, char *buf, size_t len)
+{
+	char *u = NULL;
+
+	if ((strncmp(name, "xn--", 4) == 0 || strstr(name, ".xn--")) &&
+	    idn2_to_unicode_8z8z(name, &u, 0) == IDN2_OK && strcmp(u, name) != 0)
+		snprintf(buf, len, "%s (%s)", name, u);
+	else
+		snprintf(buf, len, "%s", name);
+	idn2_free(u);
+	return buf;
+}
+
+int
+ch_backup_copy(sqlite3 *dst, sqlite3 *src)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	int rc, tries = 0;
+
+	if (!b)
+		return sqlite3_errcode(dst);
+	while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_OK) {
+		if (rc != SQLITE_OK && ++tries > CH_BUSY_MS / 100)
+			break;
+		sqlite3_sleep(100);
+	}
+	sqlite3_backup_finish(b);
+	return rc;
+}
+
+int
+ch_status_read(const char *db_path, struct ch_status *s)
+{
+	char path[4096], line[2048];
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	s->served = s->db_serial = -1;
+	snprintf(path, sizeof(path), "%s%s", db_path, RELOAD_STATUS_SUFFIX);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':'), *v;
+		if (line[0] == '#' || !colon)
+			continue;
+		*colon = '\0';
+		v = colon + 1 + strspn(colon + 1, " ");
+		v[strcspn(v, "\n")] = '\0';
+		if (strcmp(line, "pid") == 0)
+			s->pid = strtol(v, NULL, 10);
+		else if (strcmp(line, "state") == 0)
+			snprintf(s->state, sizeof(s->state), "%s", v);
+		else if (strcmp(line, "served-serial") == 0)
+			ch_parse_int64(v, &s->served);
+		else if (strcmp(line, "database-serial") == 0)
+			ch_parse_int64(v, &s->db_serial);
+		else if (strcmp(line, "failed-reloads") == 0)
+			ch_parse_int64(v, &s->failed);
+		else if (strcmp(line, "last-error") == 0)
+			snprintf(s->last_error, sizeof(s->last_error), "%s", strcmp(v, "-") ? v : "");
+		else if (strcmp(line, "last-error-at") == 0)
+			snprintf(s->last_error_at, sizeof(s->last_error_at), "%s", v);
+		else if (strcmp(line, "updated") == 0)
+			snprintf(s->updated, sizeof(s->updated), "%s", v);
+	}
+	fclose(f);
+	return 0;
 }
