@@ -4,7 +4,9 @@
 #include "config.h"
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <syslog.h>
 #include <time.h>
@@ -14,6 +16,50 @@
 static const char *log_ident = "resolverd";
 static int log_current = LOG_LEVEL_INFO;
 static int log_syslog;
+
+/* log_query()'s budget of the current second; any thread may log */
+static pthread_mutex_t log_rate_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned log_rate_max;       /* 0: no limit */
+static time_t log_rate_second;
+static unsigned log_rate_used;
+static unsigned long log_rate_suppressed;
+
+void
+log_set_rate_limit(unsigned per_second)
+{
+	pthread_mutex_lock(&log_rate_lock);
+	log_rate_max = per_second;
+	pthread_mutex_unlock(&log_rate_lock);
+}
+
+/*
+ * Whether an info/debug line may go out now; *suppressed: lines dropped
+ * since the last one that went out, to report (0 when none).
+ */
+static bool
+log_rate_allow(unsigned long *suppressed)
+{
+	bool allow;
+	time_t now = time(NULL);
+
+	*suppressed = 0;
+	pthread_mutex_lock(&log_rate_lock);
+	if (now != log_rate_second) {
+		log_rate_second = now;
+		log_rate_used = 0;
+	}
+	allow = log_rate_max == 0 || log_rate_used < log_rate_max;
+	if (allow) {
+		log_rate_used++;
+		*suppressed = log_rate_suppressed;
+		log_rate_suppressed = 0;
+	} else {
+		log_rate_suppressed++;
+	}
+	pthread_mutex_unlock(&log_rate_lock);
+	return allow;
+}
+
 
 void
 log_init(const char *ident, int level, int use_syslog)
@@ -60,6 +106,21 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	/* one write per line: lines from the watcher thread never interleave */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void
+log_query(const char *fmt, ...)
+{
+	va_list ap;
+	unsigned long suppressed;
+
+	if (log_current < LOG_LEVEL_INFO || !log_rate_allow(&suppressed))
+		return;
+	if (suppressed)
+		log_warn("%lu query log lines suppressed (log-rate-limit)", suppressed);
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_INFO, fmt, ap);
+	va_end(ap);
 }
 
 #define LOG_FN(fn, level)                       \

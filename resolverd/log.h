@@ -12,6 +12,14 @@ enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN = 1, LOG_LEVEL_INFO = 2, LOG_
 
 /** Set the program name shown in messages, the level, and stderr or syslog. */
 void log_init(const char *ident, int level, int use_syslog);
+
+/**
+ * At most per_second lines a second from log_query() (0: no limit), so that
+ * a flood of queries cannot fill the disk with decision lines. Lines over
+ * the limit are counted, and a warning "N query log lines suppressed"
+ * follows when logging resumes. Any thread.
+ */
+void log_set_rate_limit(unsigned per_second);
 /** The current level, to skip building messages nobody will see. */
 int log_level(void);
 
@@ -19,5 +27,7 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** An info line about one query (a policy decision): under log_set_rate_limit(). */
+void log_query(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -121,6 +121,7 @@ main(int argc, char **argv)
 	if (verbosity >= 0)
 		d.opt.verbosity = verbosity > 3 ? 3 : verbosity;
 	log_init("resolverd", d.opt.verbosity, !foreground && !check_only);
+	log_set_rate_limit((unsigned)d.opt.log_rate_limit);
 
 	d.zone = zone_load(d.opt.zone_file, err, sizeof(err));
 	if (!d.zone) {

@@ -63,6 +63,7 @@ static const struct option_desc option_table[] = {
 	{ "tcp-max-connections", OPT_INT, OFF(tcp_max_connections), 1, 65535, NULL, NULL, "256", "TCP connection cap" },
 	{ "policy-poll-ms", OPT_INT, OFF(policy_poll_ms), 5, 1000, NULL, NULL, "50", "policy change check interval" },
 	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "2", "0 err, 1 warn, 2 info, 3 debug" },
+	{ "log-rate-limit", OPT_INT, OFF(log_rate_limit), 0, 1000000, NULL, NULL, "100", "query log lines (decisions) per second, 0 no limit" },
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
 
@@ -127,7 +128,7 @@ append(void *arr, size_t *n, size_t elem)
 	return na;
 }
 
-/* "ADDR@PORT" (or "ADDR", port 53) to a socket address. */
+/* "ADDR@PORT" (or "ADDR", port 53) to a socket address; -2: a port out of 1-65535. */
 static int
 parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -144,8 +145,10 @@ parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len)
 		char *end;
 		errno = 0;
 		port = strtol(at + 1, &end, 10);
-		if (errno || *end || end == at + 1 || port < 1 || port > 65535)
+		if (errno || *end || end == at + 1)
 			return -1;
+		if (port < 1 || port > 65535)
+			return -2;
 	}
 	memset(ss, 0, sizeof(*ss));
 	struct sockaddr_in *in = (struct sockaddr_in *)ss;
@@ -171,8 +174,10 @@ add_addr(struct listen_addr **list, size_t *n, const char *what, const char *v, 
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (parse_addr_port(v, &ss, &len) != 0) {
-		snprintf(err, errlen, "%s: '%s' is not ADDR@PORT", what, v);
+	int rc = parse_addr_port(v, &ss, &len);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: '%s' is not ADDR@PORT%s", what, v,
+		         rc == -2 ? " (the port is 1 to 65535)" : " (ADDR an IPv4 or IPv6 address)");
 		return -1;
 	}
 	struct listen_addr *nl = append(*list, n, sizeof(*nl));
@@ -393,6 +398,55 @@ options_read(struct options *o, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The port of a socket address, and whether its address is the wildcard. */
+static uint16_t
+addr_port(const struct listen_addr *l, bool *wildcard)
+{
+	if (l->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&l->addr;
+		*wildcard = in->sin_addr.s_addr == htonl(INADDR_ANY);
+		return ntohs(in->sin_port);
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&l->addr;
+	*wildcard = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+	return ntohs(in6->sin6_port);
+}
+
+/*
+ * Two addresses start-up could not both bind (TCP for both the DNS listener
+ * and the sink): the same address and port, or the same port of one family
+ * with one of them the wildcard.
+ */
+static bool
+addr_clash(const struct listen_addr *a, const struct listen_addr *b)
+{
+	bool wa, wb;
+
+	if (a->addr.ss_family != b->addr.ss_family || addr_port(a, &wa) != addr_port(b, &wb))
+		return false;
+	return wa || wb || memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* The first pair of the listen and sink-listen addresses that clash; 0 for none. */
+static int
+check_clashes(const struct options *o, char *err, size_t errlen)
+{
+	size_t n = o->nlisten + o->nsink_listen;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			const struct listen_addr *a = i < o->nlisten ? &o->listen[i] : &o->sink_listen[i - o->nlisten];
+			const struct listen_addr *b = j < o->nlisten ? &o->listen[j] : &o->sink_listen[j - o->nlisten];
+			if (addr_clash(a, b)) {
+				snprintf(err, errlen, "%s '%s' and %s '%s' are the same address and port: "
+				         "resolverd could not bind both", i < o->nlisten ? "listen" : "sink-listen",
+				         a->text, j < o->nlisten ? "listen" : "sink-listen", b->text);
+				return -1;
+			}
+		}
+	return 0;
+}
+
 int
 options_check(const struct options *o, char *err, size_t errlen)
 {
@@ -412,7 +466,7 @@ options_check(const struct options *o, char *err, size_t errlen)
 		snprintf(err, errlen, "sink-mode listener needs a 'sink-listen' address");
 		return -1;
 	}
-	return 0;
+	return check_clashes(o, err, errlen);
 }
 
 void

@@ -65,6 +65,7 @@ struct options {
 	int tcp_max_connections;
 	int policy_poll_ms;
 	int verbosity;
+	int log_rate_limit;
 };
 
 /**
@@ -80,8 +81,11 @@ int options_init(struct options *o);
 int options_read(struct options *o, const char *path, char *err, size_t errlen);
 /**
  * Checks that need the whole file: a listen address, a database and a zone
- * file given, a sink-listen address for sink-mode listener. 0, or -1 with
- * a message in err.
+ * file given, a sink-listen address for sink-mode listener, and no two
+ * listen or sink-listen addresses start-up could not both bind (the same
+ * address and port, or a wildcard and another address of its family on the
+ * same port; addresses are not bound here). 0, or -1 with a message in err
+ * (errlen bytes). Main thread.
  */
 int options_check(const struct options *o, char *err, size_t errlen);
 /** Free everything o owns; o may be passed to options_init() again. */

@@ -473,7 +473,7 @@ log_decision(const struct resolver *r, uint32_t requester, const struct netaddr 
 
 	if (log_level() < LOG_LEVEL_INFO)
 		return;
-	log_info("decision requester=%s source=%s peer=%s %s rule=%lld%s%s",
+	log_query("decision requester=%s source=%s peer=%s %s rule=%lld%s%s",
 	         requester != POLICY_NONE ? r->policy->domains[requester].name : "-",
 	         netaddr_format_addr(source, addr, sizeof(addr)), peer, v->allow ? "allow" : "deny",
 	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "");
@@ -1063,7 +1063,7 @@ upstream_packet(const struct pending *p, const struct upstream_result *res)
 
 	if (res->sec == UPSTREAM_BOGUS && p->client && log_level() >= LOG_LEVEL_INFO) {
 		char name[DNAME_TEXT_MAX];
-		log_info("bogus answer for %s: %s", dname_to_text(p->question, name, sizeof(name)),
+		log_query("bogus answer for %s: %s", dname_to_text(p->question, name, sizeof(name)),
 		         res->why_bogus ? res->why_bogus : "validation failed");
 	}
 	if (res->error != 0 || !res->packet || res->sec == UPSTREAM_BOGUS ||
@@ -1083,7 +1083,7 @@ answer_cut(struct resolver *r, const struct pending *p, const struct policed_ans
 	char name[DNAME_TEXT_MAX], qname[DNAME_TEXT_MAX];
 
 	if (log_level() >= LOG_LEVEL_INFO)
-		log_info("alias chain of %s cut at %s: denied for source %s",
+		log_query("alias chain of %s cut at %s: denied for source %s",
 		         dname_to_text(p->req.qname, qname, sizeof(qname)),
 		         dname_to_text(pa->cut, name, sizeof(name)),
 		         netaddr_format_addr(&p->source, (char[64]){ 0 }, 64));
