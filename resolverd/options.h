@@ -62,7 +62,10 @@ struct options {
 	size_t nunbound;
 	int edns_buffer_size;
 	int tcp_idle_timeout;
+	int tcp_initial_timeout;
 	int tcp_max_connections;
+	int tcp_max_per_source;
+	int tcp_max_pending_output;
 	int policy_poll_ms;
 	int verbosity;
 	int log_rate_limit;
