@@ -12,7 +12,7 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential autoconf automake pkg-config
-    libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev
+    libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev libidn2-dev
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
     bc ca-certificates procps util-linux
 )
