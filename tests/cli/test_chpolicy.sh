@@ -323,7 +323,8 @@ out_has "verify finds a shadowed rule" "is shadowed by rule"
 out_has "verify finds a group without members named by a rule" "group lonely: no members"
 out_has "verify finds a domain nobody may reach" "domain z.test: no other domain may reach it"
 out_has "verify finds a domain without identity" "domain z.test: no identity"
-sqlite3 "$V" "INSERT INTO identities (value, domain) VALUES ('127.0.1.1/16', 'x.test')"
+# the schema refuses it now: written as an older schema let it through
+sqlite3 "$V" "DROP TRIGGER identities_refs_insert; INSERT INTO identities (value, domain) VALUES ('127.0.1.1/16', 'x.test')"
 "$CH" --db "$V" verify >"$OUT" 2>"$ERR"
 out_has "verify finds an identity written by hand in non-canonical form" "identity 127.0.1.1/16 (x.test) is not canonical: it means 127.0.0.0/16"
 
