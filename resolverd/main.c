@@ -6,6 +6,7 @@
 #include "options.h"
 #include "policy.h"
 #include "policydb.h"
+#include "query.h"
 #include "recursion.h"
 #include "reload.h"
 #include "resolver.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -63,6 +65,17 @@ policy_swap(struct policy *p, void *arg)
 	policy_free(old);
 }
 
+/* Five times a second: SERVFAIL for the queries that waited recursion-timeout. */
+static void
+on_expire_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	query_expire(&d->r, time(NULL));
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -91,6 +104,7 @@ main(int argc, char **argv)
 	char err[512];
 	int ret = 1;
 	struct event *sigs[5] = { NULL, NULL, NULL, NULL, NULL };
+	struct event *expire = NULL;
 
 	memset(&d, 0, sizeof(d));
 	while ((c = getopt(argc, argv, "c:fv:thV")) != -1) {
@@ -195,6 +209,13 @@ main(int argc, char **argv)
 		if (sigs[i])
 			event_add(sigs[i], NULL);
 	}
+	/* queries that waited for the upstream too long get SERVFAIL */
+	expire = event_new(d.base, -1, EV_PERSIST, on_expire_timer, &d);
+	struct timeval tick = { 0, 200 * 1000 };
+	if (!expire || event_add(expire, &tick) != 0) {
+		log_err("cannot start the recursion timer");
+		goto out;
+	}
 	for (size_t i = 0; i < d.opt.nlisten; i++)
 		log_info("listening on %s (udp, tcp)", d.opt.listen[i].text);
 	event_base_dispatch(d.base);
@@ -204,9 +225,14 @@ out:
 	for (int i = 0; i < 5; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
+	if (expire)
+		event_free(expire);
 	sink_free(d.sink);
-	server_free(d.server);
+	/* no lookup calls back once the recursion is gone; then the waiting
+	 * queries let go of their connections, and the server can close them */
 	recursion_free(d.rec);
+	query_shutdown(&d.r);
+	server_free(d.server);
 	if (d.base)
 		event_base_free(d.base);
 	policy_free(d.r.policy);

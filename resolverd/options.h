@@ -68,6 +68,9 @@ struct options {
 	int tcp_max_pending_output;
 	int policy_poll_ms;
 	int verbosity;
+	int recursion_max_outstanding;
+	int recursion_max_per_source;
+	int recursion_timeout;
 	int log_rate_limit;
 };
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "query.h"
 #include "answer.h"
+#include "addrcount.h"
 #include "answer_cache.h"
 #include "decision_cache.h"
 #include "dname.h"
@@ -303,11 +304,14 @@ answer_targets(const struct resolver *r, const struct request *req, const struct
 /*
  * A query waiting for the upstream: a copy of the request (its question
  * lives here, the packet is gone), who gets the answer and how it is shaped.
- * Made by pending_new(), freed by upstream_done().
+ * Made by pending_new(), freed when its lookup's answer comes back or when
+ * it has waited recursion-timeout.
  */
 struct pending {
-	struct resolver *r;
-	struct upstream_lookup lookup;  /* recursion's handle, calls upstream_done */
+	struct inflight *in;            /* the lookup it waits for */
+	struct pending *next_in;        /* the next query waiting for the same lookup */
+	struct pending *older, *newer;  /* r's client queries, oldest first (time limit) */
+	time_t started;
 	struct reply_handle *client;    /* held by the transport; NULL: a lookup of our own */
 	struct netaddr source;          /* the client's address: who the answer is policed for */
 	struct request req;             /* req.question points into question below */
@@ -320,6 +324,23 @@ struct pending {
 	                                 * are allowed with the question */
 };
 
+/*
+ * One upstream lookup in flight. Every query for the same name, type, class
+ * and CD bit waits for it, so the upstream is asked once however many
+ * clients ask at the same time. Freed by upstream_done().
+ */
+struct inflight {
+	struct resolver *r;
+	struct upstream_lookup lookup;  /* recursion's handle, calls upstream_done */
+	uint8_t qname[DNAME_MAXLEN];    /* lower case; with qtype, qclass, cd: the key */
+	uint8_t question[DNAME_MAXLEN + 4];  /* as the first asker wrote it: what is looked up */
+	uint16_t qtype, qclass;
+	bool cd;
+	uint32_t hash;
+	struct inflight *hnext;         /* r->inflight bucket chain */
+	struct pending *waiting;        /* oldest first */
+};
+
 /* How the upstream answer to a question is shaped by the policy. */
 enum recurse_mode {
 	RECURSE_PLAIN,     /* not a policed name: upstream TTLs */
@@ -329,8 +350,63 @@ enum recurse_mode {
 
 static void upstream_done(void *arg, const struct upstream_result *res);
 
+static uint32_t
+inflight_hash(const struct request *req)
+{
+	return dname_hash(req->qname, dname_length(req->qname, DNAME_MAXLEN)) ^
+	       (uint32_t)req->qtype * 2654435761u ^ (uint32_t)req->qclass << 16 ^ (req->cd ? 1u : 0u);
+}
+
+/* The lookup in flight for req's question, or NULL. */
+static struct inflight *
+inflight_find(const struct resolver *r, const struct request *req, uint32_t hash)
+{
+	for (struct inflight *in = r->inflight[hash & (r->inflight_buckets - 1)]; in; in = in->hnext)
+		if (in->hash == hash && in->qtype == req->qtype && in->qclass == req->qclass &&
+		    in->cd == req->cd && dname_equal(in->qname, req->qname))
+			return in;
+	return NULL;
+}
+
+/* A new lookup of req's question, in the table (not started). NULL on no memory. */
+static struct inflight *
+inflight_new(struct resolver *r, const struct request *req, uint32_t hash)
+{
+	struct inflight *in = calloc(1, sizeof(*in));
+
+	if (!in)
+		return NULL;
+	in->r = r;
+	memcpy(in->qname, req->qname, dname_length(req->qname, DNAME_MAXLEN));
+	memcpy(in->question, req->question, req->question_len);
+	in->qtype = req->qtype;
+	in->qclass = req->qclass;
+	in->cd = req->cd;
+	in->hash = hash;
+	in->lookup.done = upstream_done;
+	in->lookup.arg = in;
+	struct inflight **bucket = &r->inflight[hash & (r->inflight_buckets - 1)];
+	in->hnext = *bucket;
+	*bucket = in;
+	r->ninflight++;
+	return in;
+}
+
+/* Take in out of the table: later askers start a lookup of their own. */
+static void
+inflight_remove(struct resolver *r, struct inflight *in)
+{
+	for (struct inflight **pp = &r->inflight[in->hash & (r->inflight_buckets - 1)]; *pp;
+	     pp = &(*pp)->hnext)
+		if (*pp == in) {
+			*pp = in->hnext;
+			r->ninflight--;
+			return;
+		}
+}
+
 /*
- * A lookup of req's question for a client at source (NULL: a lookup of our
+ * A query of req's question for a client at source (NULL: a lookup of our
  * own); peer (wire, or NULL): the one peer that decided the question.
  * NULL on no memory.
  */
@@ -342,7 +418,6 @@ pending_new(struct resolver *r, const struct request *req, size_t limit,
 
 	if (!p)
 		return NULL;
-	p->r = r;
 	p->req = *req;
 	memcpy(p->question, req->question, req->question_len);
 	p->req.question = p->question;
@@ -350,8 +425,7 @@ pending_new(struct resolver *r, const struct request *req, size_t limit,
 	if (source)
 		p->source = *source;
 	p->ttl_cap = mode == RECURSE_PLAIN ? UINT32_MAX : (uint32_t)r->opt->ttl_cap;
-	p->lookup.done = upstream_done;
-	p->lookup.arg = p;
+	p->started = time(NULL);
 	if (peer) {
 		p->has_peer = true;
 		p->learn = mode == RECURSE_LEARN;
@@ -360,23 +434,88 @@ pending_new(struct resolver *r, const struct request *req, size_t limit,
 	return p;
 }
 
-/* Start p's lookup; upstream_done may run (and free p) before this returns. */
-static int
-pending_start(struct pending *p)
+/* p waits for in; a client query also joins r's time list and its source's count. */
+static void
+pending_attach(struct resolver *r, struct inflight *in, struct pending *p)
 {
-	struct resolver *r = p->r;
+	struct pending **pp = &in->waiting;
 
-	if (!r->lookup)
+	while (*pp)
+		pp = &(*pp)->next_in;
+	*pp = p;
+	p->in = in;
+	if (!p->client)
+		return;
+	p->older = r->newest;
+	if (r->newest)
+		r->newest->newer = p;
+	else
+		r->oldest = p;
+	r->newest = p;
+	addrcount_inc(r->waiting_by_source, &p->source);
+}
+
+/* p stops waiting for its lookup; a client query leaves the time list and count. */
+static void
+pending_detach(struct resolver *r, struct pending *p)
+{
+	for (struct pending **pp = &p->in->waiting; *pp; pp = &(*pp)->next_in)
+		if (*pp == p) {
+			*pp = p->next_in;
+			break;
+		}
+	if (!p->client)
+		return;
+	if (p->older)
+		p->older->newer = p->newer;
+	else
+		r->oldest = p->newer;
+	if (p->newer)
+		p->newer->older = p->older;
+	else
+		r->newest = p->older;
+	addrcount_dec(r->waiting_by_source, &p->source);
+}
+
+/*
+ * Let p wait for the lookup of its question: the one in flight, or a new
+ * one started now (upstream_done may then run, and answer p, before this
+ * returns). -1 when no lookup can be had (recursion-max-outstanding, no
+ * memory, the upstream refuses): p is not attached then.
+ */
+static int
+pending_wait(struct resolver *r, struct pending *p)
+{
+	uint32_t hash = inflight_hash(&p->req);
+	struct inflight *in = inflight_find(r, &p->req, hash);
+
+	if (in) {
+		pending_attach(r, in, p);
+		r->stats.recursions_joined++;
+		return 0;
+	}
+	if (!r->lookup || r->ninflight >= (size_t)r->opt->recursion_max_outstanding)
 		return -1;
-	return r->lookup(r->lookup_ctx, p->question, p->req.qtype, p->req.qclass, p->req.cd,
-	                 &p->lookup);
+	in = inflight_new(r, &p->req, hash);
+	if (!in)
+		return -1;
+	pending_attach(r, in, p);
+	r->stats.recursions++;
+	if (r->lookup(r->lookup_ctx, in->question, in->qtype, in->qclass, in->cd, &in->lookup) == 0)
+		return 0;
+	r->stats.recursions--;
+	pending_detach(r, p);
+	inflight_remove(r, in);
+	free(in);
+	return -1;
 }
 
 /*
  * The answer comes from the upstream: from the answer cache at once, or
  * later through upstream_done(), policed for the requester at source. peer
- * (wire, or NULL): the one peer that decided the question. On failure to
- * start, SERVFAIL now.
+ * (wire, or NULL): the one peer that decided the question. SERVFAIL now
+ * when the client already waits for recursion-max-per-source answers, or
+ * no lookup can be started.
  */
 static enum query_result
 recurse(struct resolver *r, const struct request *req, bool tcp, const struct reply_handle *h,
@@ -389,18 +528,22 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 
 	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || req->ad, ttl_cap, a))
 		return QUERY_ANSWERED;
+	if (addrcount_get(r->waiting_by_source, source) >= (unsigned)r->opt->recursion_max_per_source) {
+		r->stats.recursions_limited++;
+		goto servfail;
+	}
 	struct pending *p = pending_new(r, req, tcp ? 65535 : udp_limit(r, req), source, peer, mode);
 	if (p) {
 		p->client = r->transport.hold ? r->transport.hold(r->transport.ctx, h) : NULL;
 		if (p->client) {
-			if (pending_start(p) == 0) {
-				r->stats.recursions++;
+			if (pending_wait(r, p) == 0)
 				return QUERY_PENDING;
-			}
+			r->stats.recursions_limited++;
 			r->transport.reply(r->transport.ctx, p->client, NULL, 0);
 		}
 		free(p);
 	}
+servfail:
 	r->stats.servfail++;
 	answer_set_rcode(a, LDNS_RCODE_SERVFAIL);
 	return QUERY_ANSWERED;
@@ -416,7 +559,7 @@ start_learning(struct resolver *r, const struct request *req, const uint8_t *pee
 	if (!p)
 		return;
 	r->learning++; /* before: a cached answer calls back at once */
-	if (pending_start(p) != 0) {
+	if (pending_wait(r, p) != 0) {
 		r->learning--;
 		free(p);
 	}
@@ -1094,36 +1237,22 @@ answer_cut(struct resolver *r, const struct pending *p, const struct policed_ans
 }
 
 /*
- * upstream_done_fn of every lookup: make the client's answer from the
- * upstream result (its RCODE and records, policed for the requester name by
- * name, TTLs capped for policy answers, AD when validated, unchanged and
- * wanted, SERVFAIL on failure or bogus data), keep it in the answer cache
- * when it is the same for every requester, and send it through the
- * transport. A lookup of our own (target learning) only learns.
+ * The answer of one client query from the upstream result: its RCODE and
+ * records, policed for the requester name by name, TTLs capped for policy
+ * answers, AD when validated, unchanged and wanted, SERVFAIL when pkt is
+ * NULL (failure, bogus data). Kept in the answer cache when it is the same
+ * for every requester; sent through the transport.
  */
 static void
-upstream_done(void *arg, const struct upstream_result *res)
+answer_pending(struct resolver *r, struct pending *p, const struct upstream_result *res,
+               ldns_pkt *pkt)
 {
-	struct pending *p = arg;
-	struct resolver *r = p->r;
 	static uint8_t out[65535];
 	static struct policed_answer pa;
 	uint16_t ttl_offsets[CACHE_TTLS];
 	uint32_t upstream_ttls[CACHE_TTLS];
 	struct answer a;
-	ldns_pkt *pkt = upstream_packet(p, res);
 
-	if (pkt) {
-		if (p->learn)
-			learn_srv_targets(r, p, pkt);
-		learn_chain(r, pkt);
-	}
-	if (!p->client) {
-		ldns_pkt_free(pkt);
-		r->learning--;
-		free(p);
-		return;
-	}
 	start_answer(r, &a, &p->req, out, sizeof(out), p->limit, LDNS_RCODE_NOERROR);
 	a.ttl_offsets = ttl_offsets;
 	a.ttl_max = CACHE_TTLS;
@@ -1149,7 +1278,6 @@ upstream_done(void *arg, const struct upstream_result *res)
 		}
 		if (pa.cut && !a.truncated)
 			answer_cut(r, p, &pa, &a);
-		ldns_pkt_free(pkt);
 		/*
 		 * Complete answers only (one cut by the client's size limit is not
 		 * the answer), and only when they are the same for every requester:
@@ -1166,5 +1294,70 @@ upstream_done(void *arg, const struct upstream_result *res)
 	}
 	size_t len = answer_finish(&a);
 	r->transport.reply(r->transport.ctx, p->client, out, len);
-	free(p);
+}
+
+/*
+ * upstream_done_fn of every lookup: learn from the upstream answer (target
+ * hosts, alias chains), then answer every query that waits for it, each
+ * for its own requester. Lookups of our own only learn.
+ */
+static void
+upstream_done(void *arg, const struct upstream_result *res)
+{
+	struct inflight *in = arg;
+	struct resolver *r = in->r;
+	ldns_pkt *pkt = NULL;
+	struct pending *p, *next;
+
+	inflight_remove(r, in);
+	if (in->waiting)
+		pkt = upstream_packet(in->waiting, res);
+	if (pkt) {
+		for (p = in->waiting; p; p = p->next_in)
+			if (p->learn)
+				learn_srv_targets(r, p, pkt);
+		learn_chain(r, pkt);
+	}
+	for (p = in->waiting; p; p = next) {
+		next = p->next_in;
+		pending_detach(r, p);
+		if (p->client)
+			answer_pending(r, p, res, pkt);
+		else
+			r->learning--;
+		free(p);
+	}
+	ldns_pkt_free(pkt);
+	free(in);
+}
+
+void
+query_shutdown(struct resolver *r)
+{
+	for (size_t b = 0; r->inflight && b < r->inflight_buckets; b++)
+		while (r->inflight[b]) {
+			struct inflight *in = r->inflight[b];
+			inflight_remove(r, in);
+			while (in->waiting) {
+				struct pending *p = in->waiting;
+				pending_detach(r, p);
+				if (p->client)
+					r->transport.reply(r->transport.ctx, p->client, NULL, 0);
+				free(p);
+			}
+			free(in);
+		}
+}
+
+void
+query_expire(struct resolver *r, time_t now)
+{
+	while (r->oldest && now - r->oldest->started >= (time_t)r->opt->recursion_timeout) {
+		struct pending *p = r->oldest;
+		struct upstream_result failed = { .error = 1 };
+		pending_detach(r, p);
+		r->stats.recursion_timeouts++;
+		answer_pending(r, p, &failed, NULL);
+		free(p);
+	}
 }

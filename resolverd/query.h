@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "netaddr.h"
 #include "resolver.h"
@@ -43,5 +44,20 @@ enum query_result query_process(struct resolver *r, const uint8_t *pkt, size_t l
                                 const struct netaddr *source, bool tcp,
                                 const struct reply_handle *h, uint8_t *out, size_t outcap,
                                 size_t *outlen);
+
+/**
+ * Answer SERVFAIL to every client query that has waited for the upstream
+ * recursion-timeout seconds or more by now (seconds since the epoch); the
+ * lookup goes on and still teaches when it ends. Called by main from a
+ * timer, a few times a second. Loop thread.
+ */
+void query_expire(struct resolver *r, time_t now);
+
+/**
+ * Let go of every lookup in flight and every query waiting for one, without
+ * answering: at shutdown, after the recursion is freed (no callback can
+ * come any more). Loop thread.
+ */
+void query_shutdown(struct resolver *r);
 
 #endif

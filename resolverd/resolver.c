@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "resolver.h"
+#include "addrcount.h"
 #include "answer_cache.h"
 #include "decision_cache.h"
 #include "dname.h"
@@ -14,6 +15,7 @@
 #include "targetmap.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
@@ -37,7 +39,13 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
 	r->learned = targetmap_new(LEARNED_TARGETS);
 	r->answers = answer_cache_new(ANSWER_CACHE_ENTRIES);
-	if (!r->decisions || !r->learned || !r->answers) {
+	r->inflight_buckets = 64;
+	while (r->inflight_buckets < (size_t)opt->recursion_max_outstanding)
+		r->inflight_buckets *= 2;
+	r->inflight = calloc(r->inflight_buckets, sizeof(*r->inflight));
+	/* every waiting query may come from another address */
+	r->waiting_by_source = addrcount_new((size_t)opt->recursion_max_outstanding * 4);
+	if (!r->decisions || !r->learned || !r->answers || !r->inflight || !r->waiting_by_source) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -64,6 +72,10 @@ resolver_cleanup(struct resolver *r)
 	r->learned = NULL;
 	answer_cache_free(r->answers);
 	r->answers = NULL;
+	free(r->inflight);
+	r->inflight = NULL;
+	addrcount_free(r->waiting_by_source);
+	r->waiting_by_source = NULL;
 }
 
 void
@@ -75,14 +87,19 @@ resolver_stats_log(const struct resolver *r)
 
 	decision_cache_stats(r->decisions, &dh, &dm);
 	answer_cache_stats(r->answers, &entries, &ah, &am);
-	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu servfail=%llu "
-	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu policy-serial=%llu "
+	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu joined=%llu "
+	         "limited=%llu timeouts=%llu in-flight=%zu servfail=%llu "
+	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu tcp-refused=%llu "
+	         "tcp-evicted=%llu policy-serial=%llu "
 	         "decision-cache=%llu/%llu answer-cache=%llu/%llu (%zu answers)",
 	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
 	         (unsigned long long)st->policy_deny, (unsigned long long)st->recursions,
+	         (unsigned long long)st->recursions_joined, (unsigned long long)st->recursions_limited,
+	         (unsigned long long)st->recursion_timeouts, r->ninflight,
 	         (unsigned long long)st->servfail, (unsigned long long)st->refused,
 	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
-	         (unsigned long long)st->dropped, (unsigned long long)r->policy->serial,
+	         (unsigned long long)st->dropped, (unsigned long long)st->tcp_refused,
+	         (unsigned long long)st->tcp_evicted, (unsigned long long)r->policy->serial,
 	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
 	         (unsigned long long)(ah + am), entries);
 }

@@ -22,6 +22,9 @@ struct decision_cache;
 struct targetmap;
 struct answer_cache;
 struct reply_handle;
+struct addrcount;
+struct inflight;
+struct pending;
 
 /** Counters since start, logged by resolver_stats_log() (SIGUSR1). */
 struct query_stats {
@@ -30,6 +33,11 @@ struct query_stats {
 	uint64_t formerr, notimp, refused, servfail;
 	uint64_t policy_allow, policy_deny;  /* decisions of the policy, by outcome */
 	uint64_t recursions;     /* lookups handed to the upstream (cache misses) */
+	uint64_t recursions_joined;  /* queries that waited for a lookup already in flight */
+	uint64_t recursions_limited; /* SERVFAIL at once: recursion-max-outstanding or -per-source */
+	uint64_t recursion_timeouts; /* SERVFAIL after recursion-timeout */
+	uint64_t tcp_refused;    /* TCP connections closed at once: tcp-max-per-source */
+	uint64_t tcp_evicted;    /* TCP connections closed to admit a new one */
 };
 
 /**
@@ -70,6 +78,12 @@ struct resolver {
 	struct targetmap *learned;         /* SRV target hosts seen upstream -> their peers */
 	struct answer_cache *answers;      /* upstream answers ready to send */
 	unsigned learning;                 /* target-learning lookups in flight */
+	/* upstream lookups in flight, one per (name, type, class, CD): query.c */
+	struct inflight **inflight;        /* hash buckets, inflight_buckets of them */
+	size_t inflight_buckets, ninflight;
+	/* client queries waiting for the upstream, oldest first, and per source */
+	struct pending *oldest, *newest;
+	struct addrcount *waiting_by_source;
 	/*
 	 * Policy epoch: bumped by main when it swaps the snapshot and by
 	 * query.c when a new target host is learned. A cached answer that holds

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "server.h"
+#include "addrcount.h"
 #include "log.h"
 #include "netaddr.h"
 #include "options.h"
@@ -69,6 +70,10 @@ struct tcp_conn {
 	struct netaddr peer;
 	unsigned inflight;   /* queries handed to libunbound, not yet answered */
 	bool closed;         /* the socket is gone; freed when inflight reaches 0 */
+	bool answered_one;   /* a whole query has arrived: idle, not initial, timeout */
+	bool output_full;    /* reading stopped until the client reads its answers */
+	time_t active;       /* when the last whole query arrived (or the connection) */
+	/* s->conns, most recently active first: the last one is evicted first */
 	struct tcp_conn *next, *prev;
 };
 
@@ -90,14 +95,18 @@ struct server {
 	size_t nudp;
 	struct evconnlistener **tcp;
 	size_t ntcp;
-	struct tcp_conn *conns;
+	struct tcp_conn *conns, *conns_tail;
 	unsigned nconns;
+	struct addrcount *tcp_by_source;  /* open connections per client address */
+	struct event *sweep;        /* closes connections past their timeouts, every second */
 	uint8_t in[MSG_MAX];        /* TCP */
 	uint8_t out[MSG_MAX + 2];
 	struct udp_batch batch;
 };
 
 static void tcp_release(struct tcp_conn *c);
+static void tcp_check_output(struct tcp_conn *c);
+static void tcp_read_control(struct tcp_conn *c);
 
 /* The local address a query on a wildcard socket came to (IP_PKTINFO). */
 static void
@@ -166,10 +175,8 @@ server_hold(void *ctx, const struct reply_handle *h)
 		return NULL;
 	*held = *h;
 	if (held->conn) {
-		struct tcp_conn *c = held->conn;
-		c->inflight++;
-		if (c->inflight >= TCP_MAX_INFLIGHT)
-			bufferevent_disable(c->bev, EV_READ);
+		held->conn->inflight++;
+		tcp_read_control(held->conn);
 	}
 	return held;
 }
@@ -184,6 +191,7 @@ send_answer(const struct reply_handle *h, const uint8_t *pkt, size_t len)
 			uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 			bufferevent_write(c->bev, hdr, 2);
 			bufferevent_write(c->bev, pkt, len);
+			tcp_check_output(c);
 		}
 		return;
 	}
@@ -206,8 +214,8 @@ server_reply(void *ctx, struct reply_handle *held, const uint8_t *pkt, size_t le
 	if (held->conn) {
 		struct tcp_conn *c = held->conn;
 		c->inflight--;
-		if (!c->closed && c->inflight < TCP_MAX_INFLIGHT)
-			bufferevent_enable(c->bev, EV_READ);
+		if (!c->closed)
+			tcp_read_control(c);
 		tcp_release(c);
 	}
 	free(held);
@@ -277,6 +285,80 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Take c out of the activity list. */
+static void
+tcp_unlink(struct tcp_conn *c)
+{
+	struct server *s = c->s;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		s->conns_tail = c->prev;
+	c->next = c->prev = NULL;
+}
+
+/* Put c first in the activity list: it just did something useful. */
+static void
+tcp_touch(struct tcp_conn *c)
+{
+	struct server *s = c->s;
+
+	c->active = time(NULL);
+	if (s->conns == c)
+		return;
+	tcp_unlink(c);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	if (!s->conns_tail)
+		s->conns_tail = c;
+}
+
+/*
+ * Read from c only while it has room: fewer than TCP_MAX_INFLIGHT queries
+ * waiting for the upstream, and its unread answers under
+ * tcp-max-pending-output (a client that does not read stops being read).
+ */
+static void
+tcp_read_control(struct tcp_conn *c)
+{
+	if (c->inflight < TCP_MAX_INFLIGHT && !c->output_full)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+/* After an answer is queued: too much unread output stops reading. */
+static void
+tcp_check_output(struct tcp_conn *c)
+{
+	size_t max = (size_t)c->s->opt->tcp_max_pending_output;
+
+	if (!c->output_full && evbuffer_get_length(bufferevent_get_output(c->bev)) > max) {
+		c->output_full = true;
+		tcp_read_control(c);
+	}
+}
+
+/* The client read its answers down to half the limit: read from it again. */
+static void
+tcp_write(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	(void)bev;
+	if (c->output_full) {
+		c->output_full = false;
+		tcp_read_control(c);
+	}
+}
+
 static void
 tcp_close(struct tcp_conn *c)
 {
@@ -287,12 +369,8 @@ tcp_close(struct tcp_conn *c)
 	c->closed = true;
 	bufferevent_free(c->bev);
 	c->bev = NULL;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	tcp_unlink(c);
+	addrcount_dec(s->tcp_by_source, &c->peer);
 	s->nconns--;
 	tcp_release(c);
 }
@@ -312,7 +390,7 @@ tcp_read(struct bufferevent *bev, void *arg)
 	struct server *s = c->s;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	while (!c->closed && c->inflight < TCP_MAX_INFLIGHT) {
+	while (!c->closed && c->inflight < TCP_MAX_INFLIGHT && !c->output_full) {
 		uint8_t hdr[2];
 		if (evbuffer_copyout(in, hdr, 2) < 2)
 			return;
@@ -321,6 +399,8 @@ tcp_read(struct bufferevent *bev, void *arg)
 			return;
 		evbuffer_drain(in, 2);
 		evbuffer_remove(in, s->in, mlen);
+		c->answered_one = true;
+		tcp_touch(c);
 		struct reply_handle h = { .fd = -1, .conn = c };
 		size_t outlen = 0;
 		switch (query_process(s->r, s->in, mlen, &c->peer, true, &h, s->out + 2,
@@ -356,34 +436,73 @@ tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, in
 
 	(void)l;
 	(void)salen;
-	if (s->nconns >= (unsigned)s->opt->tcp_max_connections) {
-		log_warn("tcp: connection cap (%d) reached, closing a new connection",
-		         s->opt->tcp_max_connections);
-		close(fd);
-		return;
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c || netaddr_from_sockaddr(sa, &c->peer) != 0) {
 		free(c);
 		close(fd);
 		return;
 	}
-	c->s = s;
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
+	unsigned from_peer = addrcount_inc(s->tcp_by_source, &c->peer);
+	if (from_peer == 0 || from_peer > (unsigned)s->opt->tcp_max_per_source) {
+		if (from_peer)
+			addrcount_dec(s->tcp_by_source, &c->peer);
+		log_debug("tcp: %s has tcp-max-per-source (%d) connections, closing a new one",
+		          netaddr_format_addr(&c->peer, (char[64]){ 0 }, 64), s->opt->tcp_max_per_source);
+		s->r->stats.tcp_refused++;
 		free(c);
 		close(fd);
 		return;
 	}
+	if (s->nconns >= (unsigned)s->opt->tcp_max_connections && s->conns_tail) {
+		/*
+		 * A full table never stops accepting: the connection that has been
+		 * quiet longest (idle, or too slow to send a whole query) makes
+		 * room (RFC 7766 6.2.3).
+		 */
+		s->r->stats.tcp_evicted++;
+		tcp_close(s->conns_tail);
+	}
+	c->s = s;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		addrcount_dec(s->tcp_by_source, &c->peer);
+		free(c);
+		close(fd);
+		return;
+	}
+	/* a client that does not read its answers is closed after the idle timeout */
 	struct timeval idle = { s->opt->tcp_idle_timeout, 0 };
-	bufferevent_set_timeouts(c->bev, &idle, &idle);
-	bufferevent_setcb(c->bev, tcp_read, NULL, tcp_event, c);
+	bufferevent_set_timeouts(c->bev, NULL, &idle);
+	bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)s->opt->tcp_max_pending_output / 2, 0);
+	bufferevent_setcb(c->bev, tcp_read, tcp_write, tcp_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
 	s->nconns++;
+	tcp_touch(c);
+}
+
+/*
+ * Every second: close connections that sent no whole query in time,
+ * tcp-initial-timeout after they opened, tcp-idle-timeout after their last
+ * query. A connection waiting for the upstream is not idle: its queries get
+ * SERVFAIL after recursion-timeout instead (query.c).
+ */
+static void
+tcp_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	time_t now = time(NULL);
+	struct tcp_conn *c = s->conns_tail, *prev;
+
+	(void)fd;
+	(void)what;
+	for (; c; c = prev) {
+		prev = c->prev;
+		if (c->inflight > 0)
+			continue;
+		time_t limit = c->answered_one ? s->opt->tcp_idle_timeout : s->opt->tcp_initial_timeout;
+		if (now - c->active >= limit)
+			tcp_close(c);
+	}
 }
 
 static int
@@ -482,6 +601,18 @@ server_new(struct event_base *base, struct resolver *r, const struct options *op
 		if (open_udp(s, &opt->listen[i], err, errlen) != 0 ||
 		    open_tcp(s, &opt->listen[i], err, errlen) != 0)
 			goto fail;
+	/* the table is full with one more than the connection cap (the one being admitted) */
+	s->tcp_by_source = addrcount_new((size_t)opt->tcp_max_connections + 1);
+	if (!s->tcp_by_source) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->sweep = event_new(base, -1, EV_PERSIST, tcp_sweep, s);
+	struct timeval second = { 1, 0 };
+	if (!s->sweep || event_add(s->sweep, &second) != 0) {
+		snprintf(err, errlen, "cannot register the tcp timer");
+		goto fail;
+	}
 	/* register the UDP events once the array stops moving */
 	for (size_t i = 0; i < s->nudp; i++) {
 		s->udp[i].ev = event_new(base, s->udp[i].fd, EV_READ | EV_PERSIST, udp_read, &s->udp[i]);
@@ -503,6 +634,9 @@ server_free(struct server *s)
 		return;
 	while (s->conns)
 		tcp_close(s->conns);
+	if (s->sweep)
+		event_free(s->sweep);
+	addrcount_free(s->tcp_by_source);
 	for (size_t i = 0; i < s->nudp; i++) {
 		if (s->udp[i].ev)
 			event_free(s->udp[i].ev);

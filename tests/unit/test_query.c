@@ -637,6 +637,86 @@ test_upstream_policy(void)
 	settle();
 }
 
+/* One lookup per question at a time, caps, and the time limit. */
+static void
+test_upstream_limits(void)
+{
+	uint8_t q[512];
+	size_t len, outlen;
+	static const char *const www[] = { "same.example. 300 IN A 198.18.0.7", NULL };
+
+	settle();
+	len = make_query(q, RD, "same.example", LDNS_RR_TYPE_A, 0);
+	uint64_t joined = r.stats.recursions_joined;
+	CHECK_INT(run(q, len, "127.0.0.2", &outlen), QUERY_PENDING, "a first client waits for the upstream");
+	int first = next_client;
+	q[1] = 0x99; /* another id */
+	CHECK_INT(run(q, len, "127.0.0.3", &outlen), QUERY_PENDING, "a second client with the same question waits too");
+	CHECK_INT(nlookups, 1, "... for the same lookup: the upstream is asked once");
+	CHECK_INT(r.stats.recursions_joined, joined + 1, "... counted as joined");
+	CHECK_INT(r.ninflight, 1, "... one lookup in flight");
+	int lates = nlate;
+	upstream_answer(0, LDNS_RCODE_NOERROR, www, UPSTREAM_INSECURE);
+	CHECK_INT(nlate, lates + 2, "one upstream answer answers both");
+	CHECK(LDNS_ID_WIRE(late) == 0x1299 && late_client == first + 1, "... each with its own id");
+	CHECK(held == 0 && r.ninflight == 0, "... and nothing is left in flight");
+
+	/* recursion-max-per-source */
+	opt.recursion_max_per_source = 2;
+	char name[32];
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "cap%d.example", i);
+		len = make_query(q, RD, name, LDNS_RR_TYPE_A, 0);
+		enum query_result res = run(q, len, "10.0.0.9", &outlen);
+		if (i < 2)
+			CHECK_INT(res, QUERY_PENDING, "query %d from one address waits", i + 1);
+		else
+			CHECK(res == QUERY_ANSWERED && rcode() == LDNS_RCODE_SERVFAIL,
+			      "the third while two wait: SERVFAIL at once (recursion-max-per-source)");
+	}
+	len = make_query(q, RD, "cap9.example", LDNS_RR_TYPE_A, 0);
+	CHECK_INT(run(q, len, "10.0.0.10", &outlen), QUERY_PENDING, "... another address is not held back");
+	opt.recursion_max_per_source = 100;
+	settle();
+
+	/* recursion-max-outstanding */
+	opt.recursion_max_outstanding = 2;
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "out%d.example", i);
+		len = make_query(q, RD, name, LDNS_RR_TYPE_A, 0);
+		enum query_result res = run(q, len, "127.0.0.2", &outlen);
+		if (i == 2)
+			CHECK(res == QUERY_ANSWERED && rcode() == LDNS_RCODE_SERVFAIL,
+			      "a third lookup while two are in flight: SERVFAIL (recursion-max-outstanding)");
+	}
+	len = make_query(q, RD, "out0.example", LDNS_RR_TYPE_A, 0);
+	CHECK_INT(run(q, len, "127.0.0.3", &outlen), QUERY_PENDING, "... joining one in flight still works");
+	opt.recursion_max_outstanding = 1000;
+	settle();
+
+	/* recursion-timeout */
+	len = make_query(q, RD, "slow.example", LDNS_RR_TYPE_A, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	nlate = 0;
+	query_expire(&r, time(NULL) + opt.recursion_timeout - 1);
+	CHECK_INT(nlate, 0, "before recursion-timeout the client still waits");
+	uint64_t timeouts = r.stats.recursion_timeouts;
+	query_expire(&r, time(NULL) + opt.recursion_timeout);
+	CHECK(nlate == 1 && LDNS_RCODE_WIRE(late) == LDNS_RCODE_SERVFAIL && held == 0,
+	      "after recursion-timeout: SERVFAIL through the transport, the handle let go");
+	CHECK_INT(r.stats.recursion_timeouts, timeouts + 1, "... counted");
+	CHECK_INT(nlookups, 1, "the lookup itself goes on");
+	upstream_answer(0, LDNS_RCODE_NOERROR, www, UPSTREAM_INSECURE);
+	CHECK(nlate == 1 && r.ninflight == 0, "its late answer goes to nobody");
+
+	/* shutdown lets go of everything */
+	len = make_query(q, RD, "left.example", LDNS_RR_TYPE_A, 0);
+	run(q, len, "127.0.0.2", &outlen);
+	nlookups = 0; /* the recursion is gone: no callback will come */
+	query_shutdown(&r);
+	CHECK(held == 0 && r.ninflight == 0 && r.oldest == NULL, "shutdown: every handle let go, nothing in flight");
+}
+
 int
 main(void)
 {
@@ -702,6 +782,7 @@ main(void)
 	test_edns();
 	test_upstream();
 	test_upstream_policy();
+	test_upstream_limits();
 	CHECK_INT(held, 0, "every handle the transport held was let go");
 
 	policy_free(p);
