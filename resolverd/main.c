@@ -15,6 +15,7 @@
 #include "zone.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,22 @@ policy_swap(struct policy *p, void *arg)
 	d->r.policy = p;
 	d->r.epoch++; /* cached answers checked against the old policy are stale */
 	policy_free(old);
+}
+
+/*
+ * Up to the hard limit of open files: libunbound keeps up to outgoing-range
+ * sockets to upstreams, TCP clients take one each.
+ */
+static void
+raise_open_files(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("cannot raise the open files limit to %llu", (unsigned long long)rl.rlim_max);
 }
 
 /* Five times a second: SERVFAIL for the queries that waited recursion-timeout. */
@@ -171,6 +188,7 @@ main(int argc, char **argv)
 		log_err("cannot create the event loop");
 		goto out;
 	}
+	raise_open_files();
 	d.rec = recursion_new(d.base, &d.opt, err, sizeof(err));
 	if (!d.rec) {
 		log_err("recursion: %s", err);

@@ -57,6 +57,7 @@ static const struct option_desc option_table[] = {
 	{ "stub-zone", OPT_LIST, 0, 0, 0, NULL, add_stub, NULL, "ZONE ADDR@PORT (repeatable)" },
 	{ "transparent-zone", OPT_LIST, 0, 0, 0, NULL, add_transparent, NULL, "special-use zone to resolve normally (repeatable)" },
 	{ "trust-anchor-file", OPT_STRING, OFF(trust_anchor_file), 0, 0, NULL, NULL, NULL, "DNSSEC trust anchor" },
+	{ "auto-trust-anchor-file", OPT_STRING, OFF(auto_trust_anchor_file), 0, 0, NULL, NULL, NULL, "DNSSEC trust anchor kept up to date (RFC 5011); resolverd must be able to write it" },
 	{ "unbound-option", OPT_LIST, 0, 0, 0, NULL, add_unbound, NULL, "NAME: VALUE for libunbound (repeatable)" },
 	{ "recursion-max-outstanding", OPT_INT, OFF(recursion_max_outstanding), 1, 1000000, NULL, NULL, "1000", "upstream lookups in flight at once; beyond, SERVFAIL at once" },
 	{ "recursion-max-per-source", OPT_INT, OFF(recursion_max_per_source), 1, 1000000, NULL, NULL, "100", "queries one address may have waiting for the upstream" },
@@ -114,6 +115,7 @@ options_free(struct options *o)
 	free(o->stub);
 	free_strv(o->transparent, o->ntransparent);
 	free(o->trust_anchor_file);
+	free(o->auto_trust_anchor_file);
 	for (size_t i = 0; i < o->nunbound; i++) {
 		free(o->unbound[i].name);
 		free(o->unbound[i].value);

@@ -58,6 +58,7 @@ struct options {
 	char **transparent;
 	size_t ntransparent;
 	char *trust_anchor_file;
+	char *auto_trust_anchor_file;
 	struct unbound_option *unbound;
 	size_t nunbound;
 	int edns_buffer_size;

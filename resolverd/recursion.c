@@ -34,6 +34,28 @@ set_option(struct ub_ctx *ctx, const char *name, const char *value, char *err, s
 	return 0;
 }
 
+/*
+ * libunbound's library defaults suit one program asking a few questions
+ * (16 outgoing ports, 512 queries in progress); a resolver for a whole
+ * community needs a server's. With 16 ports, 50 queries for names under an
+ * upstream that never answers starved every other lookup for 30 s. The
+ * hardening options are what unbound.conf(5) recommends for a server.
+ * unbound-option lines come later and override any of these.
+ */
+static const char *const server_defaults[][2] = {
+	{ "outgoing-range:", "4096" },          /* sockets for queries to upstreams */
+	{ "num-queries-per-thread:", "2048" },  /* queries in progress at once */
+	{ "jostle-timeout:", "200" },           /* when full, slow queries make room (ms) */
+	{ "harden-glue:", "yes" },
+	{ "harden-referral-path:", "yes" },
+	{ "harden-dnssec-stripped:", "yes" },
+	{ "harden-below-nxdomain:", "yes" },
+	{ "qname-minimisation:", "yes" },
+	{ "use-caps-for-id:", "yes" },          /* 0x20: forged answers must guess the case too */
+	{ "aggressive-nsec:", "yes" },          /* RFC 8198 */
+	{ "unwanted-reply-threshold:", "10000000" },
+};
+
 /* One libunbound context configured from the options; validating or not. */
 static struct ub_ctx *
 context_new(struct event_base *base, const struct options *opt, bool validate, char *err,
@@ -49,6 +71,12 @@ context_new(struct event_base *base, const struct options *opt, bool validate, c
 	}
 	/* upstreams on loopback (a local authoritative server) are normal here */
 	if (set_option(ctx, "do-not-query-localhost:", "no", err, errlen) != 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(server_defaults) / sizeof(server_defaults[0]); i++)
+		if (set_option(ctx, server_defaults[i][0], server_defaults[i][1], err, errlen) != 0)
+			goto fail;
+	if (validate && opt->auto_trust_anchor_file &&
+	    set_option(ctx, "auto-trust-anchor-file:", opt->auto_trust_anchor_file, err, errlen) != 0)
 		goto fail;
 	for (size_t i = 0; i < opt->ntransparent; i++) {
 		snprintf(buf, sizeof(buf), "%s transparent", opt->transparent[i]);
@@ -102,12 +130,16 @@ recursion_new(struct event_base *base, const struct options *opt, char *err, siz
 	 * it is bogus (RFC 4035 3.2.2); libunbound validates per context, so CD
 	 * queries go to a second one without trust anchors.
 	 */
-	if (rec->ctx && opt->trust_anchor_file)
+	bool validating = opt->trust_anchor_file || opt->auto_trust_anchor_file;
+	if (rec->ctx && validating)
 		rec->ctx_cd = context_new(base, opt, false, err, errlen);
-	if (!rec->ctx || (opt->trust_anchor_file && !rec->ctx_cd)) {
+	if (!rec->ctx || (validating && !rec->ctx_cd)) {
 		recursion_free(rec);
 		return NULL;
 	}
+	if (!validating && opt->nforward == 0 && opt->nstub == 0)
+		log_warn("recursing from the root without DNSSEC validation: set auto-trust-anchor-file "
+		         "(RFC 5011, e.g. a copy of /usr/share/dns/root.key) or trust-anchor-file");
 	return rec;
 }
 
