@@ -72,6 +72,9 @@ struct options {
 	int recursion_max_outstanding;
 	int recursion_max_per_source;
 	int recursion_timeout;
+	int rate_limit;
+	int rate_limit_identified;
+	int rate_limit_slip;
 	int log_rate_limit;
 };
 

@@ -22,6 +22,7 @@
 #include "options.h"
 #include "policy.h"
 #include "prefixmap.h"
+#include "rrl.h"
 #include "targetmap.h"
 #include "zone.h"
 
@@ -850,6 +851,16 @@ refuse(struct resolver *r, struct answer *a)
 	LDNS_RA_CLR(a->buf);
 }
 
+/* Milliseconds of the monotonic clock, for rate limiting. */
+static uint64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static bool
 in_recursion_acl(const struct resolver *r, const struct netaddr *source)
 {
@@ -907,6 +918,19 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 	}
 
 	uint32_t requester = policy_identify(r->policy, source);
+	if (!tcp) {
+		switch (rrl_check(r->rrl, source, requester != POLICY_NONE, monotonic_ms())) {
+		case RRL_PASS:
+			break;
+		case RRL_SLIP:
+			r->stats.rate_slipped++;
+			a.truncated = true; /* TC=1 and nothing else: a real client asks over TCP */
+			goto done;
+		case RRL_DROP:
+			r->stats.rate_limited++;
+			return QUERY_DROP;
+		}
+	}
 	if ((requester == POLICY_NONE && !in_recursion_acl(r, source)) ||
 	    req.qclass != LDNS_RR_CLASS_IN) {
 		refuse(r, &a);

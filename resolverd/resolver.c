@@ -12,6 +12,7 @@
 #include "options.h"
 #include "policy.h"
 #include "prefixmap.h"
+#include "rrl.h"
 #include "targetmap.h"
 
 #include <stdio.h>
@@ -45,7 +46,10 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 	r->inflight = calloc(r->inflight_buckets, sizeof(*r->inflight));
 	/* every waiting query may come from another address */
 	r->waiting_by_source = addrcount_new((size_t)opt->recursion_max_outstanding * 4);
-	if (!r->decisions || !r->learned || !r->answers || !r->inflight || !r->waiting_by_source) {
+	r->rrl = rrl_new(65536, (unsigned)opt->rate_limit, (unsigned)opt->rate_limit_identified,
+	                 (unsigned)opt->rate_limit_slip);
+	if (!r->decisions || !r->learned || !r->answers || !r->inflight || !r->waiting_by_source ||
+	    !r->rrl) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -76,6 +80,8 @@ resolver_cleanup(struct resolver *r)
 	r->inflight = NULL;
 	addrcount_free(r->waiting_by_source);
 	r->waiting_by_source = NULL;
+	rrl_free(r->rrl);
+	r->rrl = NULL;
 }
 
 void
@@ -89,7 +95,8 @@ resolver_stats_log(const struct resolver *r)
 	answer_cache_stats(r->answers, &entries, &ah, &am);
 	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu joined=%llu "
 	         "limited=%llu timeouts=%llu in-flight=%zu servfail=%llu "
-	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu tcp-refused=%llu "
+	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu rate-limited=%llu "
+	         "rate-slipped=%llu tcp-refused=%llu "
 	         "tcp-evicted=%llu policy-serial=%llu "
 	         "decision-cache=%llu/%llu answer-cache=%llu/%llu (%zu answers)",
 	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
@@ -98,7 +105,8 @@ resolver_stats_log(const struct resolver *r)
 	         (unsigned long long)st->recursion_timeouts, r->ninflight,
 	         (unsigned long long)st->servfail, (unsigned long long)st->refused,
 	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
-	         (unsigned long long)st->dropped, (unsigned long long)st->tcp_refused,
+	         (unsigned long long)st->dropped, (unsigned long long)st->rate_limited,
+	         (unsigned long long)st->rate_slipped, (unsigned long long)st->tcp_refused,
 	         (unsigned long long)st->tcp_evicted, (unsigned long long)r->policy->serial,
 	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
 	         (unsigned long long)(ah + am), entries);

@@ -23,6 +23,7 @@ struct targetmap;
 struct answer_cache;
 struct reply_handle;
 struct addrcount;
+struct rrl;
 struct inflight;
 struct pending;
 
@@ -36,6 +37,8 @@ struct query_stats {
 	uint64_t recursions_joined;  /* queries that waited for a lookup already in flight */
 	uint64_t recursions_limited; /* SERVFAIL at once: recursion-max-outstanding or -per-source */
 	uint64_t recursion_timeouts; /* SERVFAIL after recursion-timeout */
+	uint64_t rate_limited;       /* UDP answers dropped by rate limiting */
+	uint64_t rate_slipped;       /* UDP answers sent truncated by rate limiting */
 	uint64_t tcp_refused;    /* TCP connections closed at once: tcp-max-per-source */
 	uint64_t tcp_evicted;    /* TCP connections closed to admit a new one */
 };
@@ -84,6 +87,7 @@ struct resolver {
 	/* client queries waiting for the upstream, oldest first, and per source */
 	struct pending *oldest, *newest;
 	struct addrcount *waiting_by_source;
+	struct rrl *rrl;                   /* UDP answers per client a second */
 	/*
 	 * Policy epoch: bumped by main when it swaps the snapshot and by
 	 * query.c when a new target host is learned. A cached answer that holds
