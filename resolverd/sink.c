@@ -1,12 +1,17 @@
 /*
  * sink.c -- the listener sink (sink-mode listener).
  *
- * Bounded: at most SINK_MAX_CONNS streams at once, SINK_READ_LIMIT bytes
- * read per stream, SINK_TIMEOUT seconds per stream; garbage is answered
- * with the same stream error or closed.
+ * Bounded: at most SINK_MAX_CONNS streams at once and SINK_MAX_PER_SOURCE
+ * from one address, SINK_READ_LIMIT bytes read per stream (the header is
+ * looked for as text, never parsed as XML: no entity is ever expanded),
+ * SINK_TIMEOUT seconds per stream; garbage is answered with the same stream
+ * error or closed. A full table closes its oldest stream to admit a new
+ * one: clients that trickle a byte a second cannot keep a real server from
+ * its policy-violation.
  */
 #include "config.h"
 #include "sink.h"
+#include "addrcount.h"
 #include "log.h"
 #include "netaddr.h"
 #include "options.h"
@@ -26,6 +31,7 @@
 #include <event2/listener.h>
 
 #define SINK_MAX_CONNS 128
+#define SINK_MAX_PER_SOURCE 8
 #define SINK_READ_LIMIT 4096
 #define SINK_TIMEOUT 5
 
@@ -35,12 +41,16 @@ struct sink {
 	struct evconnlistener **listeners;
 	size_t nlisteners;
 	unsigned nconns;
+	struct sink_conn *oldest, *newest;
+	struct addrcount *by_source;
 };
 
 struct sink_conn {
 	struct sink *s;
+	struct bufferevent *bev;
 	struct netaddr peer;
 	bool answered;
+	struct sink_conn *older, *newer;
 };
 
 /* Copy an attribute value of the stream header, keeping only name characters. */
@@ -101,7 +111,18 @@ sink_stream_error(const char *header, size_t len, const char *requester, char *o
 static void
 sink_close(struct bufferevent *bev, struct sink_conn *c)
 {
-	c->s->nconns--;
+	struct sink *s = c->s;
+
+	if (c->older)
+		c->older->newer = c->newer;
+	else
+		s->oldest = c->newer;
+	if (c->newer)
+		c->newer->older = c->older;
+	else
+		s->newest = c->older;
+	addrcount_dec(s->by_source, &c->peer);
+	s->nconns--;
 	bufferevent_free(bev);
 	free(c);
 }
@@ -167,20 +188,36 @@ sink_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, i
 
 	(void)l;
 	(void)salen;
-	if (s->nconns >= SINK_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+	if (!(c = calloc(1, sizeof(*c))) || netaddr_from_sockaddr(sa, &c->peer) != 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	unsigned from_peer = addrcount_inc(s->by_source, &c->peer);
+	if (from_peer == 0 || from_peer > SINK_MAX_PER_SOURCE) {
+		if (from_peer)
+			addrcount_dec(s->by_source, &c->peer);
+		free(c);
 		close(fd);
 		return;
 	}
 	struct bufferevent *bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev || netaddr_from_sockaddr(sa, &c->peer) != 0) {
-		if (bev)
-			bufferevent_free(bev);
-		else
-			close(fd);
+	if (!bev) {
+		addrcount_dec(s->by_source, &c->peer);
+		close(fd);
 		free(c);
 		return;
 	}
+	if (s->nconns >= SINK_MAX_CONNS)
+		sink_close(s->oldest->bev, s->oldest); /* the oldest makes room */
 	c->s = s;
+	c->bev = bev;
+	c->older = s->newest;
+	if (s->newest)
+		s->newest->newer = c;
+	else
+		s->oldest = c;
+	s->newest = c;
 	s->nconns++;
 	struct timeval tv = { SINK_TIMEOUT, 0 };
 	bufferevent_set_timeouts(bev, &tv, &tv);
@@ -202,6 +239,12 @@ sink_new(struct event_base *base, struct resolver *r, const struct options *opt,
 	}
 	s->base = base;
 	s->r = r;
+	s->by_source = addrcount_new(SINK_MAX_CONNS + 1);
+	if (!s->by_source) {
+		snprintf(err, errlen, "out of memory");
+		sink_free(s);
+		return NULL;
+	}
 	for (size_t i = 0; i < opt->nsink_listen; i++) {
 		const struct listen_addr *la = &opt->sink_listen[i];
 		s->listeners[i] = evconnlistener_new_bind(
@@ -225,6 +268,9 @@ sink_free(struct sink *s)
 		return;
 	for (size_t i = 0; i < s->nlisteners; i++)
 		evconnlistener_free(s->listeners[i]);
+	while (s->oldest)
+		sink_close(s->oldest->bev, s->oldest);
+	addrcount_free(s->by_source);
 	free(s->listeners);
 	free(s);
 }
