@@ -208,6 +208,10 @@ cat > "$WORK/resolverd.conf" <<CONF
 listen: 127.0.0.1@$PORT
 database: $WORK/policy.db
 zone-file: $SRC/zones/clearinghouse.test.zone
+username: root
+# one client is the whole load here: no response rate limit
+rate-limit: 0
+rate-limit-identified: 0
 stub-zone: example. 127.0.0.1@$NSD_PORT
 recursion-acl: 127.0.0.1/32
 verbosity: 1

@@ -26,6 +26,7 @@ for n in $SIZES; do
 listen: 127.0.0.1@$PORT
 database: $db
 zone-file: $SRC/zones/clearinghouse.test.zone
+username: root
 verbosity: 1
 CONF
   t0=$(date +%s.%N)

@@ -6,6 +6,8 @@
 #include "options.h"
 #include "policy.h"
 #include "policydb.h"
+#include "notify.h"
+#include "privdrop.h"
 #include "query.h"
 #include "recursion.h"
 #include "reload.h"
@@ -30,10 +32,13 @@
 #endif
 
 struct daemon {
+	const char *config;      /* the config file, read again on SIGHUP */
 	struct options opt;
 	struct resolver r;
 	struct recursion *rec;
 	struct zone *zone;
+	int verbosity_flag;      /* -v, or -1: it overrides the config, also on SIGHUP */
+	int use_syslog;
 	struct event_base *base;
 	struct server *server;
 	struct sink *sink;
@@ -93,6 +98,126 @@ on_expire_timer(evutil_socket_t fd, short what, void *arg)
 	query_expire(&d->r, time(NULL));
 }
 
+/* A restart-only option that changed: say so, keep the running value. */
+static void
+needs_restart(const char *what)
+{
+	log_warn("SIGHUP: %s changed: it takes effect at the next restart, the running value stays",
+	         what);
+}
+
+/* Whether two lists of listen addresses differ. */
+static bool
+listen_changed(const struct listen_addr *a, size_t na, const struct listen_addr *b, size_t nb)
+{
+	if (na != nb)
+		return true;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i].text, b[i].text) != 0)
+			return true;
+	return false;
+}
+
+static bool
+str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/*
+ * SIGHUP: read the config and the zone again and apply what can change
+ * while serving (policy answers, limits, logging, the zone); queries go on
+ * being answered throughout. What needs sockets, the upstream context or
+ * privileges opened again is logged as needing a restart. A config or zone
+ * that does not load leaves everything as it was.
+ */
+static void
+reconfigure(struct daemon *d)
+{
+	struct options n;
+	char err[512];
+
+	notify_reloading();
+	if (options_init(&n) != 0 || options_read(&n, d->config, err, sizeof(err)) != 0 ||
+	    options_check(&n, err, sizeof(err)) != 0) {
+		log_err("SIGHUP: config %s: %s; the running config stays", d->config, err);
+		goto done;
+	}
+	struct zone *z = zone_load(privdrop_path(&d->opt, n.zone_file) ? privdrop_path(&d->opt, n.zone_file)
+	                                                                  : n.zone_file,
+	                           err, sizeof(err));
+	if (!z) {
+		log_err("SIGHUP: zone: %s; the running config and zone stay", err);
+		goto done;
+	}
+	struct options *o = &d->opt;
+	if (listen_changed(o->listen, o->nlisten, n.listen, n.nlisten))
+		needs_restart("listen");
+	if (listen_changed(o->sink_listen, o->nsink_listen, n.sink_listen, n.nsink_listen) ||
+	    o->sink_mode != n.sink_mode)
+		needs_restart("sink-mode or sink-listen");
+	if (str_changed(o->database, n.database))
+		needs_restart("database");
+	if (str_changed(o->username, n.username) || str_changed(o->chroot_dir, n.chroot_dir))
+		needs_restart("username or chroot");
+	if (o->nforward != n.nforward || o->nstub != n.nstub || o->ntransparent != n.ntransparent ||
+	    o->nunbound != n.nunbound || str_changed(o->trust_anchor_file, n.trust_anchor_file) ||
+	    str_changed(o->auto_trust_anchor_file, n.auto_trust_anchor_file))
+		needs_restart("the upstream (forward, stub-zone, transparent-zone, trust anchors, "
+		              "unbound-option)");
+	if (o->policy_poll_ms != n.policy_poll_ms)
+		needs_restart("policy-poll-ms");
+	/* what answers are made from: scalars, read at every query */
+	free(o->sink_host);
+	o->sink_host = n.sink_host;
+	n.sink_host = NULL;
+	free(o->zone_file);
+	o->zone_file = n.zone_file;
+	n.zone_file = NULL;
+	o->sink_port = n.sink_port;
+	o->police_domain_address = n.police_domain_address;
+	o->ttl_cap = n.ttl_cap;
+	o->unknown_peer = n.unknown_peer;
+	o->require_mutual = n.require_mutual;
+	o->edns_buffer_size = n.edns_buffer_size;
+	o->tcp_idle_timeout = n.tcp_idle_timeout;
+	o->tcp_initial_timeout = n.tcp_initial_timeout;
+	o->tcp_max_connections = n.tcp_max_connections < o->tcp_max_connections ? n.tcp_max_connections
+	                                                                         : o->tcp_max_connections;
+	if (n.tcp_max_connections > d->opt.tcp_max_connections)
+		needs_restart("a larger tcp-max-connections");
+	o->tcp_max_per_source = n.tcp_max_per_source;
+	o->tcp_max_pending_output = n.tcp_max_pending_output;
+	o->recursion_max_per_source = n.recursion_max_per_source;
+	o->recursion_timeout = n.recursion_timeout;
+	if (n.recursion_max_outstanding != o->recursion_max_outstanding)
+		needs_restart("recursion-max-outstanding");
+	o->rate_limit = n.rate_limit;
+	o->rate_limit_identified = n.rate_limit_identified;
+	o->rate_limit_slip = n.rate_limit_slip;
+	o->verbosity = d->verbosity_flag >= 0 ? d->verbosity_flag : n.verbosity;
+	o->log_rate_limit = n.log_rate_limit;
+	struct netaddr *acl = o->recursion_acl;
+	size_t nacl = o->nrecursion_acl;
+	o->recursion_acl = n.recursion_acl;
+	o->nrecursion_acl = n.nrecursion_acl;
+	n.recursion_acl = acl;
+	n.nrecursion_acl = nacl;
+	log_init("resolverd", o->verbosity, d->use_syslog);
+	log_set_rate_limit((unsigned)o->log_rate_limit);
+	if (resolver_reconfigure(&d->r, err, sizeof(err)) != 0)
+		log_err("SIGHUP: %s", err);
+	zone_free(d->zone);
+	d->zone = z;
+	d->r.zone = z;
+	log_info("SIGHUP: config and zone read again");
+done:
+	options_free(&n);
+	/* the policy too: also takes a database file that was put in place */
+	reload_force(d->reload);
+	notify_systemd("READY=1");
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -100,8 +225,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: reloading the policy");
-		reload_force(d->reload);
+		log_info("SIGHUP: reading the config, the zone and the policy again");
+		reconfigure(d);
 		return;
 	}
 	if (sig == SIGUSR1) {
@@ -109,6 +234,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("signal %d: stopping", (int)sig);
+	notify_systemd("STOPPING=1");
 	event_base_loopbreak(d->base);
 }
 
@@ -149,10 +275,17 @@ main(int argc, char **argv)
 		log_err("config: %s", err);
 		goto out;
 	}
-	if (verbosity >= 0)
-		d.opt.verbosity = verbosity > 3 ? 3 : verbosity;
-	log_init("resolverd", d.opt.verbosity, !foreground && !check_only);
+	d.config = config;
+	d.verbosity_flag = verbosity > 3 ? 3 : verbosity;
+	if (d.verbosity_flag >= 0)
+		d.opt.verbosity = d.verbosity_flag;
+	d.use_syslog = !foreground && !check_only;
+	log_init("resolverd", d.opt.verbosity, d.use_syslog);
 	log_set_rate_limit((unsigned)d.opt.log_rate_limit);
+	if (privdrop_check(&d.opt, !check_only, err, sizeof(err)) != 0) {
+		log_err("config: %s", err);
+		goto out;
+	}
 
 	d.zone = zone_load(d.opt.zone_file, err, sizeof(err));
 	if (!d.zone) {
@@ -208,14 +341,19 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* everything that needs root is open: become the service user for good */
+	if (privdrop_apply(&d.opt, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
 	if (!foreground && daemon(0, 0) != 0) {
 		log_err("cannot daemonize");
 		goto out;
 	}
 	/* after the fork: the watcher thread must live in the serving process */
 	event_reinit(d.base);
-	d.reload = reload_start(d.base, d.opt.database, d.opt.policy_poll_ms, d.r.policy->serial,
-	                        policy_swap, &d);
+	d.reload = reload_start(d.base, privdrop_path(&d.opt, d.opt.database), d.opt.policy_poll_ms,
+	                        d.r.policy->serial, policy_swap, &d);
 	if (!d.reload) {
 		log_err("cannot start the policy watcher");
 		goto out;
@@ -236,6 +374,10 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < d.opt.nlisten; i++)
 		log_info("listening on %s (udp, tcp)", d.opt.listen[i].text);
+	char ready[96];
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving policy serial %llu",
+	         (unsigned long long)d.r.policy->serial);
+	notify_systemd(ready);
 	event_base_dispatch(d.base);
 	ret = 0;
 out:

@@ -56,6 +56,8 @@ static const struct option_desc option_table[] = {
 	{ "forward", OPT_LIST, 0, 0, 0, NULL, add_forward, NULL, "upstream resolver ADDR@PORT (repeatable)" },
 	{ "stub-zone", OPT_LIST, 0, 0, 0, NULL, add_stub, NULL, "ZONE ADDR@PORT (repeatable)" },
 	{ "transparent-zone", OPT_LIST, 0, 0, 0, NULL, add_transparent, NULL, "special-use zone to resolve normally (repeatable)" },
+	{ "username", OPT_STRING, OFF(username), 0, 0, NULL, NULL, NULL, "user to run as once sockets and files are open; needed when started as root (root: stay root)" },
+	{ "chroot", OPT_STRING, OFF(chroot_dir), 0, 0, NULL, NULL, NULL, "directory to chroot to before dropping to username; database and zone-file inside it" },
 	{ "trust-anchor-file", OPT_STRING, OFF(trust_anchor_file), 0, 0, NULL, NULL, NULL, "DNSSEC trust anchor" },
 	{ "auto-trust-anchor-file", OPT_STRING, OFF(auto_trust_anchor_file), 0, 0, NULL, NULL, NULL, "DNSSEC trust anchor kept up to date (RFC 5011); resolverd must be able to write it" },
 	{ "unbound-option", OPT_LIST, 0, 0, 0, NULL, add_unbound, NULL, "NAME: VALUE for libunbound (repeatable)" },
@@ -118,6 +120,8 @@ options_free(struct options *o)
 	free(o->stub);
 	free_strv(o->transparent, o->ntransparent);
 	free(o->trust_anchor_file);
+	free(o->username);
+	free(o->chroot_dir);
 	free(o->auto_trust_anchor_file);
 	for (size_t i = 0; i < o->nunbound; i++) {
 		free(o->unbound[i].name);

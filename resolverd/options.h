@@ -57,6 +57,8 @@ struct options {
 	size_t nstub;
 	char **transparent;
 	size_t ntransparent;
+	char *username;      /* NULL: not set */
+	char *chroot_dir;    /* NULL: no chroot */
 	char *trust_anchor_file;
 	char *auto_trust_anchor_file;
 	struct unbound_option *unbound;

@@ -27,6 +27,8 @@
 /* upstream answers kept ready to send */
 #define ANSWER_CACHE_ENTRIES 131072
 
+static struct prefixmap *acl_new(const struct options *opt, bool *oom);
+
 int
 resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen)
 {
@@ -53,15 +55,64 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (opt->nrecursion_acl) {
-		r->recursion_acl = prefixmap_new();
-		if (!r->recursion_acl) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		for (size_t i = 0; i < opt->nrecursion_acl; i++)
-			prefixmap_insert(r->recursion_acl, &opt->recursion_acl[i], 0);
+	bool oom;
+	r->recursion_acl = acl_new(opt, &oom);
+	if (oom) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
+	return 0;
+}
+
+/* The recursion ACL of opt as a prefix map; NULL when there is none or no memory (*oom). */
+static struct prefixmap *
+acl_new(const struct options *opt, bool *oom)
+{
+	struct prefixmap *m;
+
+	*oom = false;
+	if (opt->nrecursion_acl == 0)
+		return NULL;
+	m = prefixmap_new();
+	if (!m) {
+		*oom = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < opt->nrecursion_acl; i++)
+		prefixmap_insert(m, &opt->recursion_acl[i], 0);
+	return m;
+}
+
+int
+resolver_reconfigure(struct resolver *r, char *err, size_t errlen)
+{
+	const struct options *opt = r->opt;
+	uint8_t sink[DNAME_MAXLEN];
+	bool oom;
+
+	if (dname_from_text(opt->sink_host, sink) == 0) {
+		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
+		return -1;
+	}
+	struct prefixmap *acl = acl_new(opt, &oom);
+	struct rrl *rrl = rrl_new(65536, (unsigned)opt->rate_limit, (unsigned)opt->rate_limit_identified,
+	                          (unsigned)opt->rate_limit_slip);
+	struct decision_cache *decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
+	if (oom || !rrl || !decisions) {
+		prefixmap_free(acl);
+		rrl_free(rrl);
+		decision_cache_free(decisions);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(r->sink_host, sink, sizeof(sink));
+	prefixmap_free(r->recursion_acl);
+	r->recursion_acl = acl;
+	rrl_free(r->rrl);
+	r->rrl = rrl;
+	decision_cache_free(r->decisions);
+	r->decisions = decisions;
+	r->epoch++;
 	return 0;
 }
 

@@ -106,6 +106,14 @@ struct resolver {
  */
 int resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen);
 
+/**
+ * After the options changed (SIGHUP): build again what is derived from them
+ * (sink name, recursion ACL, rate limiter) and forget cached decisions.
+ * Returns 0, or -1 with a message in err; on error the old state stays.
+ * Loop thread.
+ */
+int resolver_reconfigure(struct resolver *r, char *err, size_t errlen);
+
 /** Free what resolver_init() made (not the policy, zone or lookup state). */
 void resolver_cleanup(struct resolver *r);
 

@@ -175,6 +175,7 @@ CONF=$DEMO/resolverd.conf
     echo "listen: 127.0.0.1@$PORT"
     echo "database: $DB"
     echo "zone-file: $ROOT/zones/clearinghouse.test.zone"
+    echo "username: root"
     echo "sink-mode: host"
     echo "sink-host: sink.clearinghouse.test"
     echo "sink-port: 5269"

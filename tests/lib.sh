@@ -430,7 +430,7 @@ run_resolverd() {
     PORT=$(free_port) || bail "a free port for resolverd"
     {
         printf '%s\n' "${listen//@PORT@/$PORT}"
-        printf 'database: %s\nzone-file: %s\n' "$DB" "$SRCDIR/zones/clearinghouse.test.zone"
+        printf 'database: %s\nzone-file: %s\nusername: root\n' "$DB" "$SRCDIR/zones/clearinghouse.test.zone"
         cat
     } >"$T/$name.conf"
     LOG=$T/$name.log
