@@ -150,5 +150,19 @@ stop_pid "$RESOLVERD_PID" 10 && ok "resolverd exits on SIGTERM" || not_ok "resol
 assert_eq "the status file says stopped" stopped "$(field state)"
 assert_eq "chpolicy status: exit 3 when resolverd has stopped" 3 "$(status)"
 if san=$(sanitizer_errors "$LOG"); then not_ok "no sanitizer error"; diag "$san"; else ok "no sanitizer error"; fi
+
+echo "# a status file resolverd cannot write: one warning, and it serves all the same"
+DB=$T/second.db
+"$CHPOLICY" --db "$T/good.db" backup "$DB" >/dev/null
+mkdir "$DB-status"   # a directory in its place: the rename over it fails
+run_resolverd second <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+CONF
+for i in 1 2 3; do "$CHPOLICY" --db "$DB" domain add "extra$i.test" >/dev/null; sleep 0.2; done
+assert_eq "the unwritable status file is logged once, as a warning" 1 "$(grep -c 'warning: cannot write the status file' "$LOG")"
+assert_eq "answers are unaffected" "$REAL" "$(srv 127.0.0.2 charlie.test)"
+stop_pid "$RESOLVERD_PID" 10 && ok "the second resolverd exits on SIGTERM" || not_ok "the second resolverd exits on SIGTERM"
+if san=$(sanitizer_errors "$LOG"); then not_ok "no sanitizer error (second)"; diag "$san"; else ok "no sanitizer error (second)"; fi
 [ "$TESTS_FAILED" -gt 0 ] && tail -n 30 "$LOG" | sed 's/^/#   /'
 finish
