@@ -14,7 +14,7 @@
 #   --anchors LIST  comma-separated, default unbound-1t,nsd-1t,knot-1t (also unbound-2t, nsd-2t, knot-2t)
 #   --qps-only      only resolverd's QPS, start-up and RSS (bench/growth.sh)
 # Env: RESOLVERD (a binary to use instead of building), DUR (s, default 10), REPS (default 3),
-#      CLIENTS (10), OUTST (100), KEEP=1 keeps the work dir.
+#      WARM (s of load before the measured runs, 20), CLIENTS (10), OUTST (100), KEEP=1 keeps the work dir.
 set -u
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ANCHORS_DIR=$SRC/bench/anchors
@@ -35,7 +35,7 @@ IFS=, read -r -a ANCHOR_LIST <<<"$ANCHOR_LIST"
 for a in "${ANCHOR_LIST[@]}"; do
   [[ $a =~ ^(unbound|nsd|knot)-[1-9]t$ ]] || { echo "bench/run.sh: unknown anchor '$a' (unbound-1t, nsd-2t, knot-1t...)" >&2; exit 2; }
 done
-DUR=${DUR:-10}; REPS=${REPS:-3}; CLIENTS=${CLIENTS:-10}; OUTST=${OUTST:-100}
+DUR=${DUR:-10}; REPS=${REPS:-3}; CLIENTS=${CLIENTS:-10}; OUTST=${OUTST:-100}; WARM=${WARM:-20}
 
 # what the bench itself needs (an anchor whose package is missing is skipped)
 PATH=$PATH:/usr/sbin:/sbin
@@ -123,10 +123,15 @@ check_answers() {
   return $rc
 }
 
-# warm PORT: every name once, so that the runs measure the steady state (resolverd's caches)
+# warm NAME PID PORT: every name once, then (but for --smoke) WARM seconds at saturation, so that the
+# measured runs see the steady state (resolverd's first 50,000 or so queries after start-up cost it
+# some ten times the CPU of later ones)
 warm() {
   head -n "$PEERS" "$QF" > "$WORK/warm.txt"
-  dnsperf -a 127.0.0.2 -s 127.0.0.1 -p "$1" -d "$WORK/warm.txt" -n 1 -c 4 -q 50 -t 1 >/dev/null 2>&1
+  dnsperf -a 127.0.0.2 -s 127.0.0.1 -p "$3" -d "$WORK/warm.txt" -n 1 -c 4 -q 50 -t 1 >/dev/null 2>&1
+  [ "$SMOKE" = 1 ] && return 0
+  DUR=$WARM perf_run "$2" "$3" || FAILED+=("$1 warm-up: no answers")
+  log "$1 warm-up, ${WARM}s at saturation: qps=$QPS ${CPUQ} us/answer"
 }
 
 # perf_run PID PORT [DNSPERF ARGS]: one dnsperf run of $QF from 127.0.0.2 (CPU 1); sets QPS, LOST,
@@ -225,7 +230,7 @@ log "resolverd startup to first correct answer ($PEERS peers): ${STARTUP}s"
 # --- correctness first
 check_answers "$PORT" yes || { echo "not ok - bench: resolverd gave wrong answers"; exit 1; }
 log "check: resolverd's per-requester answers correct"
-warm "$PORT"
+warm resolverd "$RPID" "$PORT"
 saturate resolverd "$RPID" "$PORT"
 RSS=$(tree_sum proc_rss "$RPID")
 
@@ -304,7 +309,7 @@ UNB
     if ! wait_answer "$2" "$3" "$4" w00001.web.test A 198.18; then
       log "$1 did not answer for web.test"; FAILED+=("$1 did not answer for web.test"); return 1
     fi
-    warm "$2"
+    warm "$1 pass-through" "$3" "$2"
     saturate "$1 pass-through" "$3" "$2"
   }
   PASS="failed"
@@ -355,7 +360,7 @@ if [ "$ANCHORS" = 1 ]; then
       printf '%s\tFAILED: wrong answers, not measured\n' "$a" >> "$WORK/table.tsv"; continue
     fi
     log "check: $a's answers correct (startup ${STARTUP}s)"
-    warm "$aport"
+    warm "$a" "$apid" "$aport"
     saturate "$a" "$apid" "$aport"
     fixed_rate "$a" "$apid" "$aport"
     stop $apid
@@ -372,7 +377,7 @@ versions() {
 }
 printf '\nPolicy SRV answers, %s peers, dnsperf -c %s -q %s -l %s from 127.0.0.2 (CPU 1), one-thread servers on CPU 0, median of %s\n' \
   "$PEERS" "$CLIENTS" "$OUTST" "$DUR" "$REPS"
-printf '%s; %s CPUs, load average at the start %s\n' "$(versions)" "$(nproc)" "$LOAD0"
+printf '%s; %s CPUs, load average at the start %s, at the end %s\n' "$(versions)" "$(nproc)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-12s %8s %17s %9s %9s %9s %7s %7s %7s %9s %9s\n' server QPS "[min-max]" "CPU/ans" "lat@10k" "CPU@10k" "RSS" "PSS" "start" "QPS" "CPU/ans"
 printf '%-12s %8s %17s %9s %9s %9s %7s %7s %7s %9s %9s\n' "" "" "" "(us)" "(ms)" "(cores)" "(MB)" "(MB)" "(s)" "res/this" "this/res"
 read -r _ RQ _ _ RC _ < "$WORK/table.tsv"
