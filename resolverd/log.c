@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <time.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -23,6 +26,67 @@ static unsigned log_rate_max;       /* 0: no limit */
 static time_t log_rate_second;
 static unsigned log_rate_used;
 static unsigned long log_rate_suppressed;
+
+/* the JSON decision log: its file and its own budget (loop thread only) */
+static int json_fd = -1;
+static time_t json_second;
+static unsigned json_used;
+static unsigned long json_suppressed;
+
+int
+log_json_open(const char *path)
+{
+	int fd = -1;
+
+	if (path) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return -1;
+	}
+	if (json_fd >= 0)
+		close(json_fd);
+	json_fd = fd;
+	return 0;
+}
+
+int
+log_json_enabled(void)
+{
+	return json_fd >= 0;
+}
+
+void
+log_json(const char *line, size_t len)
+{
+	time_t now = time(NULL);
+	char note[64];
+
+	if (json_fd < 0)
+		return;
+	if (now != json_second) {
+		json_second = now;
+		json_used = 0;
+	}
+	if (log_rate_max && json_used >= log_rate_max) {
+		json_suppressed++;
+		return;
+	}
+	json_used++;
+	if (json_suppressed) {
+		int n = snprintf(note, sizeof(note), "{\"suppressed\":%lu}\n", json_suppressed);
+		json_suppressed = 0;
+		if (write(json_fd, note, (size_t)n) < 0)
+			return;
+	}
+	/* the line and its newline in one write: lines never interleave */
+	char buf[2048];
+	if (len + 1 > sizeof(buf))
+		return;
+	memcpy(buf, line, len);
+	buf[len] = '\n';
+	if (write(json_fd, buf, len + 1) < 0)
+		return;
+}
 
 void
 log_set_rate_limit(unsigned per_second)

@@ -8,6 +8,8 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN = 1, LOG_LEVEL_INFO = 2, LOG_LEVEL_DEBUG = 3 };
 
 /** Set the program name shown in messages, the level, and stderr or syslog. */
@@ -27,6 +29,24 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/**
+ * Open (or, on SIGHUP after a rotation, open again) the JSON decision log:
+ * one JSON object per line, appended to path, mode 0640. NULL closes it.
+ * Returns 0, or -1 with errno set (the log stays as it was). Main thread.
+ */
+int log_json_open(const char *path);
+
+/** Whether a JSON decision log is open. */
+int log_json_enabled(void);
+
+/**
+ * Append one line (a JSON object without the newline) to the JSON decision
+ * log, under the same per-second limit as log_query() but its own budget;
+ * lines over it are counted and reported in a {"suppressed":N} line when
+ * logging resumes. Loop thread.
+ */
+void log_json(const char *line, size_t len);
+
 /** An info line about one query (a policy decision): under log_set_rate_limit(). */
 void log_query(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -6,6 +6,9 @@
 #include "options.h"
 #include "policy.h"
 #include "policydb.h"
+#include "answer_cache.h"
+#include "control.h"
+#include "metrics.h"
 #include "notify.h"
 #include "privdrop.h"
 #include "query.h"
@@ -16,6 +19,8 @@
 #include "sink.h"
 #include "zone.h"
 
+#include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
@@ -39,6 +45,9 @@ struct daemon {
 	struct zone *zone;
 	int verbosity_flag;      /* -v, or -1: it overrides the config, also on SIGHUP */
 	int use_syslog;
+	uint64_t reloads;        /* snapshots swapped in since start */
+	time_t started;
+	struct control *control;
 	struct event_base *base;
 	struct server *server;
 	struct sink *sink;
@@ -59,6 +68,8 @@ usage(FILE *f)
 	        SYSCONFDIR);
 }
 
+static void update_reload_metrics(struct daemon *d);
+
 /* The loop's side of a reload: swap the snapshot; queries see old or new, never half. */
 static void
 policy_swap(struct policy *p, void *arg)
@@ -69,6 +80,20 @@ policy_swap(struct policy *p, void *arg)
 	d->r.policy = p;
 	d->r.epoch++; /* cached answers checked against the old policy are stale */
 	policy_free(old);
+	d->reloads++;
+	update_reload_metrics(d);
+}
+
+/* The watcher's counters into the metrics. */
+static void
+update_reload_metrics(struct daemon *d)
+{
+	uint64_t failed;
+	int64_t db_serial;
+
+	reload_stats(d->reload, &failed, &db_serial);
+	metrics_reload(d->r.metrics, d->reloads, failed,
+	               db_serial >= 0 ? (uint64_t)db_serial : d->r.policy->serial);
 }
 
 /*
@@ -96,6 +121,7 @@ on_expire_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	query_expire(&d->r, time(NULL));
+	update_reload_metrics(d);
 }
 
 /* A restart-only option that changed: say so, keep the running value. */
@@ -205,6 +231,12 @@ reconfigure(struct daemon *d)
 	n.nrecursion_acl = nacl;
 	log_init("resolverd", o->verbosity, d->use_syslog);
 	log_set_rate_limit((unsigned)o->log_rate_limit);
+	/* after a rotation the decision log is a new file; a new path needs the rights of root */
+	if (str_changed(o->decision_log, n.decision_log))
+		needs_restart("decision-log");
+	else if (o->decision_log && log_json_open(privdrop_path(o, o->decision_log) ? privdrop_path(o, o->decision_log)
+	                                                                         : o->decision_log) != 0)
+		log_err("SIGHUP: decision-log %s: %s; logging there stopped", o->decision_log, strerror(errno));
 	if (resolver_reconfigure(&d->r, err, sizeof(err)) != 0)
 		log_err("SIGHUP: %s", err);
 	zone_free(d->zone);
@@ -216,6 +248,77 @@ done:
 	/* the policy too: also takes a database file that was put in place */
 	reload_force(d->reload);
 	notify_systemd("READY=1");
+}
+
+/* Append the watcher's status file (the policy's state as the operator sees it). */
+static void
+append_status_file(const struct daemon *d, struct evbuffer *out)
+{
+	char path[4096], line[1024];
+	const char *db = privdrop_path(&d->opt, d->opt.database);
+
+	snprintf(path, sizeof(path), "%s%s", db ? db : d->opt.database, RELOAD_STATUS_SUFFIX);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		evbuffer_add_printf(out, "status-file: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "pid:", 4) != 0)
+			evbuffer_add(out, line, strlen(line));
+	fclose(f);
+}
+
+/*
+ * control_fn: the commands of resolverd-control.
+ *   status  the policy served and the database's, the last reload error,
+ *           uptime, a few counters ("key: value" lines)
+ *   stats   every metric (Prometheus text format)
+ *   reload  what SIGHUP does: config, zone and policy read again
+ *   flush   forget cached answers and decisions
+ */
+static int
+control_command(const char *cmd, struct evbuffer *out, void *arg)
+{
+	struct daemon *d = arg;
+	const struct query_stats *st = &d->r.stats;
+
+	if (strcmp(cmd, "status") == 0) {
+		evbuffer_add_printf(out, "version: %s\npid: %ld\nuptime: %lld s\n", PACKAGE_VERSION,
+		                    (long)getpid(), (long long)(time(NULL) - d->started));
+		append_status_file(d, out);
+		evbuffer_add_printf(out, "queries: %llu\nallowed: %llu\ndenied: %llu\nservfail: %llu\n"
+		                    "refused: %llu\nrate-limited: %llu\nin-flight: %zu\n",
+		                    (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
+		                    (unsigned long long)st->policy_deny, (unsigned long long)st->servfail,
+		                    (unsigned long long)st->refused, (unsigned long long)st->rate_limited,
+		                    d->r.ninflight);
+		return 0;
+	}
+	if (strcmp(cmd, "stats") == 0) {
+		update_reload_metrics(d);
+		metrics_write(d->r.metrics, &d->r, out);
+		return 0;
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		reconfigure(d);
+		evbuffer_add_printf(out, "ok: config, zone and policy read again (see the log for what "
+		                    "needs a restart)\n");
+		return 0;
+	}
+	if (strcmp(cmd, "flush") == 0) {
+		char err[256];
+		answer_cache_free(d->r.answers);
+		d->r.answers = answer_cache_new(ANSWER_CACHE_MAX);
+		if (!d->r.answers || resolver_reconfigure(&d->r, err, sizeof(err)) != 0) {
+			evbuffer_add_printf(out, "error: flush: out of memory\n");
+			return -1;
+		}
+		evbuffer_add_printf(out, "ok: answer and decision caches emptied\n");
+		return 0;
+	}
+	evbuffer_add_printf(out, "error: unknown command '%.64s' (status, stats, reload, flush)\n", cmd);
+	return -1;
 }
 
 static void
@@ -250,6 +353,7 @@ main(int argc, char **argv)
 	struct event *expire = NULL;
 
 	memset(&d, 0, sizeof(d));
+	d.started = time(NULL);
 	while ((c = getopt(argc, argv, "c:fv:thV")) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
@@ -282,6 +386,10 @@ main(int argc, char **argv)
 	d.use_syslog = !foreground && !check_only;
 	log_init("resolverd", d.opt.verbosity, d.use_syslog);
 	log_set_rate_limit((unsigned)d.opt.log_rate_limit);
+	if (!check_only && d.opt.decision_log && log_json_open(d.opt.decision_log) != 0) {
+		log_err("decision-log %s: %s", d.opt.decision_log, strerror(errno));
+		goto out;
+	}
 	if (privdrop_check(&d.opt, !check_only, err, sizeof(err)) != 0) {
 		log_err("config: %s", err);
 		goto out;
@@ -333,6 +441,22 @@ main(int argc, char **argv)
 	if (!d.server) {
 		log_err("listen: %s", err);
 		goto out;
+	}
+	if (metrics_listen(d.r.metrics, d.base, &d.r, &d.opt, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (d.opt.control_socket) {
+		gid_t group = (gid_t)-1;
+		struct passwd *pw = d.opt.username ? getpwnam(d.opt.username) : NULL;
+		if (pw && geteuid() == 0)
+			group = pw->pw_gid;
+		d.control = control_new(d.base, d.opt.control_socket, group, control_command, &d, err,
+		                        sizeof(err));
+		if (!d.control) {
+			log_err("%s", err);
+			goto out;
+		}
 	}
 	if (d.opt.sink_mode == SINK_LISTENER) {
 		d.sink = sink_new(d.base, &d.r, &d.opt, err, sizeof(err));
@@ -387,6 +511,7 @@ out:
 			event_free(sigs[i]);
 	if (expire)
 		event_free(expire);
+	control_free(d.control);
 	sink_free(d.sink);
 	/* no lookup calls back once the recursion is gone; then the waiting
 	 * queries let go of their connections, and the server can close them */

@@ -33,6 +33,7 @@ static const char *const unknown_peers[] = { "deny", "pass", NULL };
 
 static int add_listen(struct options *o, const char *v, char *err, size_t errlen);
 static int add_sink_listen(struct options *o, const char *v, char *err, size_t errlen);
+static int add_metrics_listen(struct options *o, const char *v, char *err, size_t errlen);
 static int add_acl(struct options *o, const char *v, char *err, size_t errlen);
 static int add_forward(struct options *o, const char *v, char *err, size_t errlen);
 static int add_stub(struct options *o, const char *v, char *err, size_t errlen);
@@ -48,6 +49,9 @@ static const struct option_desc option_table[] = {
 	{ "sink-host", OPT_STRING, OFF(sink_host), 0, 0, NULL, NULL, "sink.clearinghouse.test", "SRV target of denied lookups" },
 	{ "sink-port", OPT_INT, OFF(sink_port), 1, 65535, NULL, NULL, "5269", "SRV port of denied lookups" },
 	{ "sink-listen", OPT_LIST, 0, 0, 0, NULL, add_sink_listen, NULL, "ADDR@PORT of the listener sink (repeatable)" },
+	{ "decision-log", OPT_STRING, OFF(decision_log), 0, 0, NULL, NULL, NULL, "file to append every policy decision to as a JSON line (rate limited by log-rate-limit; reopened on SIGHUP)" },
+	{ "control-socket", OPT_STRING, OFF(control_socket), 0, 0, NULL, NULL, NULL, "unix socket for resolverd-control (mode 0660, the group of username); none when absent" },
+	{ "metrics-listen", OPT_LIST, 0, 0, 0, NULL, add_metrics_listen, NULL, "ADDR@PORT serving Prometheus metrics at /metrics over HTTP (repeatable; off when absent)" },
 	{ "police-domain-address", OPT_BOOL, OFF(police_domain_address), 0, 0, NULL, NULL, "yes", "A/AAAA of a community domain decided by policy" },
 	{ "ttl-cap", OPT_INT, OFF(ttl_cap), 0, 86400, NULL, NULL, "60", "TTL cap of policy answers (s)" },
 	{ "unknown-peer", OPT_ENUM, OFF(unknown_peer), 0, 0, unknown_peers, NULL, "deny", "deny | pass" },
@@ -108,6 +112,9 @@ options_free(struct options *o)
 {
 	free(o->listen);
 	free(o->sink_listen);
+	free(o->metrics_listen);
+	free(o->control_socket);
+	free(o->decision_log);
 	free(o->database);
 	free(o->zone_file);
 	free(o->sink_host);
@@ -215,6 +222,12 @@ static int
 add_sink_listen(struct options *o, const char *v, char *err, size_t errlen)
 {
 	return add_addr(&o->sink_listen, &o->nsink_listen, "sink-listen", v, err, errlen);
+}
+
+static int
+add_metrics_listen(struct options *o, const char *v, char *err, size_t errlen)
+{
+	return add_addr(&o->metrics_listen, &o->nmetrics_listen, "metrics-listen", v, err, errlen);
 }
 
 static int

@@ -45,6 +45,10 @@ struct options {
 	int sink_port;
 	struct listen_addr *sink_listen;  /* sink-mode listener: where the stream error is served */
 	size_t nsink_listen;
+	char *control_socket;
+	char *decision_log;     /* JSON lines of every decision; NULL: none */   /* unix socket for resolverd-control; NULL: none */
+	struct listen_addr *metrics_listen;  /* Prometheus /metrics over HTTP; none: off */
+	size_t nmetrics_listen;
 	bool police_domain_address;
 	int ttl_cap;
 	enum unknown_peer unknown_peer;

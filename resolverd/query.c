@@ -19,6 +19,7 @@
 #include "decision_cache.h"
 #include "dname.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "policy.h"
 #include "prefixmap.h"
@@ -318,6 +319,7 @@ struct pending {
 	struct request req;             /* req.question points into question below */
 	uint8_t question[DNAME_MAXLEN + 4];
 	size_t limit;                   /* most bytes the client accepts */
+	bool tcp;                       /* asked over TCP */
 	uint32_t ttl_cap;               /* UINT32_MAX: not a policy answer */
 	bool learn;                     /* an SRV lookup of peer: remember its target hosts */
 	bool has_peer;                  /* the question was decided by one peer: */
@@ -338,6 +340,7 @@ struct inflight {
 	uint16_t qtype, qclass;
 	bool cd;
 	uint32_t hash;
+	struct timespec started;        /* for the upstream latency histogram */
 	struct inflight *hnext;         /* r->inflight bucket chain */
 	struct pending *waiting;        /* oldest first */
 };
@@ -386,6 +389,7 @@ inflight_new(struct resolver *r, const struct request *req, uint32_t hash)
 	in->hash = hash;
 	in->lookup.done = upstream_done;
 	in->lookup.arg = in;
+	clock_gettime(CLOCK_MONOTONIC, &in->started);
 	struct inflight **bucket = &r->inflight[hash & (r->inflight_buckets - 1)];
 	in->hnext = *bucket;
 	*bucket = in;
@@ -535,6 +539,7 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 	}
 	struct pending *p = pending_new(r, req, tcp ? 65535 : udp_limit(r, req), source, peer, mode);
 	if (p) {
+		p->tcp = tcp;
 		p->client = r->transport.hold ? r->transport.hold(r->transport.ctx, h) : NULL;
 		if (p->client) {
 			if (pending_wait(r, p) == 0)
@@ -609,12 +614,66 @@ probe_host(struct resolver *r, const uint8_t *host)
 	start_learning(r, &req, NULL, RECURSE_PLAIN);
 }
 
+/* s as a JSON string's content into out (len bytes, NUL-terminated): quote, backslash, controls escaped. */
 static void
-log_decision(const struct resolver *r, uint32_t requester, const struct netaddr *source,
-             const char *peer, const struct policy_verdict *v)
+json_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* One decision as a JSON line in the decision log. */
+static void
+log_decision_json(const struct resolver *r, const struct request *req, uint32_t requester,
+                  const char *addr, const char *peer, const struct policy_verdict *v)
+{
+	char qname[DNAME_TEXT_MAX], qn[2 * DNAME_TEXT_MAX], pn[2 * DNAME_TEXT_MAX], rn[2 * DNAME_TEXT_MAX];
+	char line[2048], type[16];
+
+	json_escape(dname_to_text(req->qname, qname, sizeof(qname)), qn, sizeof(qn));
+	json_escape(peer, pn, sizeof(pn));
+	json_escape(requester != POLICY_NONE ? r->policy->domains[requester].name : "", rn, sizeof(rn));
+	const ldns_rr_descriptor *d = ldns_rr_descript(req->qtype);
+	if (d && d->_name)
+		snprintf(type, sizeof(type), "%s", d->_name);
+	else
+		snprintf(type, sizeof(type), "TYPE%u", req->qtype);
+	int n = snprintf(line, sizeof(line),
+	                 "{\"time\":%lld,\"requester\":%s%s%s,\"identity\":\"%s\",\"source\":\"%s\","
+	                 "\"qname\":\"%s\",\"qtype\":\"%s\",\"peer\":\"%s\",\"decision\":\"%s\","
+	                 "\"rule\":%lld,\"reason\":\"%s\",\"serial\":%llu}",
+	                 (long long)time(NULL), requester != POLICY_NONE ? "\"" : "",
+	                 requester != POLICY_NONE ? rn : "null", requester != POLICY_NONE ? "\"" : "",
+	                 requester != POLICY_NONE ? "source" : "none", addr, qn, type, pn,
+	                 v->allow ? "allow" : "deny", (long long)v->rule_id, v->reason ? v->reason : "",
+	                 (unsigned long long)r->policy->serial);
+	if (n > 0 && (size_t)n < sizeof(line))
+		log_json(line, (size_t)n);
+}
+
+/* Count a decision and log it (rate limited), as a line and, if configured, as JSON. */
+static void
+log_decision(struct resolver *r, const struct request *req, uint32_t requester,
+             const struct netaddr *source, const char *peer, const struct policy_verdict *v)
 {
 	char addr[64];
 
+	metrics_decision(r->metrics, r->policy, requester, v);
+	if (log_json_enabled())
+		log_decision_json(r, req, requester, netaddr_format_addr(source, addr, sizeof(addr)), peer,
+		                  v);
 	if (log_level() < LOG_LEVEL_INFO)
 		return;
 	log_query("decision requester=%s source=%s peer=%s %s rule=%lld%s%s",
@@ -642,14 +701,14 @@ answer_xmpp(struct resolver *r, const struct request *req, enum xmpp_service svc
 			return recurse(r, req, tcp, h, source, NULL, RECURSE_POLICY, a);
 		memset(&v, 0, sizeof(v));
 		v.reason = "unknown peer";
-		log_decision(r, requester, source, dname_to_text(peer_name, text, sizeof(text)), &v);
+		log_decision(r, req, requester, source, dname_to_text(peer_name, text, sizeof(text)), &v);
 		r->stats.policy_deny++;
 		answer_sink(r, req, a);
 		return QUERY_ANSWERED;
 	}
 	decision_cache_decide(r->decisions, pol, requester, peer, time(NULL), r->opt->require_mutual,
 	                      &v);
-	log_decision(r, requester, source, pol->domains[peer].name, &v);
+	log_decision(r, req, requester, source, pol->domains[peer].name, &v);
 	if (v.allow) {
 		r->stats.policy_allow++;
 		if (above == 0 && answer_targets(r, req, pol, peer, svc, a))
@@ -713,7 +772,8 @@ name_policy_find(const struct resolver *r, const uint8_t *name, struct name_poli
 			np->is_domain = above == 0;
 		}
 	}
-	np->ntargets = policy_find_target_host(pol, name, &np->first_target);
+	/* "." as a target is "no service" (RFC 2782), not a host */
+	np->ntargets = name[0] != 0 ? policy_find_target_host(pol, name, &np->first_target) : 0;
 	for (size_t i = 0; i < np->ntargets && np->npeers < MAX_HOST_PEERS; i++)
 		np->peers[np->npeers++] = pol->targets[pol->targets_by_host[np->first_target + i]].domain;
 	const uint8_t *learned[MAX_HOST_PEERS];
@@ -769,7 +829,7 @@ answer_policed(struct resolver *r, const struct request *req, uint32_t requester
 	if (np.npeers == 0)
 		return QUERY_DROP;
 	bool allow = name_policy_decide(r, requester, &np, &v, &decided);
-	log_decision(r, requester, source, pol->domains[decided].name, &v);
+	log_decision(r, req, requester, source, pol->domains[decided].name, &v);
 	if (!allow) {
 		r->stats.policy_deny++;
 		if (add_sink_address(r, req->qtype, req->qname, a) == 0)
@@ -958,6 +1018,7 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 		return res;
 done:
 	*outlen = answer_finish(&a);
+	metrics_answer(r->metrics, tcp, req.qtype, LDNS_RCODE_WIRE(out));
 	return QUERY_ANSWERED;
 }
 
@@ -1255,6 +1316,8 @@ answer_cut(struct resolver *r, const struct pending *p, const struct policed_ans
 		         dname_to_text(pa->cut, name, sizeof(name)),
 		         netaddr_format_addr(&p->source, (char[64]){ 0 }, 64));
 	r->stats.policy_deny++;
+	struct policy_verdict v = { .allow = false, .reason = "alias chain" };
+	metrics_decision(r->metrics, r->policy, policy_identify(r->policy, &p->source), &v);
 	answer_set_rcode(a, LDNS_RCODE_NOERROR);
 	if (add_sink_address(r, p->req.qtype, pa->cut, a) == 0)
 		answer_nodata(r, a);
@@ -1317,6 +1380,7 @@ answer_pending(struct resolver *r, struct pending *p, const struct upstream_resu
 		}
 	}
 	size_t len = answer_finish(&a);
+	metrics_answer(r->metrics, p->tcp, p->req.qtype, LDNS_RCODE_WIRE(out));
 	r->transport.reply(r->transport.ctx, p->client, out, len);
 }
 
@@ -1334,6 +1398,10 @@ upstream_done(void *arg, const struct upstream_result *res)
 	struct pending *p, *next;
 
 	inflight_remove(r, in);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_upstream(r->metrics, (double)(now.tv_sec - in->started.tv_sec) +
+	                                 (double)(now.tv_nsec - in->started.tv_nsec) / 1e9);
 	if (in->waiting)
 		pkt = upstream_packet(in->waiting, res);
 	if (pkt) {

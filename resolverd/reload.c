@@ -62,9 +62,10 @@ struct reload {
 	struct policy *ready;     /* built, not yet taken by the loop */
 	/* the rest belongs to the watcher thread (and to reload_stop after the join) */
 	uint64_t serial;          /* the serial handed to the loop: the one served */
-	int64_t db_serial;        /* the database's serial as last read; -1 unknown */
+	/* read by reload_stats() from the loop thread too: atomic */
+	atomic_int_fast64_t db_serial;  /* the database's serial as last read; -1 unknown */
 	enum watch_state state;
-	uint64_t failed;          /* failed reloads since start */
+	atomic_uint_fast64_t failed;    /* failed reloads since start */
 	char last_error[512];
 	time_t last_error_at;
 	char logged[512];         /* the error last logged, for the back-off */
@@ -554,6 +555,13 @@ void
 reload_force(struct reload *rl)
 {
 	atomic_store(&rl->force, true);
+}
+
+void
+reload_stats(const struct reload *rl, uint64_t *failed, int64_t *db_serial)
+{
+	*failed = rl ? (uint64_t)atomic_load(&rl->failed) : 0;
+	*db_serial = rl ? (int64_t)atomic_load(&rl->db_serial) : -1;
 }
 
 void

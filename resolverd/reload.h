@@ -60,6 +60,12 @@ struct reload *reload_start(struct event_base *base, const char *path, int poll_
  */
 void reload_force(struct reload *rl);
 /**
+ * Failed reloads since start and the serial last read from the database
+ * (-1: not read yet), for the metrics. Any thread; rl may be NULL (0, -1).
+ */
+void reload_stats(const struct reload *rl, uint64_t *failed, int64_t *db_serial);
+
+/**
  * Stop the thread, write the status file's last state (stopped) and free
  * everything; a snapshot built but not yet handed over is freed. rl may be
  * NULL. Call from the thread that called reload_start, after its loop has

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "options.h"
 #include "policy.h"
+#include "metrics.h"
 #include "prefixmap.h"
 #include "rrl.h"
 #include "targetmap.h"
@@ -24,8 +25,6 @@
 /* learned (target host, peer) pairs; the tables are calloc()ed, so memory is
  * resident only where a community actually has entries */
 #define LEARNED_TARGETS 262144
-/* upstream answers kept ready to send */
-#define ANSWER_CACHE_ENTRIES 131072
 
 static struct prefixmap *acl_new(const struct options *opt, bool *oom);
 
@@ -41,17 +40,18 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 	}
 	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
 	r->learned = targetmap_new(LEARNED_TARGETS);
-	r->answers = answer_cache_new(ANSWER_CACHE_ENTRIES);
+	r->answers = answer_cache_new(ANSWER_CACHE_MAX);
 	r->inflight_buckets = 64;
 	while (r->inflight_buckets < (size_t)opt->recursion_max_outstanding)
 		r->inflight_buckets *= 2;
 	r->inflight = calloc(r->inflight_buckets, sizeof(*r->inflight));
 	/* every waiting query may come from another address */
 	r->waiting_by_source = addrcount_new((size_t)opt->recursion_max_outstanding * 4);
+	r->metrics = metrics_new();
 	r->rrl = rrl_new(65536, (unsigned)opt->rate_limit, (unsigned)opt->rate_limit_identified,
 	                 (unsigned)opt->rate_limit_slip);
 	if (!r->decisions || !r->learned || !r->answers || !r->inflight || !r->waiting_by_source ||
-	    !r->rrl) {
+	    !r->rrl || !r->metrics) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -133,6 +133,8 @@ resolver_cleanup(struct resolver *r)
 	r->waiting_by_source = NULL;
 	rrl_free(r->rrl);
 	r->rrl = NULL;
+	metrics_free(r->metrics);
+	r->metrics = NULL;
 }
 
 void

@@ -24,6 +24,7 @@ struct answer_cache;
 struct reply_handle;
 struct addrcount;
 struct rrl;
+struct metrics;
 struct inflight;
 struct pending;
 
@@ -88,6 +89,7 @@ struct resolver {
 	struct pending *oldest, *newest;
 	struct addrcount *waiting_by_source;
 	struct rrl *rrl;                   /* UDP answers per client a second */
+	struct metrics *metrics;           /* counters for /metrics and the control socket */
 	/*
 	 * Policy epoch: bumped by main when it swaps the snapshot and by
 	 * query.c when a new target host is learned. A cached answer that holds
@@ -97,6 +99,9 @@ struct resolver {
 	uint8_t sink_host[255];            /* sink-host in wire format */
 	struct query_stats stats;          /* written by query.c and server.c */
 };
+
+/** Most answers the answer cache keeps. */
+#define ANSWER_CACHE_MAX 131072
 
 /**
  * Zero r and build its derived state from opt (sink name, recursion ACL,

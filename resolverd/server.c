@@ -10,6 +10,7 @@
 #include "server.h"
 #include "addrcount.h"
 #include "log.h"
+#include "metrics.h"
 #include "netaddr.h"
 #include "options.h"
 #include "query.h"
@@ -372,6 +373,7 @@ tcp_close(struct tcp_conn *c)
 	tcp_unlink(c);
 	addrcount_dec(s->tcp_by_source, &c->peer);
 	s->nconns--;
+	metrics_tcp_connections(s->r->metrics, s->nconns);
 	tcp_release(c);
 }
 
@@ -477,6 +479,7 @@ tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, in
 	bufferevent_setcb(c->bev, tcp_read, tcp_write, tcp_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	s->nconns++;
+	metrics_tcp_connections(s->r->metrics, s->nconns);
 	tcp_touch(c);
 }
 

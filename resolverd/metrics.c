@@ -1,0 +1,456 @@
+/*
+ * metrics.c -- the counters behind /metrics, and the HTTP endpoint.
+ */
+#include "config.h"
+#include "metrics.h"
+#include "answer_cache.h"
+#include "decision_cache.h"
+#include "log.h"
+#include "options.h"
+#include "policy.h"
+#include "resolver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <ldns/ldns.h>
+
+/* question types counted apart; the rest is "other" */
+static const struct {
+	uint16_t type;
+	const char *name;
+} qtypes[] = {
+	{ LDNS_RR_TYPE_A, "A" },         { LDNS_RR_TYPE_AAAA, "AAAA" },   { LDNS_RR_TYPE_SRV, "SRV" },
+	{ 65, "HTTPS" },                 { 64, "SVCB" },                  { LDNS_RR_TYPE_MX, "MX" },
+	{ LDNS_RR_TYPE_TXT, "TXT" },     { LDNS_RR_TYPE_CNAME, "CNAME" }, { LDNS_RR_TYPE_PTR, "PTR" },
+	{ LDNS_RR_TYPE_NS, "NS" },       { LDNS_RR_TYPE_SOA, "SOA" },     { LDNS_RR_TYPE_TLSA, "TLSA" },
+	{ LDNS_RR_TYPE_DS, "DS" },       { LDNS_RR_TYPE_DNSKEY, "DNSKEY" }, { LDNS_RR_TYPE_ANY, "ANY" },
+};
+#define NQTYPES (sizeof(qtypes) / sizeof(qtypes[0]))
+
+static const char *const rcodes[16] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+};
+
+/* the reasons policy_decide() and query.c give; the rest is "other" */
+static const char *const reasons[] = {
+	"rule", "default deny", "no mutual consent", "domain disabled", "requester not identified",
+	"unknown peer", "own domain", "peer outside the community", "alias chain", "other",
+};
+#define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
+
+static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+};
+
+/* Decisions of one requester, by its name: it outlives snapshots. */
+struct requester_count {
+	char *name;
+	uint64_t allow, deny;
+};
+
+struct rule_count {
+	int64_t id;     /* 0: empty slot */
+	uint64_t hits;
+};
+
+struct metrics {
+	uint64_t answers[2][NQTYPES + 1][16];       /* [tcp][qtype][rcode] */
+	uint64_t decisions[2][NREASONS];             /* [allow][reason] */
+	uint64_t unidentified_decisions;
+	struct requester_count *requesters;          /* open addressing by name */
+	size_t requesters_size, requesters_used;
+	/* the current snapshot's domain index -> its entry, rebuilt on a new snapshot */
+	const struct policy *snapshot;
+	struct requester_count **by_index;
+	struct rule_count *rules;                    /* open addressing by id */
+	size_t rules_size, rules_used;
+	uint64_t latency[METRICS_LATENCY_BUCKETS + 1];
+	double latency_sum;
+	uint64_t latency_count;
+	uint64_t reloads, reload_failures, db_serial;
+	unsigned tcp_open;
+	struct evhttp *http;
+};
+
+struct metrics *
+metrics_new(void)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->requesters_size = 64;
+	m->rules_size = 64;
+	m->requesters = calloc(m->requesters_size, sizeof(*m->requesters));
+	m->rules = calloc(m->rules_size, sizeof(*m->rules));
+	if (!m->requesters || !m->rules) {
+		metrics_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	if (m->http)
+		evhttp_free(m->http);
+	for (size_t i = 0; i < m->requesters_size && m->requesters; i++)
+		free(m->requesters[i].name);
+	free(m->requesters);
+	free(m->by_index);
+	free(m->rules);
+	free(m);
+}
+
+void
+metrics_answer(struct metrics *m, bool tcp, uint16_t qtype, unsigned rcode)
+{
+	size_t t = NQTYPES;
+
+	for (size_t i = 0; i < NQTYPES; i++)
+		if (qtypes[i].type == qtype) {
+			t = i;
+			break;
+		}
+	m->answers[tcp][t][rcode & 15]++;
+}
+
+static uint64_t
+name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Double a table of entries while more than half full; false on no memory. */
+static bool
+grow_requesters(struct metrics *m)
+{
+	if (2 * (m->requesters_used + 1) <= m->requesters_size)
+		return true;
+	size_t size = m->requesters_size * 2;
+	struct requester_count *t = calloc(size, sizeof(*t));
+	if (!t)
+		return false;
+	for (size_t i = 0; i < m->requesters_size; i++) {
+		if (!m->requesters[i].name)
+			continue;
+		size_t k = name_hash(m->requesters[i].name) & (size - 1);
+		while (t[k].name)
+			k = (k + 1) & (size - 1);
+		t[k] = m->requesters[i];
+	}
+	free(m->requesters);
+	m->requesters = t;
+	m->requesters_size = size;
+	m->snapshot = NULL; /* the index points into the old table */
+	return true;
+}
+
+/* The entry of a requester name, made on first sight; NULL on no memory. */
+static struct requester_count *
+requester_entry(struct metrics *m, const char *name)
+{
+	if (!grow_requesters(m))
+		return NULL;
+	size_t k = name_hash(name) & (m->requesters_size - 1);
+	while (m->requesters[k].name && strcmp(m->requesters[k].name, name) != 0)
+		k = (k + 1) & (m->requesters_size - 1);
+	if (!m->requesters[k].name) {
+		m->requesters[k].name = strdup(name);
+		if (!m->requesters[k].name)
+			return NULL;
+		m->requesters_used++;
+	}
+	return &m->requesters[k];
+}
+
+static struct rule_count *
+rule_entry(struct metrics *m, int64_t id)
+{
+	if (2 * (m->rules_used + 1) > m->rules_size) {
+		size_t size = m->rules_size * 2;
+		struct rule_count *t = calloc(size, sizeof(*t));
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < m->rules_size; i++)
+			if (m->rules[i].id) {
+				size_t k = (size_t)((uint64_t)m->rules[i].id * 0x9e3779b97f4a7c15ull) & (size - 1);
+				while (t[k].id)
+					k = (k + 1) & (size - 1);
+				t[k] = m->rules[i];
+			}
+		free(m->rules);
+		m->rules = t;
+		m->rules_size = size;
+	}
+	size_t k = (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull) & (m->rules_size - 1);
+	while (m->rules[k].id && m->rules[k].id != id)
+		k = (k + 1) & (m->rules_size - 1);
+	if (!m->rules[k].id) {
+		m->rules[k].id = id;
+		m->rules_used++;
+	}
+	return &m->rules[k];
+}
+
+void
+metrics_decision(struct metrics *m, const struct policy *pol, uint32_t requester,
+                 const struct policy_verdict *v)
+{
+	size_t reason = NREASONS - 1;
+
+	for (size_t i = 0; v->reason && i + 1 < NREASONS; i++)
+		if (strcmp(v->reason, reasons[i]) == 0) {
+			reason = i;
+			break;
+		}
+	m->decisions[v->allow][reason]++;
+	if (v->rule_id) {
+		struct rule_count *rc = rule_entry(m, v->rule_id);
+		if (rc)
+			rc->hits++;
+	}
+	if (requester == POLICY_NONE || requester >= pol->ndomains) {
+		m->unidentified_decisions++;
+		return;
+	}
+	if (m->snapshot != pol) {
+		/* a new snapshot: its indexes, looked up by name once each */
+		free(m->by_index);
+		m->by_index = calloc(pol->ndomains, sizeof(*m->by_index));
+		m->snapshot = m->by_index ? pol : NULL;
+		if (!m->by_index)
+			return;
+	}
+	struct requester_count *c = m->by_index[requester];
+	if (!c) {
+		c = requester_entry(m, pol->domains[requester].name);
+		if (!c)
+			return;
+		if (m->snapshot == pol) /* not rebuilt by a growth of the table */
+			m->by_index[requester] = c;
+	}
+	if (v->allow)
+		c->allow++;
+	else
+		c->deny++;
+}
+
+void
+metrics_upstream(struct metrics *m, double seconds)
+{
+	size_t b = 0;
+
+	while (b < METRICS_LATENCY_BUCKETS && seconds > latency_bounds[b])
+		b++;
+	m->latency[b]++;
+	m->latency_sum += seconds;
+	m->latency_count++;
+}
+
+void
+metrics_reload(struct metrics *m, uint64_t reloads, uint64_t failures, uint64_t db_serial)
+{
+	m->reloads = reloads;
+	m->reload_failures = failures;
+	m->db_serial = db_serial;
+}
+
+void
+metrics_tcp_connections(struct metrics *m, unsigned open)
+{
+	m->tcp_open = open;
+}
+
+/* A label value in the exposition format: backslash, quote and newline escaped. */
+static void
+write_label(struct evbuffer *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(out, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(out, "\\n", 2);
+		else
+			evbuffer_add(out, s, 1);
+	}
+}
+
+static void
+family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+counter(struct evbuffer *out, const char *name, const char *help, uint64_t v)
+{
+	family(out, name, "counter", help);
+	evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+gauge(struct evbuffer *out, const char *name, const char *help, double v)
+{
+	family(out, name, "gauge", help);
+	evbuffer_add_printf(out, "%s %.17g\n", name, v);
+}
+
+void
+metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer *out)
+{
+	const struct query_stats *st = &r->stats;
+	uint64_t hits, misses;
+	size_t entries;
+
+	family(out, "resolverd_answers_total", "counter", "Answers sent, by transport, question type and RCODE.");
+	for (int tcp = 0; tcp < 2; tcp++)
+		for (size_t t = 0; t <= NQTYPES; t++)
+			for (int rc = 0; rc < 16; rc++)
+				if (m->answers[tcp][t][rc])
+					evbuffer_add_printf(out,
+					                    "resolverd_answers_total{transport=\"%s\",qtype=\"%s\",rcode=\"%s\"} %llu\n",
+					                    tcp ? "tcp" : "udp", t < NQTYPES ? qtypes[t].name : "other",
+					                    rcodes[rc], (unsigned long long)m->answers[tcp][t][rc]);
+	counter(out, "resolverd_queries_total", "Queries received (UDP and TCP).", st->queries);
+	counter(out, "resolverd_dropped_total", "Queries dropped without an answer: no header, QR=1, too big.", st->dropped);
+	family(out, "resolverd_decisions_total", "counter", "Policy decisions, by action and reason.");
+	for (int allow = 0; allow < 2; allow++)
+		for (size_t i = 0; i < NREASONS; i++)
+			evbuffer_add_printf(out, "resolverd_decisions_total{action=\"%s\",reason=\"%s\"} %llu\n",
+			                    allow ? "allow" : "deny", reasons[i],
+			                    (unsigned long long)m->decisions[allow][i]);
+	family(out, "resolverd_requester_decisions_total", "counter", "Policy decisions per identified requester.");
+	for (size_t i = 0; i < m->requesters_size; i++) {
+		const struct requester_count *c = &m->requesters[i];
+		if (!c->name)
+			continue;
+		for (int allow = 0; allow < 2; allow++) {
+			evbuffer_add(out, "resolverd_requester_decisions_total{requester=\"", 47);
+			write_label(out, c->name);
+			evbuffer_add_printf(out, "\",action=\"%s\"} %llu\n", allow ? "allow" : "deny",
+			                    (unsigned long long)(allow ? c->allow : c->deny));
+		}
+	}
+	counter(out, "resolverd_unidentified_decisions_total",
+	        "Policy decisions for requesters that are not identified (always deny).",
+	        m->unidentified_decisions);
+	family(out, "resolverd_rule_hits_total", "counter", "Decisions made by each rule (rules.id).");
+	for (size_t i = 0; i < m->rules_size; i++)
+		if (m->rules[i].id)
+			evbuffer_add_printf(out, "resolverd_rule_hits_total{rule=\"%lld\"} %llu\n",
+			                    (long long)m->rules[i].id, (unsigned long long)m->rules[i].hits);
+	answer_cache_stats(r->answers, &entries, &hits, &misses);
+	family(out, "resolverd_cache_hits_total", "counter", "Cache hits, by cache.");
+	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"answer\"} %llu\n", (unsigned long long)hits);
+	uint64_t dhits, dmisses;
+	decision_cache_stats(r->decisions, &dhits, &dmisses);
+	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"decision\"} %llu\n", (unsigned long long)dhits);
+	family(out, "resolverd_cache_misses_total", "counter", "Cache misses, by cache.");
+	evbuffer_add_printf(out, "resolverd_cache_misses_total{cache=\"answer\"} %llu\n", (unsigned long long)misses);
+	evbuffer_add_printf(out, "resolverd_cache_misses_total{cache=\"decision\"} %llu\n", (unsigned long long)dmisses);
+	gauge(out, "resolverd_answer_cache_entries", "Answers in the answer cache.", (double)entries);
+	counter(out, "resolverd_upstream_lookups_total", "Lookups sent to the upstream (cache misses).", st->recursions);
+	counter(out, "resolverd_upstream_joined_total", "Queries that waited for a lookup already in flight.", st->recursions_joined);
+	counter(out, "resolverd_upstream_limited_total", "SERVFAIL at once: recursion-max-outstanding or -per-source.", st->recursions_limited);
+	counter(out, "resolverd_upstream_timeouts_total", "SERVFAIL after recursion-timeout.", st->recursion_timeouts);
+	gauge(out, "resolverd_upstream_in_flight", "Upstream lookups in flight.", (double)r->ninflight);
+	family(out, "resolverd_upstream_latency_seconds", "histogram", "Time from an upstream lookup's start to its answer.");
+	uint64_t cum = 0;
+	for (size_t b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
+		cum += m->latency[b];
+		evbuffer_add_printf(out, "resolverd_upstream_latency_seconds_bucket{le=\"%g\"} %llu\n",
+		                    latency_bounds[b], (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "resolverd_upstream_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+	                    (unsigned long long)m->latency_count);
+	evbuffer_add_printf(out, "resolverd_upstream_latency_seconds_sum %.9f\n", m->latency_sum);
+	evbuffer_add_printf(out, "resolverd_upstream_latency_seconds_count %llu\n",
+	                    (unsigned long long)m->latency_count);
+	counter(out, "resolverd_servfail_total", "SERVFAIL answers made by resolverd.", st->servfail);
+	counter(out, "resolverd_refused_total", "REFUSED answers.", st->refused);
+	counter(out, "resolverd_formerr_total", "FORMERR answers.", st->formerr);
+	counter(out, "resolverd_notimp_total", "NOTIMP answers.", st->notimp);
+	counter(out, "resolverd_rate_limited_total", "UDP answers dropped by rate limiting.", st->rate_limited);
+	counter(out, "resolverd_rate_slipped_total", "UDP answers sent truncated by rate limiting.", st->rate_slipped);
+	gauge(out, "resolverd_tcp_connections", "TCP connections open.", m->tcp_open);
+	counter(out, "resolverd_tcp_refused_total", "TCP connections closed at once: tcp-max-per-source.", st->tcp_refused);
+	counter(out, "resolverd_tcp_evicted_total", "TCP connections closed to admit a new one.", st->tcp_evicted);
+	counter(out, "resolverd_policy_reloads_total", "Policy snapshots loaded since start.", m->reloads);
+	counter(out, "resolverd_policy_reload_failures_total", "Policy reloads that failed.", m->reload_failures);
+	gauge(out, "resolverd_policy_served_serial", "The policy serial answers are made from.",
+	      (double)r->policy->serial);
+	gauge(out, "resolverd_policy_database_serial", "The serial last read from the database.",
+	      (double)m->db_serial);
+	gauge(out, "resolverd_policy_domains", "Community domains in the served policy.", (double)r->policy->ndomains);
+	gauge(out, "resolverd_policy_rules", "Rules in the served policy.", (double)r->policy->nrules);
+}
+
+/* GET /metrics */
+static void
+serve_metrics(struct evhttp_request *req, void *arg)
+{
+	const struct resolver *r = arg;
+	struct evbuffer *out = evbuffer_new();
+
+	if (!out || evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		evhttp_send_error(req, out ? 405 : 500, NULL);
+		if (out)
+			evbuffer_free(out);
+		return;
+	}
+	metrics_write(r->metrics, r, out);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+int
+metrics_listen(struct metrics *m, struct event_base *base, const struct resolver *r,
+               const struct options *opt, char *err, size_t errlen)
+{
+	if (opt->nmetrics_listen == 0)
+		return 0;
+	m->http = evhttp_new(base);
+	if (!m->http) {
+		snprintf(err, errlen, "metrics: cannot create the HTTP server");
+		return -1;
+	}
+	/* one scrape at a time is plenty; a slow client must not hold memory */
+	evhttp_set_timeout(m->http, 10);
+	evhttp_set_max_headers_size(m->http, 8192);
+	evhttp_set_max_body_size(m->http, 0);
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET);
+	evhttp_set_cb(m->http, "/metrics", serve_metrics, (void *)r);
+	for (size_t i = 0; i < opt->nmetrics_listen; i++) {
+		const struct listen_addr *la = &opt->metrics_listen[i];
+		int one = 1, fd = socket(la->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+		    bind(fd, (const struct sockaddr *)&la->addr, la->addrlen) != 0 || listen(fd, 16) != 0 ||
+		    !evhttp_accept_socket_with_handle(m->http, fd)) {
+			snprintf(err, errlen, "metrics-listen %s: %s", la->text, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		log_info("metrics on http://%s/metrics", la->text);
+	}
+	return 0;
+}
