@@ -72,8 +72,10 @@ struct metrics {
 	/* the current snapshot's domain index -> its entry, rebuilt on a new snapshot */
 	const struct policy *snapshot;
 	struct requester_count **by_index;
-	struct rule_count *rules;                    /* open addressing by id */
-	size_t rules_size, rules_used;
+	struct rule_table {
+		struct rule_count *slots;                /* open addressing by id */
+		size_t size, used;
+	} rules, would;                              /* decisions made; dry-run rules that would differ */
 	uint64_t latency[METRICS_LATENCY_BUCKETS + 1];
 	double latency_sum;
 	uint64_t latency_count;
@@ -90,10 +92,11 @@ metrics_new(void)
 	if (!m)
 		return NULL;
 	m->requesters_size = 64;
-	m->rules_size = 64;
+	m->rules.size = m->would.size = 64;
 	m->requesters = calloc(m->requesters_size, sizeof(*m->requesters));
-	m->rules = calloc(m->rules_size, sizeof(*m->rules));
-	if (!m->requesters || !m->rules) {
+	m->rules.slots = calloc(m->rules.size, sizeof(*m->rules.slots));
+	m->would.slots = calloc(m->would.size, sizeof(*m->would.slots));
+	if (!m->requesters || !m->rules.slots || !m->would.slots) {
 		metrics_free(m);
 		return NULL;
 	}
@@ -111,7 +114,8 @@ metrics_free(struct metrics *m)
 		free(m->requesters[i].name);
 	free(m->requesters);
 	free(m->by_index);
-	free(m->rules);
+	free(m->rules.slots);
+	free(m->would.slots);
 	free(m);
 }
 
@@ -180,33 +184,40 @@ requester_entry(struct metrics *m, const char *name)
 	return &m->requesters[k];
 }
 
-static struct rule_count *
-rule_entry(struct metrics *m, int64_t id)
+static size_t
+rule_slot(int64_t id, size_t size)
 {
-	if (2 * (m->rules_used + 1) > m->rules_size) {
-		size_t size = m->rules_size * 2;
-		struct rule_count *t = calloc(size, sizeof(*t));
-		if (!t)
+	return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull) & (size - 1);
+}
+
+/* The counter of rule id in t, made on first sight; NULL on no memory. */
+static struct rule_count *
+rule_entry(struct rule_table *t, int64_t id)
+{
+	if (2 * (t->used + 1) > t->size) {
+		size_t size = t->size * 2;
+		struct rule_count *n = calloc(size, sizeof(*n));
+		if (!n)
 			return NULL;
-		for (size_t i = 0; i < m->rules_size; i++)
-			if (m->rules[i].id) {
-				size_t k = (size_t)((uint64_t)m->rules[i].id * 0x9e3779b97f4a7c15ull) & (size - 1);
-				while (t[k].id)
+		for (size_t i = 0; i < t->size; i++)
+			if (t->slots[i].id) {
+				size_t k = rule_slot(t->slots[i].id, size);
+				while (n[k].id)
 					k = (k + 1) & (size - 1);
-				t[k] = m->rules[i];
+				n[k] = t->slots[i];
 			}
-		free(m->rules);
-		m->rules = t;
-		m->rules_size = size;
+		free(t->slots);
+		t->slots = n;
+		t->size = size;
 	}
-	size_t k = (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull) & (m->rules_size - 1);
-	while (m->rules[k].id && m->rules[k].id != id)
-		k = (k + 1) & (m->rules_size - 1);
-	if (!m->rules[k].id) {
-		m->rules[k].id = id;
-		m->rules_used++;
+	size_t k = rule_slot(id, t->size);
+	while (t->slots[k].id && t->slots[k].id != id)
+		k = (k + 1) & (t->size - 1);
+	if (!t->slots[k].id) {
+		t->slots[k].id = id;
+		t->used++;
 	}
-	return &m->rules[k];
+	return &t->slots[k];
 }
 
 void
@@ -222,7 +233,12 @@ metrics_decision(struct metrics *m, const struct policy *pol, uint32_t requester
 		}
 	m->decisions[v->allow][reason]++;
 	if (v->rule_id) {
-		struct rule_count *rc = rule_entry(m, v->rule_id);
+		struct rule_count *rc = rule_entry(&m->rules, v->rule_id);
+		if (rc)
+			rc->hits++;
+	}
+	if (v->would_differ && v->would_rule_id) {
+		struct rule_count *rc = rule_entry(&m->would, v->would_rule_id);
 		if (rc)
 			rc->hits++;
 	}
@@ -352,10 +368,18 @@ metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer
 	        "Policy decisions for requesters that are not identified (always deny).",
 	        m->unidentified_decisions);
 	family(out, "resolverd_rule_hits_total", "counter", "Decisions made by each rule (rules.id).");
-	for (size_t i = 0; i < m->rules_size; i++)
-		if (m->rules[i].id)
+	for (size_t i = 0; i < m->rules.size; i++)
+		if (m->rules.slots[i].id)
 			evbuffer_add_printf(out, "resolverd_rule_hits_total{rule=\"%lld\"} %llu\n",
-			                    (long long)m->rules[i].id, (unsigned long long)m->rules[i].hits);
+			                    (long long)m->rules.slots[i].id,
+			                    (unsigned long long)m->rules.slots[i].hits);
+	family(out, "resolverd_dry_run_would_total", "counter",
+	       "Decisions a dry-run rule would have changed, by rule.");
+	for (size_t i = 0; i < m->would.size; i++)
+		if (m->would.slots[i].id)
+			evbuffer_add_printf(out, "resolverd_dry_run_would_total{rule=\"%lld\"} %llu\n",
+			                    (long long)m->would.slots[i].id,
+			                    (unsigned long long)m->would.slots[i].hits);
 	answer_cache_stats(r->answers, &entries, &hits, &misses);
 	family(out, "resolverd_cache_hits_total", "counter", "Cache hits, by cache.");
 	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"answer\"} %llu\n", (unsigned long long)hits);

@@ -345,6 +345,9 @@ policy_finish(struct policy *p)
 	/* qsort with a NULL array is undefined even for zero elements */
 	if (p->nrules > 1)
 		qsort(p->rules, p->nrules, sizeof(*p->rules), cmp_rule);
+	p->ndry_run = 0;
+	for (size_t i = 0; i < p->nrules; i++)
+		p->ndry_run += p->rules[i].dry_run;
 	for (size_t i = 0; i < p->ndomains; i++) {
 		if (p->domains[i].ngroups > 1)
 			qsort(p->domains[i].groups, p->domains[i].ngroups, sizeof(uint32_t), cmp_u32);
@@ -469,8 +472,9 @@ struct rule_cursor {
 	const uint32_t *at, *end;
 };
 
-const struct policy_rule *
-policy_first_match(const struct policy *p, uint32_t from, uint32_t to, time_t now)
+/* The first unexpired rule matching from -> to; dry-run rules only with dry. */
+static const struct policy_rule *
+first_match(const struct policy *p, uint32_t from, uint32_t to, time_t now, bool dry)
 {
 	struct rule_cursor cur[66];
 	size_t ncur = 0;
@@ -484,7 +488,7 @@ policy_first_match(const struct policy *p, uint32_t from, uint32_t to, time_t no
 		/* no index (or a domain in very many groups): walk every rule */
 		for (size_t i = 0; i < p->nrules; i++) {
 			const struct policy_rule *r = &p->rules[i];
-			if ((r->expires == 0 || r->expires > now) &&
+			if ((dry || !r->dry_run) && (r->expires == 0 || r->expires > now) &&
 			    policy_selector_matches(p, &r->from, from) &&
 			    policy_selector_matches(p, &r->to, to))
 				return r;
@@ -508,15 +512,29 @@ policy_first_match(const struct policy *p, uint32_t from, uint32_t to, time_t no
 		if (best == ncur)
 			return NULL;
 		const struct policy_rule *r = &p->rules[*cur[best].at++];
-		if ((r->expires == 0 || r->expires > now) && policy_selector_matches(p, &r->from, from) &&
+		if ((dry || !r->dry_run) && (r->expires == 0 || r->expires > now) &&
+		    policy_selector_matches(p, &r->from, from) &&
 		    policy_selector_matches(p, &r->to, to))
 			return r;
 	}
 }
 
-void
-policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now,
-              bool require_mutual, struct policy_verdict *out)
+const struct policy_rule *
+policy_first_match(const struct policy *p, uint32_t from, uint32_t to, time_t now)
+{
+	return first_match(p, from, to, now, false);
+}
+
+const struct policy_rule *
+policy_first_match_dry_run(const struct policy *p, uint32_t from, uint32_t to, time_t now)
+{
+	return first_match(p, from, to, now, true);
+}
+
+/* decision(requester, peer) with or without the dry-run rules. */
+static void
+decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now, bool require_mutual,
+       bool dry, struct policy_verdict *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (requester == POLICY_NONE || requester >= p->ndomains) {
@@ -537,7 +555,7 @@ policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t 
 		out->reason = "domain disabled";
 		return;
 	}
-	const struct policy_rule *fwd = policy_first_match(p, requester, peer, now);
+	const struct policy_rule *fwd = first_match(p, requester, peer, now, dry);
 	if (!fwd) {
 		out->reason = "default deny";
 		return;
@@ -548,7 +566,7 @@ policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t 
 		return;
 	}
 	if (require_mutual && requester != peer) {
-		const struct policy_rule *rev = policy_first_match(p, peer, requester, now);
+		const struct policy_rule *rev = first_match(p, peer, requester, now, dry);
 		out->reverse_rule_id = rev ? rev->id : 0;
 		if (!rev || !rev->allow) {
 			out->reason = "no mutual consent";
@@ -557,6 +575,33 @@ policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t 
 	}
 	out->allow = true;
 	out->reason = "rule";
+}
+
+/* Whether rule id is a dry-run rule of p. */
+static bool
+is_dry_run(const struct policy *p, int64_t id)
+{
+	for (size_t i = 0; id && i < p->nrules; i++)
+		if (p->rules[i].id == id)
+			return p->rules[i].dry_run;
+	return false;
+}
+
+void
+policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now,
+              bool require_mutual, struct policy_verdict *out)
+{
+	struct policy_verdict would;
+
+	decide(p, requester, peer, now, require_mutual, false, out);
+	if (p->ndry_run == 0)
+		return;
+	decide(p, requester, peer, now, require_mutual, true, &would);
+	if (would.allow == out->allow)
+		return;
+	out->would_differ = true;
+	out->would_allow = would.allow;
+	out->would_rule_id = is_dry_run(p, would.rule_id) ? would.rule_id : would.reverse_rule_id;
 }
 
 char *

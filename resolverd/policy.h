@@ -45,6 +45,7 @@ struct policy_rule {
 	struct policy_selector from, to;
 	bool allow;
 	time_t expires;     /* 0: never */
+	bool dry_run;       /* rules.mode 'dry-run': evaluated and reported, never applied */
 };
 
 /** An SRV target of a domain, from the targets table (closed networks). */
@@ -78,6 +79,7 @@ struct policy {
 	size_t ngroups, groups_cap;
 	struct policy_rule *rules; /* sorted by priority, then id */
 	size_t nrules, rules_cap;
+	size_t ndry_run;           /* rules in dry-run mode, counted by policy_finish */
 	uint32_t *hash;     /* open addressing over domains by wire name */
 	size_t hash_size;
 	struct prefixmap *cidrs;
@@ -101,6 +103,13 @@ struct policy_verdict {
 	int64_t rule_id;          /* rule that decided R->P; 0 = default deny */
 	int64_t reverse_rule_id;  /* with require-mutual: rule that decided P->R */
 	const char *reason;       /* static text: "rule", "default deny", "no mutual consent", ... */
+	/*
+	 * With dry-run rules in the snapshot: whether enforcing them would give
+	 * another decision, that decision, and the dry-run rule behind it.
+	 */
+	bool would_differ;
+	bool would_allow;
+	int64_t would_rule_id;
 };
 
 /** An empty snapshot, to fill with the policy_add_* calls. NULL on no memory. */
@@ -160,17 +169,24 @@ uint32_t policy_identify(const struct policy *p, const struct netaddr *source);
 bool policy_selector_matches(const struct policy *p, const struct policy_selector *sel, uint32_t d);
 
 /**
- * The first unexpired rule (in priority order) matching from -> to, or NULL.
- * Disabled domains match no rule.
+ * The first unexpired enforced rule (in priority order) matching
+ * from -> to, or NULL. Dry-run rules are skipped. Disabled domains match no
+ * rule.
  */
 const struct policy_rule *policy_first_match(const struct policy *p, uint32_t from, uint32_t to,
                                              time_t now);
+
+/** The same with the dry-run rules taken as enforced: what they would decide. */
+const struct policy_rule *policy_first_match_dry_run(const struct policy *p, uint32_t from,
+                                                     uint32_t to, time_t now);
 
 /**
  * decision(requester, peer): allow only when a rule allows requester -> peer
  * and, with require_mutual, a rule allows peer -> requester too. A requester
  * is always allowed its own domain (reason "own domain"). An unknown
  * requester (POLICY_NONE) is denied everything. out->reason is static text.
+ * Dry-run rules never change the decision: when enforcing them would,
+ * out->would_differ says so, with the decision and the dry-run rule.
  */
 void policy_decide(const struct policy *p, uint32_t requester, uint32_t peer, time_t now,
                    bool require_mutual, struct policy_verdict *out);

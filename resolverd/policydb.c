@@ -344,6 +344,13 @@ row_rule(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 		}
 		r.expires = (time_t)t;
 	}
+	/* column 13, the mode: 'enforce' or 'dry-run' */
+	const char *mode = sqlite3_column_count(st) > 13 ? col_text(st, 13) : "enforce";
+	if (!mode || (strcmp(mode, "enforce") != 0 && strcmp(mode, "dry-run") != 0)) {
+		snprintf(err, errlen, "rule %lld: mode must be enforce or dry-run", (long long)r.id);
+		return -1;
+	}
+	r.dry_run = strcmp(mode, "dry-run") == 0;
 	if (policy_add_rule(p, &r) != 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -479,6 +486,12 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* rules.mode (dry-run rules) is read when the schema has it */
+	sqlite3_stmt *col = NULL;
+	bool has_mode = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('rules') WHERE name = 'mode'",
+	                                   -1, &col, NULL) == SQLITE_OK &&
+	                sqlite3_step(col) == SQLITE_ROW;
+	sqlite3_finalize(col);
 	if (for_each_row(db, p, "SELECT name, level, enabled FROM domains ORDER BY name", row_domain,
 	                 err, errlen) != 0 ||
 	    for_each_row(db, p, "SELECT name FROM groups ORDER BY name", row_group, err, errlen) != 0)
@@ -496,9 +509,12 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 	                 " AND b.kind = 'cidr' AND b.value IN (a.value || '/32', a.value || '/128')",
 	                 row_identity_twice, err, errlen) != 0 ||
 	    for_each_row(db, p,
-	                 "SELECT id, priority, from_kind, from_name, from_min, from_max,"
-	                 " to_kind, to_name, to_min, to_max, action, expires, datetime(expires)"
-	                 " FROM rules",
+	                 has_mode ? "SELECT id, priority, from_kind, from_name, from_min, from_max,"
+	                            " to_kind, to_name, to_min, to_max, action, expires, datetime(expires),"
+	                            " mode FROM rules"
+	                          : "SELECT id, priority, from_kind, from_name, from_min, from_max,"
+	                            " to_kind, to_name, to_min, to_max, action, expires, datetime(expires)"
+	                            " FROM rules",
 	                 row_rule, err, errlen) != 0 ||
 	    for_each_row(db, p, "SELECT host, address FROM target_addresses", row_target_address, err,
 	                 errlen) != 0 ||

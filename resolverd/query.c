@@ -645,6 +645,10 @@ log_decision_json(const struct resolver *r, const struct request *req, uint32_t 
 	json_escape(dname_to_text(req->qname, qname, sizeof(qname)), qn, sizeof(qn));
 	json_escape(peer, pn, sizeof(pn));
 	json_escape(requester != POLICY_NONE ? r->policy->domains[requester].name : "", rn, sizeof(rn));
+	char would[80] = "";
+	if (v->would_differ)
+		snprintf(would, sizeof(would), ",\"dry_run_would\":\"%s\",\"dry_run_rule\":%lld",
+		         v->would_allow ? "allow" : "deny", (long long)v->would_rule_id);
 	const ldns_rr_descriptor *d = ldns_rr_descript(req->qtype);
 	if (d && d->_name)
 		snprintf(type, sizeof(type), "%s", d->_name);
@@ -653,12 +657,12 @@ log_decision_json(const struct resolver *r, const struct request *req, uint32_t 
 	int n = snprintf(line, sizeof(line),
 	                 "{\"time\":%lld,\"requester\":%s%s%s,\"identity\":\"%s\",\"source\":\"%s\","
 	                 "\"qname\":\"%s\",\"qtype\":\"%s\",\"peer\":\"%s\",\"decision\":\"%s\","
-	                 "\"rule\":%lld,\"reason\":\"%s\",\"serial\":%llu}",
+	                 "\"rule\":%lld,\"reason\":\"%s\",\"serial\":%llu%s}",
 	                 (long long)time(NULL), requester != POLICY_NONE ? "\"" : "",
 	                 requester != POLICY_NONE ? rn : "null", requester != POLICY_NONE ? "\"" : "",
 	                 requester != POLICY_NONE ? "source" : "none", addr, qn, type, pn,
 	                 v->allow ? "allow" : "deny", (long long)v->rule_id, v->reason ? v->reason : "",
-	                 (unsigned long long)r->policy->serial);
+	                 (unsigned long long)r->policy->serial, would);
 	if (n > 0 && (size_t)n < sizeof(line))
 		log_json(line, (size_t)n);
 }
@@ -680,6 +684,10 @@ log_decision(struct resolver *r, const struct request *req, uint32_t requester,
 	         requester != POLICY_NONE ? r->policy->domains[requester].name : "-",
 	         netaddr_format_addr(source, addr, sizeof(addr)), peer, v->allow ? "allow" : "deny",
 	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "");
+	if (v->would_differ)
+		log_query("dry-run: rule %lld would %s %s -> %s (not enforced)", (long long)v->would_rule_id,
+		          v->would_allow ? "allow" : "deny",
+		          requester != POLICY_NONE ? r->policy->domains[requester].name : "-", peer);
 }
 
 /* XMPP service lookup under a community domain (or not): the policy decides. */

@@ -254,6 +254,42 @@ test_expiry(void)
 	policy_free(f.p);
 }
 
+/* Dry-run rules: reported as what they would change, never applied. */
+static void
+test_dry_run(void)
+{
+	struct fixture f;
+	struct policy_verdict v;
+
+	fixture_init(&f);
+	rule(f.p, 1, 100, sel_any(), sel_any(), true, 0);
+	/* a deny a -> c to try first: dry-run, and before the allow */
+	struct policy_rule r = { .id = 2, .priority = 10, .from = sel_domain(f.a), .to = sel_domain(f.c),
+	                         .allow = false, .dry_run = true };
+	policy_add_rule(f.p, &r);
+	finish(f.p);
+	CHECK_INT(f.p->ndry_run, 1, "one dry-run rule counted");
+	CHECK(decide(f.p, f.a, f.c, false, &v) && v.rule_id == 1, "a -> c: still allowed by rule 1");
+	CHECK(v.would_differ && !v.would_allow && v.would_rule_id == 2,
+	      "... and rule 2 would deny it");
+	CHECK(decide(f.p, f.a, f.b, false, &v) && !v.would_differ, "a -> b: nothing would change");
+	CHECK(policy_first_match(f.p, f.a, f.c, NOW)->id == 1 &&
+	      policy_first_match_dry_run(f.p, f.a, f.c, NOW)->id == 2,
+	      "first match without and with the dry-run rules");
+	/* a dry-run allow on the reverse side of a mutual decision */
+	policy_free(f.p);
+	fixture_init(&f);
+	rule(f.p, 1, 100, sel_domain(f.a), sel_domain(f.b), true, 0);
+	r = (struct policy_rule){ .id = 3, .priority = 10, .from = sel_domain(f.b), .to = sel_domain(f.a),
+	                          .allow = true, .dry_run = true };
+	policy_add_rule(f.p, &r);
+	finish(f.p);
+	CHECK(!decide(f.p, f.a, f.b, true, &v) && strcmp(v.reason, "no mutual consent") == 0,
+	      "mutual: b -> a is only allowed by a dry-run rule: denied");
+	CHECK(v.would_differ && v.would_allow && v.would_rule_id == 3, "... which would allow it");
+	policy_free(f.p);
+}
+
 static void
 test_mutual(void)
 {
@@ -465,6 +501,7 @@ main(void)
 	test_priority();
 	test_expiry();
 	test_mutual();
+	test_dry_run();
 	test_disabled();
 	test_unknown_requester();
 	test_identify();
