@@ -374,9 +374,11 @@ main(int argc, char **argv)
 		log_err("out of memory");
 		goto out;
 	}
-	if (options_read(&d.opt, config, err, sizeof(err)) != 0 ||
-	    options_check(&d.opt, err, sizeof(err)) != 0) {
-		log_err("config: %s", err);
+	/* every problem of the file is reported (file:line), then what the whole lacks */
+	bool bad_config = options_read(&d.opt, config, err, sizeof(err)) != 0;
+	bad_config |= options_check(&d.opt, err, sizeof(err)) != 0;
+	if (bad_config) {
+		log_err("config: %s is not valid (every problem is listed above)", config);
 		goto out;
 	}
 	d.config = config;

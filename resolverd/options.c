@@ -3,9 +3,11 @@
  */
 #include "config.h"
 #include "options.h"
+#include "log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -372,12 +374,31 @@ set_option(struct options *o, const struct option_desc *d, const char *v, char *
 	return -1;
 }
 
+/* One bad line: logged at once, the first one kept for err. */
+static void
+line_error(int *nerr, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+line_error(int *nerr, char *err, size_t errlen, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("config: %s", msg);
+	if ((*nerr)++ == 0)
+		snprintf(err, errlen, "%s", msg);
+}
+
 int
 options_read(struct options *o, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char line[1024], msg[512];
-	int lineno = 0;
+	int lineno = 0, nerr = 0;
 
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -385,6 +406,14 @@ options_read(struct options *o, const char *path, char *err, size_t errlen)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			line_error(&nerr, err, errlen, "%s:%d: line longer than %zu bytes", path, lineno,
+			           sizeof(line) - 2);
+			int ch;
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = '\0';
@@ -398,9 +427,8 @@ options_read(struct options *o, const char *path, char *err, size_t errlen)
 			continue;
 		char *colon = strchr(s, ':');
 		if (!colon) {
-			snprintf(err, errlen, "%s:%d: expected 'keyword: value'", path, lineno);
-			fclose(f);
-			return -1;
+			line_error(&nerr, err, errlen, "%s:%d: expected 'keyword: value'", path, lineno);
+			continue;
 		}
 		*colon = '\0';
 		char *v = colon + 1;
@@ -411,19 +439,20 @@ options_read(struct options *o, const char *path, char *err, size_t errlen)
 			if (strcmp(option_table[i].name, s) == 0)
 				d = &option_table[i];
 		if (!d) {
-			snprintf(err, errlen, "%s:%d: unknown keyword '%s'", path, lineno, s);
-			fclose(f);
-			return -1;
+			line_error(&nerr, err, errlen, "%s:%d: unknown keyword '%s'", path, lineno, s);
+			continue;
 		}
 		msg[0] = '\0';
-		if (set_option(o, d, v, msg, sizeof(msg)) != 0) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg[0] ? msg : "out of memory");
-			fclose(f);
-			return -1;
-		}
+		if (set_option(o, d, v, msg, sizeof(msg)) != 0)
+			line_error(&nerr, err, errlen, "%s:%d: %s", path, lineno,
+			           msg[0] ? msg : "out of memory");
 	}
 	fclose(f);
-	return 0;
+	if (nerr > 1) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen > n ? errlen - n : 0, " (and %d more errors, each logged)", nerr - 1);
+	}
+	return nerr ? -1 : 0;
 }
 
 /* The port of a socket address, and whether its address is the wildcard. */
@@ -478,23 +507,20 @@ check_clashes(const struct options *o, char *err, size_t errlen)
 int
 options_check(const struct options *o, char *err, size_t errlen)
 {
-	if (o->nlisten == 0) {
-		snprintf(err, errlen, "no 'listen' address configured");
-		return -1;
-	}
-	if (!o->database) {
-		snprintf(err, errlen, "no 'database' configured");
-		return -1;
-	}
-	if (!o->zone_file) {
-		snprintf(err, errlen, "no 'zone-file' configured");
-		return -1;
-	}
-	if (o->sink_mode == SINK_LISTENER && o->nsink_listen == 0) {
-		snprintf(err, errlen, "sink-mode listener needs a 'sink-listen' address");
-		return -1;
-	}
-	return check_clashes(o, err, errlen);
+	int nerr = 0;
+
+	if (o->nlisten == 0)
+		line_error(&nerr, err, errlen, "no 'listen' address configured");
+	if (!o->database)
+		line_error(&nerr, err, errlen, "no 'database' configured");
+	if (!o->zone_file)
+		line_error(&nerr, err, errlen, "no 'zone-file' configured");
+	if (o->sink_mode == SINK_LISTENER && o->nsink_listen == 0)
+		line_error(&nerr, err, errlen, "sink-mode listener needs a 'sink-listen' address");
+	char clash[512];
+	if (check_clashes(o, clash, sizeof(clash)) != 0)
+		line_error(&nerr, err, errlen, "%s", clash);
+	return nerr ? -1 : 0;
 }
 
 void

@@ -91,8 +91,11 @@ struct options {
 int options_init(struct options *o);
 /**
  * Read the config file at path over what o holds. Strings and lists are
- * malloc()ed and owned by o. Returns 0, or -1 with a one-line message
- * "FILE:LINE: what" (or "FILE: strerror") in err (errlen bytes).
+ * malloc()ed and owned by o. Every bad line is reported, not only the
+ * first: each is logged at error level ("config: FILE:LINE: what") and the
+ * rest of the file is still read. Returns 0, or -1 with the first message
+ * ("FILE:LINE: what", or "FILE: strerror") in err (errlen bytes), followed
+ * by how many more there were.
  */
 int options_read(struct options *o, const char *path, char *err, size_t errlen);
 /**
@@ -100,8 +103,9 @@ int options_read(struct options *o, const char *path, char *err, size_t errlen);
  * file given, a sink-listen address for sink-mode listener, and no two
  * listen or sink-listen addresses start-up could not both bind (the same
  * address and port, or a wildcard and another address of its family on the
- * same port; addresses are not bound here). 0, or -1 with a message in err
- * (errlen bytes). Main thread.
+ * same port; addresses are not bound here). Each problem is logged at
+ * error level; 0, or -1 with the first message in err (errlen bytes).
+ * Main thread.
  */
 int options_check(const struct options *o, char *err, size_t errlen);
 /** Free everything o owns; o may be passed to options_init() again. */

@@ -42,6 +42,13 @@ conf <<<"username: nosuchuser-$$" >"$T/nouser.conf"
 out=$("$RESOLVERD" -c "$T/nouser.conf" -t 2>&1) && rc=0 || rc=$?
 assert_match "an unknown username is a config error, also for -t" "no such user" "$out"
 
+printf 'listen: 127.0.0.1@99999\nbogus: 1\nttl-cap: abc\nno colon here\nzone-file: %s\n' "$ZONE" >"$T/bad.conf"
+out=$("$RESOLVERD" -c "$T/bad.conf" -t 2>&1) && rc=0 || rc=$?
+assert_ne "resolverd -t of a config with four bad lines: fails" 0 "$rc"
+assert_eq "... and names every one with file:line" "1 2 3 4" \
+    "$(grep -o "bad.conf:[0-9]*" <<<"$out" | cut -d: -f2 | sort -un | tr '\n' ' ' | sed 's/ $//')"
+assert_match "... and what the whole file lacks" "no 'database' configured" "$out"
+
 # ---------------------------------------------------------------- drop and notify
 
 # a stand-in for systemd's notify socket
