@@ -14,7 +14,8 @@
 #   --anchors LIST  comma-separated, default unbound-1t,nsd-1t,knot-1t (also unbound-2t, nsd-2t, knot-2t)
 #   --qps-only      only resolverd's QPS, start-up and RSS (bench/growth.sh)
 # Env: RESOLVERD (a binary to use instead of building), DUR (s, default 10), REPS (default 3),
-#      WARM (s of load before the measured runs, 20), CLIENTS (10), OUTST (100), KEEP=1 keeps the work dir.
+#      WARM (s of load before the measured runs, 20), CLIENTS (10), OUTST (100), TMPDIR (where the
+#      work dir goes, /tmp), KEEP=1 keeps the work dir.
 set -u
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ANCHORS_DIR=$SRC/bench/anchors
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     --anchors) ANCHOR_LIST=$2; shift;;
     --qps-only) QPS_ONLY=1; ANCHORS=0;;
     --peers) PEERS=$2; shift;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2;;
   esac
   shift
@@ -44,7 +45,7 @@ for need in python3:python3 sqlite3:sqlite3 nsd:nsd dig:bind9-dnsutils dnsperf:d
 done
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-WORK=$(mktemp -d /tmp/resolverd-bench.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/resolverd-bench.XXXXXX")
 # free ports, so that a stray server never answers for ours
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 NSD_PORT=$(free_port); PORT=$(free_port)
