@@ -15,7 +15,7 @@ PACKAGES=(
     libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev libidn2-dev
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
     bc ca-certificates procps util-linux
-    mandoc man-db
+    debhelper dpkg-dev lintian mandoc man-db systemd
 )
 E2E_PACKAGES=(
     prosody lua5.4 lua-unbound ejabberd erlang-base python3-slixmpp
