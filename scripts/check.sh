@@ -8,11 +8,13 @@
 #    (--enable-sanitizers --enable-werror, AddressSanitizer + UBSan),
 # 3. runs `make check` in each: every test (unit, schema, chpolicy,
 #    integration, end-to-end, benchmark smoke) through automake's TAP driver.
-#    The end-to-end test and the benchmark smoke test run for build/ only
-#    (CHECK_E2E=0 CHECK_BENCH=0 for build-san/, where they count as skipped),
+#    The end-to-end test, the benchmark smoke test and the Debian package
+#    test (build, lintian, install, purge) run for build/ only (CHECK_E2E=0
+#    CHECK_BENCH=0 CHECK_PACKAGE=0 for build-san/, where they count as
+#    skipped),
 # 4. runs `make distcheck` for build/: the release tarball builds, installs
-#    and passes its tests (there too without the end-to-end and benchmark
-#    smoke tests, which build/ just ran),
+#    and passes its tests (there too without the end-to-end, benchmark
+#    smoke and package tests, which build/ just ran),
 # 5. adds up each build's test-suite.log (# PASS, # FAIL, # ERROR, # XPASS,
 #    # SKIP) and its own steps (dependencies, configure, make, distcheck),
 #    shows the failing tests' logs, and ends with the line "N passed, N failed";
@@ -146,11 +148,11 @@ done
 
 # ------------------------------------------------------------------ tests
 
-# The end-to-end and benchmark smoke tests run for the plain build only.
+# The end-to-end, benchmark smoke and package tests run for the plain build only.
 check_env() {
     case $1 in
         build) echo "" ;;
-        *) echo "CHECK_E2E=0 CHECK_BENCH=0" ;;
+        *) echo "CHECK_E2E=0 CHECK_BENCH=0 CHECK_PACKAGE=0" ;;
     esac
 }
 
@@ -207,7 +209,7 @@ for b in "${BUILT[@]}"; do
     [ "$b" = build ] && [ "${CHECK_DISTCHECK:-1}" != 0 ] || continue
     section "$b: make distcheck (the release tarball builds, tests and installs)"
     t0=$(date +%s)
-    if env CHECK_E2E=0 CHECK_BENCH=0 timeout --kill-after=30 "$STEP_TIMEOUT" \
+    if env CHECK_E2E=0 CHECK_BENCH=0 CHECK_PACKAGE=0 timeout --kill-after=30 "$STEP_TIMEOUT" \
         make -C "$ROOT/$b" -j"$JOBS" distcheck >"$LOGDIR/$b-distcheck.log" 2>&1 </dev/null; then
         pass "$b: make distcheck ($(( $(date +%s) - t0 )) s)"
     else
