@@ -54,6 +54,8 @@ static const struct ch_optdef ch_optdefs[] = {
 	OPT_FLAG("deny", deny),
 	OPT_FLAG("all", all),
 	OPT_FLAG("no-mutual", no_mutual),
+	OPT_FLAG("dry-run", dry_run),
+	OPT_FLAG("enforce", enforce),
 };
 
 /* ------------------------------------------------------------ the table */
@@ -104,14 +106,17 @@ static const struct ch_cmd ch_cmds[] = {
 	{ "identity remove", ch_cmd_identity_remove, "CIDR", "remove a source prefix", "", 1, 1,
 	  DB_WRITE, "CIDR is canonicalised first, so 10.1.2.3/8 removes 10.0.0.0/8.\n" },
 	{ "rule add", ch_cmd_rule_add,
-	  "--from SEL --to SEL (--allow|--deny) [--priority N] [--expires TIME] [--note TEXT]",
-	  "add a rule; prints its id", "from to allow deny priority expires note", 0, 0, DB_WRITE,
+	  "--from SEL --to SEL (--allow|--deny) [--priority N] [--expires TIME] [--note TEXT] [--dry-run]",
+	  "add a rule; prints its id", "from to allow deny priority expires note dry-run", 0, 0, DB_WRITE,
 	  "  --from SEL      the requesters the rule applies to\n"
 	  "  --to SEL        the peers they look up\n"
 	  "  --allow/--deny  the action\n"
 	  "  --priority N    lower numbers are tried first (default 100); ties by id\n"
 	  "  --expires TIME  'YYYY-MM-DD HH:MM:SS' (UTC) or +N[s|m|h|d|w] from now\n"
 	  "  --note TEXT     free text\n"
+	  "  --dry-run       evaluate and report the rule, never apply it (chpolicy check\n"
+	  "                  and resolverd's log say what it would change); enforce it\n"
+	  "                  later with chpolicy rule set ID --enforce\n"
 	  "SEL is one of:\n"
 	  "  any            every domain\n"
 	  "  domain:NAME    one domain\n"
@@ -140,6 +145,11 @@ static const struct ch_cmd ch_cmds[] = {
 	  "remove a target (every port; every service without --service)", "service", 2, 2, DB_WRITE,
 	  "The host's addresses go with the last target that names the host.\n" },
 	{ "rule list", ch_cmd_rule_list, "", "list rules in evaluation order", "", 0, 0, DB_READ, NULL },
+	{ "rule set", ch_cmd_rule_set, "ID (--enforce|--dry-run)", "enforce a rule or put it in dry-run mode",
+	  "enforce dry-run", 1, 1, DB_WRITE,
+	  "  --enforce   the rule decides (the default mode of a new rule)\n"
+	  "  --dry-run   the rule is evaluated and reported, never applied\n"
+	  "The change is audited like every edit and reaches resolverd at once.\n" },
 	{ "rule remove", ch_cmd_rule_remove, "ID", "remove a rule", "", 1, 1, DB_WRITE, NULL },
 	{ "check", ch_cmd_check, "R P [--all] [--no-mutual]",
 	  "decide R -> P as resolverd would, and say which rule decided", "all no-mutual", 2, 2,

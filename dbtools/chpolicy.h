@@ -56,7 +56,7 @@ struct ch_args {
 	const char *level, *note, *from, *to, *priority, *expires, *since, *service, *weight, *port;
 	const char *address[CH_MAXADDR];
 	int naddress;
-	bool disabled, enable, disable, allow, deny, all, no_mutual;
+	bool disabled, enable, disable, allow, deny, all, no_mutual, dry_run, enforce;
 };
 
 struct ch_ctx;
@@ -293,8 +293,13 @@ int ch_cmd_identity_list(struct ch_ctx *c, const struct ch_args *a);
 int ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a);
 /** rule remove ID; CH_FAIL if no such rule. */
 int ch_cmd_rule_remove(struct ch_ctx *c, const struct ch_args *a);
-/** rule list: the rules in evaluation order, selectors in rule add's syntax. */
+/** rule list: the rules in evaluation order, selectors in rule add's syntax, with their mode. */
 int ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * rule set ID (--enforce|--dry-run): change a rule's mode, audited like
+ * every edit. CH_USAGE without exactly one of the two, CH_FAIL if no such rule.
+ */
+int ch_cmd_rule_set(struct ch_ctx *c, const struct ch_args *a);
 /**
  * target add DOMAIN HOST [--service S] [--priority N] [--weight N] [--port N]
  * [--address ADDR ...]: an SRV target (HOST "." : no service, SRV 0 0 0 .)

@@ -832,8 +832,8 @@ ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a)
 	}
 	if ((rc = ch_tx_begin(c)) == CH_OK) {
 		rc = ch_db_prepare(c, "INSERT INTO rules (priority, from_kind, from_name, from_min, from_max,"
-		                   " to_kind, to_name, to_min, to_max, action, expires, note)"
-		                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+		                   " to_kind, to_name, to_min, to_max, action, expires, note, mode)"
+		                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
 		if (rc == CH_OK) {
 			sqlite3_bind_int64(st, 1, priority);
 			sel_bind(st, 2, &from);
@@ -842,6 +842,7 @@ ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a)
 			if (a->expires)
 				sqlite3_bind_text(st, 11, expires, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_text(st, 12, a->note ? a->note : "", -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 13, a->dry_run ? "dry-run" : "enforce", -1, SQLITE_STATIC);
 			rc = db_done(c, st);
 			id = sqlite3_last_insert_rowid(c->db);
 		}
@@ -871,10 +872,29 @@ ch_cmd_rule_remove(struct ch_ctx *c, const struct ch_args *a)
 }
 
 int
+ch_cmd_rule_set(struct ch_ctx *c, const struct ch_args *a)
+{
+	int64_t id;
+	int changes = 0;
+
+	if (ch_parse_int64(a->pos[0], &id) != 0 || id <= 0)
+		return ch_usage(c, "not a rule id: '%s'", a->pos[0]);
+	if (a->enforce == a->dry_run)
+		return ch_usage(c, "give exactly one of --enforce and --dry-run");
+	const char *params[] = { a->dry_run ? "dry-run" : "enforce", a->pos[0] };
+	int rc = db_edit(c, "UPDATE rules SET mode = ? WHERE id = CAST(? AS INTEGER)", 2, params, &changes);
+	if (rc == CH_OK && changes == 0)
+		rc = ch_error(c, CH_FAIL, "no such rule: %lld", (long long)id);
+	if (rc == CH_OK)
+		printf("rule %lld: %s\n", (long long)id, params[0]);
+	return rc;
+}
+
+int
 ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a)
 {
-	static const char *head[] = { "ID", "PRIORITY", "FROM", "TO", "ACTION", "EXPIRES", "NOTE" };
-	struct ch_table t = { .ncols = 7 };
+	static const char *head[] = { "ID", "PRIORITY", "FROM", "TO", "ACTION", "MODE", "EXPIRES", "NOTE" };
+	struct ch_table t = { .ncols = 8 };
 	sqlite3_stmt *st;
 	int rc;
 
@@ -882,7 +902,7 @@ ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a)
 	if ((rc = ch_db_prepare(c,
 	        "SELECT id, priority, from_kind, from_name, from_min, from_max,"
 	        " to_kind, to_name, to_min, to_max, action, expires,"
-	        " expires IS NOT NULL AND datetime(expires) <= datetime('now'), note"
+	        " expires IS NOT NULL AND datetime(expires) <= datetime('now'), note, mode"
 	        " FROM rules ORDER BY priority, id", &st)) != CH_OK)
 		return rc;
 	ch_table_add(&t, head);
@@ -893,10 +913,10 @@ ch_cmd_rule_list(struct ch_ctx *c, const struct ch_args *a)
 		else
 			snprintf(exp, sizeof(exp), "%s%s", ch_col_text(st, 11, ""),
 			         sqlite3_column_int(st, 12) ? " (expired)" : "");
-		const char *row[7] = {
+		const char *row[8] = {
 			ch_col_text(st, 0, ""), ch_col_text(st, 1, ""),
 			sel_format_cols(st, 2, from, sizeof(from)), sel_format_cols(st, 6, to, sizeof(to)),
-			ch_col_text(st, 10, ""), exp, ch_col_text(st, 13, ""),
+			ch_col_text(st, 10, ""), ch_col_text(st, 14, ""), exp, ch_col_text(st, 13, ""),
 		};
 		ch_table_add(&t, row);
 	}

@@ -80,12 +80,13 @@ check_list_matches(const struct policy *p, uint32_t from, uint32_t to, time_t no
 			continue;
 		any = true;
 		bool expired = rule_expired(r, now);
-		bool first = !won && !expired && f->enabled && t->enabled;
+		bool first = !won && !expired && !r->dry_run && f->enabled && t->enabled;
 		won = won || first;
-		printf("  %s rule %lld  priority %lld  %s -> %s  %s%s%s\n", first ? "*" : " ",
+		printf("  %s rule %lld  priority %lld  %s -> %s  %s%s%s%s\n", first ? "*" : " ",
 		       (long long)r->id, (long long)r->priority,
 		       policy_selector_format(p, &r->from, fs, sizeof(fs)),
 		       policy_selector_format(p, &r->to, ts, sizeof(ts)), r->allow ? "allow" : "deny",
+		       r->dry_run ? "  dry-run" : "",
 		       r->expires ? (expired ? "  expired " : "  expires ") : "",
 		       r->expires ? ch_fmt_time(r->expires, when, sizeof(when)) : "");
 	}
@@ -175,6 +176,19 @@ ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 			       why, pd->name, rd->name, rule_explain(p, v.reverse_rule_id, rev, sizeof(rev)));
 		else
 			printf("deny %s -> %s: %s\n", label, pd->name, why);
+	}
+	if (v.would_differ) {
+		/* a dry-run rule would change the decision: say which, and that it is not applied */
+		const struct policy_rule *w = rule_by_id(p, v.would_rule_id);
+		char fs[300], ts[300];
+		if (w)
+			printf("rule %lld (dry-run) would %s %s -> %s: %s -> %s %s (not enforced)\n",
+			       (long long)w->id, v.would_allow ? "allow" : "deny", label, pd->name,
+			       policy_selector_format(p, &w->from, fs, sizeof(fs)),
+			       policy_selector_format(p, &w->to, ts, sizeof(ts)), w->allow ? "allow" : "deny");
+		else
+			printf("the dry-run rules would %s %s -> %s (not enforced)\n",
+			       v.would_allow ? "allow" : "deny", label, pd->name);
 	}
 	if (a->all) {
 		check_list_matches(p, r, peer, now);
@@ -473,8 +487,8 @@ verify_lint_policy(const struct policy *p, struct ch_verify *vf, time_t now, boo
 			continue; /* reported as expired */
 		for (size_t j = 0; j < i; j++) {
 			const struct policy_rule *e = &p->rules[j];
-			if (rule_expired(e, now))
-				continue;
+			if (rule_expired(e, now) || e->dry_run)
+				continue; /* a dry-run rule decides nothing */
 			if ((e->from.kind == SEL_ANY && e->to.kind == SEL_ANY) ||
 			    (sel_equal(&e->from, &r->from) && sel_equal(&e->to, &r->to))) {
 				if (e->expires)
@@ -591,9 +605,21 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 	        " edits from the sqlite3 shell are logged under that name'"
 	        " FROM meta WHERE key = 'actor'");
 	verify_lint_policy(p, &vf, time(NULL), !a->no_mutual);
-	printf("%s: integrity ok, schema version %d, serial %llu, %zu domains, %zu rules, "
-	       "%d warning%s\n", c->db_path, POLICYDB_SCHEMA_VERSION, (unsigned long long)p->serial,
-	       p->ndomains, p->nrules, vf.warnings, vf.warnings == 1 ? "" : "s");
+	/* a reminder, not a finding: dry-run rules are meant to be enforced or removed one day */
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		char fs[300], ts[300];
+		if (r->dry_run)
+			printf("note: rule %lld (%s -> %s %s) is in dry-run mode: reported, not applied "
+			       "(enforce it: chpolicy rule set %lld --enforce)\n", (long long)r->id,
+			       policy_selector_format(p, &r->from, fs, sizeof(fs)),
+			       policy_selector_format(p, &r->to, ts, sizeof(ts)), r->allow ? "allow" : "deny",
+			       (long long)r->id);
+	}
+	printf("%s: integrity ok, schema version %d, serial %llu, %zu domains, %zu rules "
+	       "(%zu dry-run), %d warning%s\n", c->db_path, POLICYDB_SCHEMA_VERSION,
+	       (unsigned long long)p->serial, p->ndomains, p->nrules, p->ndry_run, vf.warnings,
+	       vf.warnings == 1 ? "" : "s");
 	policy_free(p);
 	if (vf.errors)
 		return CH_FAIL;

@@ -18,7 +18,7 @@
 --   addresses   address_syntax below (identities, target addresses)
 --   numbers     integers (typeof), in range: levels 0-2147483647, SRV
 --               priority, weight 0-65535, port 1-65535 (0 for target ".")
---   words       service, action, selector kind: one of a list
+--   words       service, action, selector kind, rule mode: one of a list
 --   times       rules.expires: 'YYYY-MM-DD HH:MM:SS', UTC
 
 PRAGMA journal_mode = WAL;
@@ -214,7 +214,9 @@ END;
 --   kind 'group',  name = a group        the group's members
 --   kind 'level',  min and/or max        domains with min <= level <= max
 -- Rules are tried in ascending priority (then id); the first unexpired match
--- decides; no match means deny.
+-- decides; no match means deny. A rule in mode 'dry-run' is skipped there:
+-- resolverd reports what it would change, and applies it only once its mode
+-- is 'enforce'.
 CREATE TABLE rules (
     id        INTEGER PRIMARY KEY,
     priority  INTEGER NOT NULL DEFAULT 100 CHECK (typeof(priority) = 'integer'),
@@ -231,7 +233,11 @@ CREATE TABLE rules (
     expires   TEXT CONSTRAINT "expires must be a date-time 'YYYY-MM-DD HH:MM:SS' (UTC)"
               CHECK (expires IS NULL OR (typeof(expires) = 'text' AND expires IS datetime(expires)
                                          AND expires > '1970-01-01 00:00:00')),
-    note      TEXT NOT NULL DEFAULT '',
+    -- mode: 'enforce', or 'dry-run' (evaluated and reported by resolverd and
+    -- chpolicy check, never applied). Written on note's line as
+    -- ALTER TABLE rules ADD COLUMN writes it, so that a database made before
+    -- the column existed and upgraded that way has exactly this table.
+    note      TEXT NOT NULL DEFAULT '', mode TEXT NOT NULL DEFAULT 'enforce' CONSTRAINT "mode must be enforce or dry-run" CHECK (mode IN ('enforce', 'dry-run')),
     CONSTRAINT "invalid from selector (level range inverted or fields mixed)" CHECK (CASE from_kind
              WHEN 'any' THEN from_name IS NULL AND from_min IS NULL AND from_max IS NULL
              WHEN 'level' THEN from_name IS NULL AND (from_min IS NOT NULL OR from_max IS NOT NULL)
@@ -520,7 +526,7 @@ BEGIN
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'rules', 'insert',
             NULL,
-            json_object('id', NEW.id, 'priority', NEW.priority, 'from_kind', NEW.from_kind, 'from_name', NEW.from_name, 'from_min', NEW.from_min, 'from_max', NEW.from_max, 'to_kind', NEW.to_kind, 'to_name', NEW.to_name, 'to_min', NEW.to_min, 'to_max', NEW.to_max, 'action', NEW.action, 'expires', NEW.expires, 'note', NEW.note));
+            json_object('id', NEW.id, 'priority', NEW.priority, 'from_kind', NEW.from_kind, 'from_name', NEW.from_name, 'from_min', NEW.from_min, 'from_max', NEW.from_max, 'to_kind', NEW.to_kind, 'to_name', NEW.to_name, 'to_min', NEW.to_min, 'to_max', NEW.to_max, 'action', NEW.action, 'expires', NEW.expires, 'note', NEW.note, 'mode', NEW.mode));
 END;
 CREATE TRIGGER rules_audit_update AFTER UPDATE ON rules
 BEGIN
@@ -529,8 +535,8 @@ BEGIN
     VALUES ((SELECT value FROM meta WHERE key = 'serial'),
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'rules', 'update',
-            json_object('id', OLD.id, 'priority', OLD.priority, 'from_kind', OLD.from_kind, 'from_name', OLD.from_name, 'from_min', OLD.from_min, 'from_max', OLD.from_max, 'to_kind', OLD.to_kind, 'to_name', OLD.to_name, 'to_min', OLD.to_min, 'to_max', OLD.to_max, 'action', OLD.action, 'expires', OLD.expires, 'note', OLD.note),
-            json_object('id', NEW.id, 'priority', NEW.priority, 'from_kind', NEW.from_kind, 'from_name', NEW.from_name, 'from_min', NEW.from_min, 'from_max', NEW.from_max, 'to_kind', NEW.to_kind, 'to_name', NEW.to_name, 'to_min', NEW.to_min, 'to_max', NEW.to_max, 'action', NEW.action, 'expires', NEW.expires, 'note', NEW.note));
+            json_object('id', OLD.id, 'priority', OLD.priority, 'from_kind', OLD.from_kind, 'from_name', OLD.from_name, 'from_min', OLD.from_min, 'from_max', OLD.from_max, 'to_kind', OLD.to_kind, 'to_name', OLD.to_name, 'to_min', OLD.to_min, 'to_max', OLD.to_max, 'action', OLD.action, 'expires', OLD.expires, 'note', OLD.note, 'mode', OLD.mode),
+            json_object('id', NEW.id, 'priority', NEW.priority, 'from_kind', NEW.from_kind, 'from_name', NEW.from_name, 'from_min', NEW.from_min, 'from_max', NEW.from_max, 'to_kind', NEW.to_kind, 'to_name', NEW.to_name, 'to_min', NEW.to_min, 'to_max', NEW.to_max, 'action', NEW.action, 'expires', NEW.expires, 'note', NEW.note, 'mode', NEW.mode));
 END;
 CREATE TRIGGER rules_audit_delete AFTER DELETE ON rules
 BEGIN
@@ -539,7 +545,7 @@ BEGIN
     VALUES ((SELECT value FROM meta WHERE key = 'serial'),
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'rules', 'delete',
-            json_object('id', OLD.id, 'priority', OLD.priority, 'from_kind', OLD.from_kind, 'from_name', OLD.from_name, 'from_min', OLD.from_min, 'from_max', OLD.from_max, 'to_kind', OLD.to_kind, 'to_name', OLD.to_name, 'to_min', OLD.to_min, 'to_max', OLD.to_max, 'action', OLD.action, 'expires', OLD.expires, 'note', OLD.note),
+            json_object('id', OLD.id, 'priority', OLD.priority, 'from_kind', OLD.from_kind, 'from_name', OLD.from_name, 'from_min', OLD.from_min, 'from_max', OLD.from_max, 'to_kind', OLD.to_kind, 'to_name', OLD.to_name, 'to_min', OLD.to_min, 'to_max', OLD.to_max, 'action', OLD.action, 'expires', OLD.expires, 'note', OLD.note, 'mode', OLD.mode),
             NULL);
 END;
 CREATE TRIGGER targets_audit_insert AFTER INSERT ON targets

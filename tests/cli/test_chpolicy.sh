@@ -14,6 +14,7 @@
 set -u
 
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/ch_lib.sh"
 CH=$CHPOLICY
 
 [ -x "$CH" ] || bail "$CH is not an executable (build first)"
@@ -25,40 +26,6 @@ OUT=$TMP/out
 ERR=$TMP/err
 unset CHPOLICY_DB
 
-# ch WANT WHAT ARGS...: run chpolicy --db $DB ARGS, expect exit status WANT.
-# Any failure (WANT > 1) must be exactly one line on stderr, "chpolicy: ...".
-ch() {
-	local want=$1 what=$2 rc
-	shift 2
-	"$CH" --db "$DB" "$@" >"$OUT" 2>"$ERR"
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		not_ok "$what: exit $rc, want $want ($(head -n 1 "$ERR"))"
-		return 1
-	fi
-	if [ "$want" -ge 2 ]; then
-		if [ "$(wc -l <"$ERR")" -ne 1 ] || ! grep -q '^chpolicy: ' "$ERR"; then
-			not_ok "$what: exit $rc but stderr is not one 'chpolicy: ' line: $(tr '\n' '|' <"$ERR")"
-			return 1
-		fi
-	fi
-	ok "$what (exit $rc)"
-}
-
-# out_has WHAT TEXT / err_has WHAT TEXT: fixed string in the last stdout / stderr
-out_has() {
-	if grep -qF -- "$2" "$OUT"; then ok "$1"; else not_ok "$1: stdout lacks '$2': $(head -n 3 "$OUT" | tr '\n' '|')"; fi
-}
-out_lacks() {
-	if grep -qF -- "$2" "$OUT"; then not_ok "$1: stdout has '$2'"; else ok "$1"; fi
-}
-err_has() {
-	if grep -qF -- "$2" "$ERR"; then ok "$1"; else not_ok "$1: stderr lacks '$2': $(head -n 1 "$ERR")"; fi
-}
-# same WHAT GOT WANT
-same() {
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi
-}
 q() { sqlite3 "$DB" "$1" 2>/dev/null; }
 serial() { q "SELECT value FROM meta WHERE key = 'serial'"; }
 
@@ -230,7 +197,7 @@ out_has "rule list shows the note" "a local"
 out_has "rule list shows level:<=1" "level:<=1"
 out_has "rule list shows a range" "level:1-3"
 out_has "rule list shows the expiry" "2099-12-31 23:59:59"
-head -n 1 "$OUT" | grep -q "^ID  *PRIORITY  *FROM  *TO  *ACTION  *EXPIRES  *NOTE" && ok "rule list columns" || not_ok "rule list columns: $(head -n 1 "$OUT")"
+head -n 1 "$OUT" | grep -q "^ID  *PRIORITY  *FROM  *TO  *ACTION  *MODE  *EXPIRES  *NOTE" && ok "rule list columns" || not_ok "rule list columns: $(head -n 1 "$OUT")"
 second=$(sed -n 2p "$OUT" | awk '{ print $1 }')
 same "rule list in evaluation order (priority 50 first)" "$second" "$R3"
 
