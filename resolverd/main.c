@@ -500,6 +500,8 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < d.opt.nlisten; i++)
 		log_info("listening on %s (udp, tcp)", d.opt.listen[i].text);
+	for (size_t i = 0; i < d.opt.ntls_listen; i++)
+		log_info("listening on %s (dns over tls)", d.opt.tls_listen[i].text);
 	char ready[96];
 	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving policy serial %llu",
 	         (unsigned long long)d.r.policy->serial);

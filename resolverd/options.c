@@ -36,6 +36,7 @@ static const char *const unknown_peers[] = { "deny", "pass", NULL };
 static int add_listen(struct options *o, const char *v, char *err, size_t errlen);
 static int add_sink_listen(struct options *o, const char *v, char *err, size_t errlen);
 static int add_metrics_listen(struct options *o, const char *v, char *err, size_t errlen);
+static int add_tls_listen(struct options *o, const char *v, char *err, size_t errlen);
 static int add_acl(struct options *o, const char *v, char *err, size_t errlen);
 static int add_forward(struct options *o, const char *v, char *err, size_t errlen);
 static int add_stub(struct options *o, const char *v, char *err, size_t errlen);
@@ -53,6 +54,12 @@ static const struct option_desc option_table[] = {
 	{ "sink-listen", OPT_LIST, 0, 0, 0, NULL, add_sink_listen, NULL, "ADDR@PORT of the listener sink (repeatable)" },
 	{ "decision-log", OPT_STRING, OFF(decision_log), 0, 0, NULL, NULL, NULL, "file to append every policy decision to as a JSON line (rate limited by log-rate-limit; reopened on SIGHUP)" },
 	{ "control-socket", OPT_STRING, OFF(control_socket), 0, 0, NULL, NULL, NULL, "unix socket for resolverd-control (mode 0660, the group of username); none when absent" },
+	{ "tls-listen", OPT_LIST, 0, 0, 0, NULL, add_tls_listen, NULL, "ADDR@PORT answering DNS over TLS, RFC 7858 (repeatable; off when absent)" },
+	{ "tls-cert", OPT_STRING, OFF(tls_cert), 0, 0, NULL, NULL, NULL, "the DoT server's certificate chain (PEM)" },
+	{ "tls-key", OPT_STRING, OFF(tls_key), 0, 0, NULL, NULL, NULL, "its private key (PEM)" },
+	{ "tls-client-ca", OPT_STRING, OFF(tls_client_ca), 0, 0, NULL, NULL, NULL, "CA bundle (PEM) client certificates are verified against; a verified one naming a community domain identifies it" },
+	{ "tls-crl", OPT_STRING, OFF(tls_crl), 0, 0, NULL, NULL, NULL, "certificate revocation list (PEM) for client certificates" },
+	{ "tls-max-handshakes", OPT_INT, OFF(tls_max_handshakes), 1, 65535, NULL, NULL, "64", "TLS handshakes in progress at once; more connections are closed" },
 	{ "metrics-listen", OPT_LIST, 0, 0, 0, NULL, add_metrics_listen, NULL, "ADDR@PORT serving Prometheus metrics at /metrics over HTTP (repeatable; off when absent)" },
 	{ "police-domain-address", OPT_BOOL, OFF(police_domain_address), 0, 0, NULL, NULL, "yes", "A/AAAA of a community domain decided by policy" },
 	{ "ttl-cap", OPT_INT, OFF(ttl_cap), 0, 86400, NULL, NULL, "60", "TTL cap of policy answers (s)" },
@@ -115,6 +122,11 @@ options_free(struct options *o)
 	free(o->listen);
 	free(o->sink_listen);
 	free(o->metrics_listen);
+	free(o->tls_listen);
+	free(o->tls_cert);
+	free(o->tls_key);
+	free(o->tls_client_ca);
+	free(o->tls_crl);
 	free(o->control_socket);
 	free(o->decision_log);
 	free(o->database);
@@ -224,6 +236,12 @@ static int
 add_sink_listen(struct options *o, const char *v, char *err, size_t errlen)
 {
 	return add_addr(&o->sink_listen, &o->nsink_listen, "sink-listen", v, err, errlen);
+}
+
+static int
+add_tls_listen(struct options *o, const char *v, char *err, size_t errlen)
+{
+	return add_addr(&o->tls_listen, &o->ntls_listen, "tls-listen", v, err, errlen);
 }
 
 static int
@@ -517,6 +535,8 @@ options_check(const struct options *o, char *err, size_t errlen)
 		line_error(&nerr, err, errlen, "no 'zone-file' configured");
 	if (o->sink_mode == SINK_LISTENER && o->nsink_listen == 0)
 		line_error(&nerr, err, errlen, "sink-mode listener needs a 'sink-listen' address");
+	if (o->ntls_listen && (!o->tls_cert || !o->tls_key))
+		line_error(&nerr, err, errlen, "tls-listen needs tls-cert and tls-key");
 	char clash[512];
 	if (check_clashes(o, clash, sizeof(clash)) != 0)
 		line_error(&nerr, err, errlen, "%s", clash);

@@ -47,6 +47,10 @@ struct options {
 	size_t nsink_listen;
 	char *control_socket;
 	char *decision_log;     /* JSON lines of every decision; NULL: none */   /* unix socket for resolverd-control; NULL: none */
+	struct listen_addr *tls_listen;   /* DNS over TLS (RFC 7858); none: off */
+	size_t ntls_listen;
+	char *tls_cert, *tls_key, *tls_client_ca, *tls_crl;
+	int tls_max_handshakes;
 	struct listen_addr *metrics_listen;  /* Prometheus /metrics over HTTP; none: off */
 	size_t nmetrics_listen;
 	bool police_domain_address;

@@ -25,6 +25,7 @@
 #include "prefixmap.h"
 #include "rrl.h"
 #include "targetmap.h"
+#include "tls.h"
 #include "zone.h"
 
 #include <stdio.h>
@@ -56,7 +57,25 @@ struct request {
 	bool edns, do_bit;
 	uint16_t edns_size;
 	uint8_t edns_version;
+	/* who asks: the community domain a verified client certificate names
+	 * (wire), or NULL when the source address identifies the requester */
+	const uint8_t *certified;
 };
+
+/*
+ * The requester: a domain a verified client certificate names comes first
+ * (docs/identity.md), else the longest prefix of the source address.
+ */
+static uint32_t
+identify(const struct resolver *r, const struct request *req, const struct netaddr *source)
+{
+	if (req->certified) {
+		uint32_t d = policy_find_domain_wire(r->policy, req->certified);
+		if (d != POLICY_NONE)
+			return d;
+	}
+	return policy_identify(r->policy, source);
+}
 
 /* Skip a possibly compressed name in an RR; returns the offset after it or 0. */
 static size_t
@@ -316,8 +335,9 @@ struct pending {
 	time_t started;
 	struct reply_handle *client;    /* held by the transport; NULL: a lookup of our own */
 	struct netaddr source;          /* the client's address: who the answer is policed for */
-	struct request req;             /* req.question points into question below */
+	struct request req;             /* req.question, req.certified point into the copies below */
 	uint8_t question[DNAME_MAXLEN + 4];
+	uint8_t certified[DNAME_MAXLEN];
 	size_t limit;                   /* most bytes the client accepts */
 	bool tcp;                       /* asked over TCP */
 	uint32_t ttl_cap;               /* UINT32_MAX: not a policy answer */
@@ -426,6 +446,10 @@ pending_new(struct resolver *r, const struct request *req, size_t limit,
 	p->req = *req;
 	memcpy(p->question, req->question, req->question_len);
 	p->req.question = p->question;
+	if (req->certified) {
+		memcpy(p->certified, req->certified, dname_length(req->certified, DNAME_MAXLEN));
+		p->req.certified = p->certified;
+	}
 	p->limit = limit;
 	if (source)
 		p->source = *source;
@@ -660,7 +684,8 @@ log_decision_json(const struct resolver *r, const struct request *req, uint32_t 
 	                 "\"rule\":%lld,\"reason\":\"%s\",\"serial\":%llu%s}",
 	                 (long long)time(NULL), requester != POLICY_NONE ? "\"" : "",
 	                 requester != POLICY_NONE ? rn : "null", requester != POLICY_NONE ? "\"" : "",
-	                 requester != POLICY_NONE ? "source" : "none", addr, qn, type, pn,
+	                 requester == POLICY_NONE ? "none" : req->certified ? "certificate" : "source", addr,
+	                 qn, type, pn,
 	                 v->allow ? "allow" : "deny", (long long)v->rule_id, v->reason ? v->reason : "",
 	                 (unsigned long long)r->policy->serial, would);
 	if (n > 0 && (size_t)n < sizeof(line))
@@ -680,10 +705,11 @@ log_decision(struct resolver *r, const struct request *req, uint32_t requester,
 		                  v);
 	if (log_level() < LOG_LEVEL_INFO)
 		return;
-	log_query("decision requester=%s source=%s peer=%s %s rule=%lld%s%s",
+	log_query("decision requester=%s source=%s peer=%s %s rule=%lld%s%s%s",
 	         requester != POLICY_NONE ? r->policy->domains[requester].name : "-",
 	         netaddr_format_addr(source, addr, sizeof(addr)), peer, v->allow ? "allow" : "deny",
-	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "");
+	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "",
+	         req->certified ? " identity=certificate" : "");
 	if (v->would_differ)
 		log_query("dry-run: rule %lld would %s %s -> %s (not enforced)", (long long)v->would_rule_id,
 		          v->would_allow ? "allow" : "deny",
@@ -939,6 +965,14 @@ enum query_result
 query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct netaddr *source,
               bool tcp, const struct reply_handle *h, uint8_t *out, size_t outcap, size_t *outlen)
 {
+	return query_process_as(r, pkt, len, source, NULL, tcp, h, out, outcap, outlen);
+}
+
+enum query_result
+query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struct netaddr *source,
+                 const struct tls_identity *cert, bool tcp, const struct reply_handle *h,
+                 uint8_t *out, size_t outcap, size_t *outlen)
+{
 	struct request req;
 	struct answer a;
 	enum query_result res = QUERY_ANSWERED;
@@ -985,7 +1019,13 @@ query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct n
 		goto done;
 	}
 
-	uint32_t requester = policy_identify(r->policy, source);
+	if (cert) {
+		/* the first name of the certificate that is a community domain, if any */
+		for (size_t i = 0; i < cert->n && !req.certified; i++)
+			if (policy_find_domain_wire(r->policy, cert->names[i]) != POLICY_NONE)
+				req.certified = cert->names[i];
+	}
+	uint32_t requester = identify(r, &req, source);
 	if (!tcp) {
 		switch (rrl_check(r->rrl, source, requester != POLICY_NONE, monotonic_ms())) {
 		case RRL_PASS:
@@ -1156,7 +1196,7 @@ police_chain(struct resolver *r, const struct pending *p, uint32_t requester, ld
 static void
 police_answer(struct resolver *r, const struct pending *p, ldns_pkt *pkt, struct policed_answer *pa)
 {
-	uint32_t requester = policy_identify(r->policy, &p->source);
+	uint32_t requester = identify(r, &p->req, &p->source);
 	ldns_rr_list *sections[3] = { ldns_pkt_answer(pkt), ldns_pkt_authority(pkt),
 	                              ldns_pkt_additional(pkt) };
 
@@ -1325,7 +1365,7 @@ answer_cut(struct resolver *r, const struct pending *p, const struct policed_ans
 		         netaddr_format_addr(&p->source, (char[64]){ 0 }, 64));
 	r->stats.policy_deny++;
 	struct policy_verdict v = { .allow = false, .reason = "alias chain" };
-	metrics_decision(r->metrics, r->policy, policy_identify(r->policy, &p->source), &v);
+	metrics_decision(r->metrics, r->policy, identify(r, &p->req, &p->source), &v);
 	answer_set_rcode(a, LDNS_RCODE_NOERROR);
 	if (add_sink_address(r, p->req.qtype, pa->cut, a) == 0)
 		answer_nodata(r, a);

@@ -45,6 +45,19 @@ enum query_result query_process(struct resolver *r, const uint8_t *pkt, size_t l
                                 const struct reply_handle *h, uint8_t *out, size_t outcap,
                                 size_t *outlen);
 
+struct tls_identity;
+
+/**
+ * query_process() for a client that showed a verified certificate over
+ * DNS over TLS: the first name of cert (NULL: none) that is a community
+ * domain identifies the requester, before the source address (a name that
+ * is not one is ignored). Otherwise the same.
+ */
+enum query_result query_process_as(struct resolver *r, const uint8_t *pkt, size_t len,
+                                   const struct netaddr *source, const struct tls_identity *cert,
+                                   bool tcp, const struct reply_handle *h, uint8_t *out,
+                                   size_t outcap, size_t *outlen);
+
 /**
  * Answer SERVFAIL to every client query that has waited for the upstream
  * recursion-timeout seconds or more by now (seconds since the epoch); the

@@ -15,6 +15,7 @@
 #include "options.h"
 #include "query.h"
 #include "resolver.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+
+#include <openssl/ssl.h>
 
 #define UDP_BATCH 64
 #define UDP_ROUNDS 4           /* batches per wake-up before other events get a turn */
@@ -73,6 +77,9 @@ struct tcp_conn {
 	bool closed;         /* the socket is gone; freed when inflight reaches 0 */
 	bool answered_one;   /* a whole query has arrived: idle, not initial, timeout */
 	bool output_full;    /* reading stopped until the client reads its answers */
+	bool tls;            /* DNS over TLS */
+	bool handshaking;    /* TLS: the handshake is not done yet */
+	struct tls_identity *cert;  /* TLS: the names of a verified client certificate, or NULL */
 	time_t active;       /* when the last whole query arrived (or the connection) */
 	/* s->conns, most recently active first: the last one is evicted first */
 	struct tcp_conn *next, *prev;
@@ -96,6 +103,10 @@ struct server {
 	size_t nudp;
 	struct evconnlistener **tcp;
 	size_t ntcp;
+	struct evconnlistener **tls;  /* DNS over TLS listeners */
+	size_t ntls;
+	SSL_CTX *tls_ctx;
+	unsigned handshakes;        /* TLS handshakes in progress */
 	struct tcp_conn *conns, *conns_tail;
 	unsigned nconns;
 	struct addrcount *tcp_by_source;  /* open connections per client address */
@@ -368,6 +379,16 @@ tcp_close(struct tcp_conn *c)
 	if (c->closed)
 		return;
 	c->closed = true;
+	if (c->handshaking) {
+		c->handshaking = false;
+		s->handshakes--;
+	}
+	if (c->tls) {
+		/* a quiet shutdown: no close_notify to wait for on a connection being dropped */
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		if (ssl)
+			SSL_set_quiet_shutdown(ssl, 1);
+	}
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	tcp_unlink(c);
@@ -381,8 +402,10 @@ tcp_close(struct tcp_conn *c)
 static void
 tcp_release(struct tcp_conn *c)
 {
-	if (c->closed && c->inflight == 0)
+	if (c->closed && c->inflight == 0) {
+		free(c->cert);
 		free(c);
+	}
 }
 
 static void
@@ -405,8 +428,8 @@ tcp_read(struct bufferevent *bev, void *arg)
 		tcp_touch(c);
 		struct reply_handle h = { .fd = -1, .conn = c };
 		size_t outlen = 0;
-		switch (query_process(s->r, s->in, mlen, &c->peer, true, &h, s->out + 2,
-		                      sizeof(s->out) - 2, &outlen)) {
+		switch (query_process_as(s->r, s->in, mlen, &c->peer, c->cert, true, &h, s->out + 2,
+		                         sizeof(s->out) - 2, &outlen)) {
 		case QUERY_ANSWERED:
 			send_answer(&h, s->out + 2, outlen);
 			break;
@@ -425,19 +448,33 @@ tcp_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct tcp_conn *c = arg;
 
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+	if ((what & BEV_EVENT_CONNECTED) && c->handshaking) {
+		/* TLS handshake done: who the client's certificate speaks for */
+		c->handshaking = false;
+		c->s->handshakes--;
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		struct tls_identity id;
+		if (ssl && tls_certificate_identity(ssl, &id) && (c->cert = malloc(sizeof(id))))
+			*c->cert = id;
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		if (c->tls && (what & BEV_EVENT_ERROR))
+			log_debug("tls: %s: %s", netaddr_format_addr(&c->peer, (char[64]){ 0 }, 64),
+			          c->handshaking ? "handshake failed" : "error");
 		tcp_close(c);
+	}
 }
 
+/*
+ * A new stream connection, plain TCP or (ssl not NULL) TLS: counted per
+ * address, admitted by evicting the quietest when the table is full.
+ */
 static void
-tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+conn_accept(struct server *s, evutil_socket_t fd, struct sockaddr *sa, SSL *ssl)
 {
-	struct server *s = arg;
 	struct tcp_conn *c;
 
-	(void)l;
-	(void)salen;
 	c = calloc(1, sizeof(*c));
 	if (!c || netaddr_from_sockaddr(sa, &c->peer) != 0) {
 		free(c);
@@ -453,6 +490,8 @@ tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, in
 		s->r->stats.tcp_refused++;
 		free(c);
 		close(fd);
+		if (ssl)
+			SSL_free(ssl);
 		return;
 	}
 	if (s->nconns >= (unsigned)s->opt->tcp_max_connections && s->conns_tail) {
@@ -465,13 +504,23 @@ tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, in
 		tcp_close(s->conns_tail);
 	}
 	c->s = s;
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (ssl) {
+		c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                                        BEV_OPT_CLOSE_ON_FREE);
+		c->tls = c->handshaking = c->bev != NULL;
+	} else {
+		c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (!c->bev) {
 		addrcount_dec(s->tcp_by_source, &c->peer);
+		if (ssl)
+			SSL_free(ssl);
 		free(c);
 		close(fd);
 		return;
 	}
+	if (c->handshaking)
+		s->handshakes++;
 	/* a client that does not read its answers is closed after the idle timeout */
 	struct timeval idle = { s->opt->tcp_idle_timeout, 0 };
 	bufferevent_set_timeouts(c->bev, NULL, &idle);
@@ -506,6 +555,31 @@ tcp_sweep(evutil_socket_t fd, short what, void *arg)
 		if (now - c->active >= limit)
 			tcp_close(c);
 	}
+}
+
+static void
+tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	(void)l;
+	(void)salen;
+	conn_accept(arg, fd, sa, NULL);
+}
+
+/* A DNS over TLS connection: at most tls-max-handshakes in progress at once. */
+static void
+tls_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *s = arg;
+	SSL *ssl;
+
+	(void)l;
+	(void)salen;
+	if (s->handshakes >= (unsigned)s->opt->tls_max_handshakes || !(ssl = SSL_new(s->tls_ctx))) {
+		s->r->stats.tcp_refused++;
+		close(fd);
+		return;
+	}
+	conn_accept(s, fd, sa, ssl);
 }
 
 static int
@@ -548,7 +622,7 @@ fail:
 }
 
 static int
-open_tcp(struct server *s, const struct listen_addr *la, char *err, size_t errlen)
+open_stream(struct server *s, const struct listen_addr *la, bool tls, char *err, size_t errlen)
 {
 	int one = 1;
 	int fd = socket(la->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -560,17 +634,20 @@ open_tcp(struct server *s, const struct listen_addr *la, char *err, size_t errle
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&la->addr, la->addrlen) != 0 || listen(fd, 128) != 0)
 		goto fail;
-	struct evconnlistener **nt = realloc(s->tcp, (s->ntcp + 1) * sizeof(*nt));
+	struct evconnlistener ***list = tls ? &s->tls : &s->tcp;
+	size_t *n = tls ? &s->ntls : &s->ntcp;
+	struct evconnlistener **nt = realloc(*list, (*n + 1) * sizeof(*nt));
 	if (!nt)
 		goto fail;
-	s->tcp = nt;
-	s->tcp[s->ntcp] = evconnlistener_new(s->base, tcp_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (!s->tcp[s->ntcp])
+	*list = nt;
+	nt[*n] = evconnlistener_new(s->base, tls ? tls_accept : tcp_accept, s, LEV_OPT_CLOSE_ON_FREE,
+	                            -1, fd);
+	if (!nt[*n])
 		goto fail;
-	s->ntcp++;
+	(*n)++;
 	return 0;
 fail:
-	snprintf(err, errlen, "tcp %s: %s", la->text, strerror(errno));
+	snprintf(err, errlen, "%s %s: %s", tls ? "tls" : "tcp", la->text, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -602,7 +679,15 @@ server_new(struct event_base *base, struct resolver *r, const struct options *op
 	}
 	for (size_t i = 0; i < opt->nlisten; i++)
 		if (open_udp(s, &opt->listen[i], err, errlen) != 0 ||
-		    open_tcp(s, &opt->listen[i], err, errlen) != 0)
+		    open_stream(s, &opt->listen[i], false, err, errlen) != 0)
+			goto fail;
+	if (opt->ntls_listen) {
+		s->tls_ctx = tls_server_context(opt, err, errlen);
+		if (!s->tls_ctx)
+			goto fail;
+	}
+	for (size_t i = 0; i < opt->ntls_listen; i++)
+		if (open_stream(s, &opt->tls_listen[i], true, err, errlen) != 0)
 			goto fail;
 	/* the table is full with one more than the connection cap (the one being admitted) */
 	s->tcp_by_source = addrcount_new((size_t)opt->tcp_max_connections + 1);
@@ -649,5 +734,9 @@ server_free(struct server *s)
 	for (size_t i = 0; i < s->ntcp; i++)
 		evconnlistener_free(s->tcp[i]);
 	free(s->tcp);
+	for (size_t i = 0; i < s->ntls; i++)
+		evconnlistener_free(s->tls[i]);
+	free(s->tls);
+	SSL_CTX_free(s->tls_ctx);
 	free(s);
 }
