@@ -99,8 +99,12 @@ if git -C "$SRCDIR" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         | tar --null --no-recursion -T - -cf -) | tar -xf - -C "$SRC"
     from="the git working tree"
 else
-    # a release tree: everything but the builds made inside it
-    tar -C "$SRCDIR" --exclude=./_build --exclude=./_inst --exclude='./build*' -cf - . | tar -xf - -C "$SRC"
+    # a release tree: everything but the build trees made inside it
+    excludes=(--exclude=./_build --exclude=./_inst)
+    for d in "$SRCDIR"/*/; do
+        [ -f "$d/config.status" ] && excludes+=("--exclude=./$(basename "$d")")
+    done
+    tar -C "$SRCDIR" "${excludes[@]}" -cf - . | tar -xf - -C "$SRC"
     from="$SRCDIR"
 fi
 assert_cmd "a copy of the source from $from holds debian/ and contrib/systemd/" \
@@ -109,13 +113,16 @@ assert_cmd "a copy of the source from $from holds debian/ and contrib/systemd/" 
 missing=$(cd "$SRC" && dpkg-checkbuilddeps 2>&1) \
     || skip_all "build dependencies missing (scripts/deps.sh installs them): ${missing#*: }"
 
+# make check's own make must not reach into the package build: its
+# MAKEFLAGS carry the jobserver and any variable given on its command line.
 t0=$(now_ms)
-if (cd "$SRC" && CLEARINGHOUSE_PACKAGE_BUILD=1 DEB_BUILD_OPTIONS="parallel=$(nproc)" \
+if (cd "$SRC" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+        CLEARINGHOUSE_PACKAGE_BUILD=1 DEB_BUILD_OPTIONS="parallel=$(nproc)" \
         timeout -k 10 400 dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 </dev/null; then
     ok "dpkg-buildpackage -us -uc -b builds the package ($(( ($(now_ms) - t0) / 1000 )) s)"
 else
     not_ok "dpkg-buildpackage -us -uc -b builds the package"
-    diag "$(grep -E 'error|Error|rror:' "$T/build.log" | head -n 20)" "$(tail -n 25 "$T/build.log")"
+    diag "$(grep -E ' error: |^(FAIL|ERROR): |\*\*\* ' "$T/build.log" | head -n 20)" "$(tail -n 15 "$T/build.log")"
     stop_here
 fi
 DEB=$(ls "$T"/${PKG}_*.deb 2>/dev/null | head -n 1)
