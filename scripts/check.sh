@@ -25,7 +25,8 @@
 # Environment: CHECK_SKIP_DEPS=1 skips step 1, CHECK_BUILDS="build build-san"
 # chooses the builds, CHECK_DISTCHECK=0 skips step 4, JOBS (default 2),
 # CHECK_STEP_TIMEOUT (seconds, default 1800) bounds each make; each test has
-# its own time limit too (TEST_TIMEOUT in Makefile.am).
+# its own time limit too (TEST_TIMEOUT in Makefile.am). CHECK_FUZZ=0 skips the
+# bounded fuzzing (FUZZ_SECONDS per libFuzzer target, in build-fuzz/).
 
 set -uo pipefail
 
@@ -218,6 +219,42 @@ for b in "${BUILT[@]}"; do
         show_tail "$LOGDIR/$b-distcheck.log" 30
     fi
 done
+
+# ------------------------------------------------------------------ fuzzing
+
+# A bounded search with every libFuzzer target of tests/fuzz (README.md
+# there) when clang has libFuzzer: build-fuzz/ (CC=clang --enable-fuzzers),
+# FUZZ_SECONDS (default 20) per target, over the committed corpus; a crash,
+# a leak or a broken invariant fails it. CHECK_FUZZ=0 skips it.
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+fuzz_args="CC=clang --enable-fuzzers --enable-werror"
+if [ "${CHECK_FUZZ:-1}" != 0 ]; then
+    section "fuzzing (libFuzzer, $FUZZ_SECONDS s per target)"
+    F=$ROOT/build-fuzz
+    if ! printf 'int LLVMFuzzerTestOneInput(const void *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
+        | clang -fsanitize=fuzzer -x c - -o "$LOGDIR/fuzz-probe" >"$LOGDIR/fuzz-probe.log" 2>&1; then
+        SKIPPED=$((SKIPPED + 1))
+        echo "skipped: no clang with libFuzzer (scripts/deps.sh installs clang libclang-rt-dev)"
+    elif ! { mkdir -p "$F" && { [ "$(cd "$F" && ./config.status --config 2>/dev/null | tr -d "'")" = "$fuzz_args" ] \
+        || (cd "$F" && ../configure $fuzz_args) >"$LOGDIR/build-fuzz-configure.log" 2>&1; }; }; then
+        fail "build-fuzz: configure $fuzz_args"
+        show_tail "$LOGDIR/build-fuzz-configure.log"
+    elif ! timeout "$STEP_TIMEOUT" make -C "$F" -j"$JOBS" >"$LOGDIR/build-fuzz-make.log" 2>&1 </dev/null; then
+        fail "build-fuzz: make"
+        grep -E 'error|Error' "$LOGDIR/build-fuzz-make.log" | head -n 30 | sed 's/^/    /'
+    else
+        pass "build-fuzz: make ($fuzz_args)"
+        for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
+            t=$(basename "$src" .c)
+            if out=$("$ROOT/tests/fuzz/run.sh" "$F" "$t" "$FUZZ_SECONDS" 2>&1); then
+                pass "$(tail -n 1 <<<"$out")"
+            else
+                fail "$(tail -n 1 <<<"$out")"
+                sed '$d' <<<"$out"
+            fi
+        done
+    fi
+fi
 
 # ------------------------------------------------------------------ summary
 

@@ -15,6 +15,7 @@ PACKAGES=(
     libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev libidn2-dev
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
     bc ca-certificates procps util-linux
+    clang libclang-rt-dev
     debhelper dpkg-dev lintian mandoc man-db systemd
 )
 E2E_PACKAGES=(
