@@ -82,6 +82,9 @@ policy_swap(struct policy *p, void *arg)
 	policy_free(old);
 	d->reloads++;
 	update_reload_metrics(d);
+	char status[96];
+	snprintf(status, sizeof(status), "STATUS=serving policy serial %llu", (unsigned long long)p->serial);
+	notify_systemd(status);
 }
 
 /* The watcher's counters into the metrics. */
@@ -391,6 +394,14 @@ main(int argc, char **argv)
 	if (!check_only && d.opt.decision_log && log_json_open(d.opt.decision_log) != 0) {
 		log_err("decision-log %s: %s", d.opt.decision_log, strerror(errno));
 		goto out;
+	}
+	/* the service user must open it again after a rotation (SIGHUP) */
+	if (!check_only && d.opt.decision_log && geteuid() == 0 && d.opt.username &&
+	    strcmp(d.opt.username, "root") != 0) {
+		struct passwd *pw = getpwnam(d.opt.username);
+		if (pw && chown(d.opt.decision_log, pw->pw_uid, pw->pw_gid) != 0)
+			log_warn("decision-log %s: chown to %s: %s", d.opt.decision_log, d.opt.username,
+			         strerror(errno));
 	}
 	if (privdrop_check(&d.opt, !check_only, err, sizeof(err)) != 0) {
 		log_err("config: %s", err);
