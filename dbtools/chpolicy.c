@@ -46,6 +46,27 @@ static const struct ch_optdef ch_optdefs[] = {
 	OPT_ARG("service", service),
 	OPT_ARG("weight", weight),
 	OPT_ARG("port", port),
+	OPT_ARG("out", out),
+	OPT_ARG("config", config),
+	OPT_ARG("format", format),
+	OPT_ARG("requester", requester),
+	OPT_ARG("peer", peer),
+	OPT_ARG("decision", decision),
+	OPT_ARG("valid-for", valid_for),
+	OPT_ARG("sign", sign),
+	OPT_ARG("pubkey", pubkey),
+	OPT_ARG("sig", sig),
+	OPT_ARG("apex", apex),
+	OPT_ARG("at", at),
+	OPT_ARG("ttl", ttl),
+	OPT_ARG("zone-file", zone_file),
+	OPT_ARG("sink-mode", sink_mode),
+	OPT_ARG("sink-host", sink_host),
+	OPT_ARG("sink-port", sink_port),
+	OPT_ARG("ttl-cap", ttl_cap),
+	OPT_ARG("require-mutual", require_mutual),
+	OPT_ARG("unknown-peer", unknown_peer),
+	OPT_ARG("police-domain-address", police_domain_address),
 	{ "address", true, offsetof(struct ch_args, address), true },
 	OPT_FLAG("disabled", disabled),
 	OPT_FLAG("enable", enable),
@@ -59,6 +80,15 @@ static const struct ch_optdef ch_optdefs[] = {
 };
 
 /* ------------------------------------------------------------ the table */
+
+/* The settings of resolverd that shape a view, as flags named like its keywords. */
+#define SETTINGS_OPTS "config zone-file sink-mode sink-host sink-port ttl-cap require-mutual " \
+	"unknown-peer police-domain-address no-mutual"
+#define SETTINGS_HELP \
+	"SETTINGS: resolverd's, from --config FILE (resolverd.conf), then flags named\n" \
+	"as its keywords: --sink-mode, --sink-host, --sink-port, --ttl-cap,\n" \
+	"--require-mutual yes|no, --unknown-peer, --police-domain-address yes|no,\n" \
+	"--zone-file (the sink host's addresses; required without --config).\n"
 
 static const struct ch_cmd ch_cmds[] = {
 	{ "init", ch_cmd_init, "", "create a new policy database (WAL mode)", "", 0, 0, DB_NONE,
@@ -186,6 +216,58 @@ static const struct ch_cmd ch_cmds[] = {
 	  "form, target hosts without an address, domains without identity and domains\n"
 	  "nobody may reach (with mutual consent unless --no-mutual).\n"
 	  "Exit status: 0 clean, 1 warnings only, 3 integrity or schema error.\n" },
+	{ "export view", ch_cmd_export_view, "R [--out FILE] [SETTINGS]",
+	  "requester R's view as a Response Policy Zone", SETTINGS_OPTS " out ttl", 1, 1, DB_READ,
+	  "What resolverd answers requester R (a domain) for every peer's XMPP service\n"
+	  "names, names and target hosts, as a master-format zone that is a valid RPZ:\n"
+	  "CNAME rpz-passthru. where allowed, the sink where denied, a comment naming the\n"
+	  "rule behind each entry, and a header with the settings and what RPZ cannot say.\n"
+	  "  --out FILE     write FILE (whole or not at all) instead of standard output\n"
+	  "  --ttl N        TTL of every record (default and at most ttl-cap)\n"
+	  SETTINGS_HELP },
+	{ "export views", ch_cmd_export_views, "DIR [SETTINGS]",
+	  "every requester's view, with unbound.conf and named.conf fragments", SETTINGS_OPTS " ttl", 1,
+	  1, DB_READ,
+	  "Writes DIR/DOMAIN.rpz for every domain, DIR/unbound.conf (a tag per requester,\n"
+	  "its identities tagged, one rpz: clause per zone) and DIR/named.conf (one view\n"
+	  "per requester with its response-policy zone).\n" SETTINGS_HELP },
+	{ "export matrix", ch_cmd_export_matrix,
+	  "[--format csv|json] [--requester R] [--peer P] [--decision allow|deny] [--out FILE]",
+	  "every (requester, peer) decision with its rule and reason",
+	  "format requester peer decision out config no-mutual require-mutual", 0, 0, DB_READ,
+	  "One line per (requester, peer), sorted by requester then peer: CSV with a\n"
+	  "header line (default) or JSON Lines (--format json). Streams: memory does not\n"
+	  "grow with the rows. --config FILE / --require-mutual yes|no / --no-mutual:\n"
+	  "decide as resolverd with that setting (default: require-mutual yes).\n" },
+	{ "export table", ch_cmd_export_table,
+	  "[--format json|csv|zone] [--out FILE] [--valid-for DURATION] [--apex NAME] [--sign KEYFILE]",
+	  "the signed lookup table of every domain (policy push)", "format out valid-for apex sign", 0,
+	  0, DB_READ,
+	  "Every domain with its level, enabled flag and groups, the serial, the time\n"
+	  "made and the validity end (--valid-for, default 30d). --sign KEYFILE (PEM\n"
+	  "Ed25519, from chpolicy keygen) also writes FILE.sig: base64 of the Ed25519\n"
+	  "signature over FILE's exact bytes. The format is in docs/chpolicy.md.\n" },
+	{ "keygen", ch_cmd_keygen, "--out PREFIX", "make an Ed25519 key pair for export table --sign",
+	  "out", 0, 0, DB_NONE,
+	  "Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (PEM public key);\n"
+	  "never overwrites.\n" },
+	{ "verify-table", ch_cmd_verify_table, "FILE --pubkey PEMFILE [--sig SIGFILE]",
+	  "check a policy table's signature and validity", "pubkey sig", 1, 1, DB_NONE,
+	  "The signature is read from FILE.sig unless --sig is given.\n"
+	  "Exit status: 0 good signature and valid now, 1 good signature but expired,\n"
+	  "2 usage error, 3 bad signature, missing file or key, or not a policy table.\n" },
+	{ "diff", ch_cmd_diff, "A B [--at TIME] [--no-mutual] [--config FILE]",
+	  "the (requester, peer) decisions that differ between two serials or two matrix exports",
+	  "at no-mutual config require-mutual", 2, 2, DB_READ,
+	  "A and B are serials (the policy at each is rebuilt from the change log) or\n"
+	  "files written by export matrix (CSV or JSON Lines). Lists each pair whose\n"
+	  "decision differs, with the rule behind each side. Serials are decided at\n"
+	  "--at TIME (default now), so that only edits show.\n"
+	  "Exit status: 0 no difference, 1 differences, 2 usage, 3 error.\n" },
+	{ "rebuild", ch_cmd_rebuild, "SERIAL FILE", "write the policy as it was at SERIAL, from the change log",
+	  "", 2, 2, DB_READ,
+	  "FILE (new) gets the policy tables as they were at SERIAL, rebuilt from the\n"
+	  "audit table, with the built-in schema and an empty change log.\n" },
 };
 
 #define CH_NCMDS (sizeof(ch_cmds) / sizeof(ch_cmds[0]))

@@ -54,6 +54,10 @@ struct ch_args {
 	const char *pos[CH_MAXPOS];
 	int npos;
 	const char *level, *note, *from, *to, *priority, *expires, *since, *service, *weight, *port;
+	/* exports, keys, diff */
+	const char *out, *config, *format, *requester, *peer, *decision, *valid_for, *sign, *pubkey,
+	           *sig, *apex, *at, *ttl, *zone_file, *sink_mode, *sink_host, *sink_port, *ttl_cap,
+	           *require_mutual, *unknown_peer, *police_domain_address;
 	const char *address[CH_MAXADDR];
 	int naddress;
 	bool disabled, enable, disable, allow, deny, all, no_mutual, dry_run, enforce;
@@ -232,6 +236,47 @@ struct ch_status {
  */
 int ch_status_read(const char *db_path, struct ch_status *s);
 
+/**
+ * Parse a time argument: 'YYYY-MM-DD HH:MM:SS' in UTC (a 'T' separator is
+ * accepted) or +N[s|m|h|d|w] from now. Writes the canonical
+ * 'YYYY-MM-DD HH:MM:SS' into out (len bytes, at least 20) and returns 0, or
+ * -1 when s is neither (out untouched).
+ */
+int ch_parse_time(const char *s, time_t now, char *out, size_t len);
+
+/**
+ * A duration N[s|m|h|d|w] (plain N: seconds), from 1 second to 100 years.
+ * 0 with *secs set, or -1.
+ */
+int ch_parse_duration(const char *s, int64_t *secs);
+
+/* ------------------------------------------------------------ atomic output */
+
+/**
+ * An output file that appears whole or not at all: written to a temporary
+ * file in the same directory (PATH.tmp.XXXXXX, mode 0644 less the umask)
+ * and renamed over PATH by ch_out_commit. path NULL or "-": standard
+ * output, written as it goes. The strings are owned by the struct.
+ */
+struct ch_out {
+	FILE *f;
+	char *path, *tmp;
+};
+
+/**
+ * Open o for path (see above). CH_OK, or CH_FAIL reported ("PATH: why",
+ * e.g. a directory that does not exist or cannot be written).
+ */
+int ch_out_open(const struct ch_ctx *c, struct ch_out *o, const char *path);
+/**
+ * Flush, sync and close o, then rename the temporary file to its path.
+ * CH_OK, or CH_FAIL reported (a write error: disk full...) with the
+ * temporary file removed. o is closed in either case.
+ */
+int ch_out_commit(const struct ch_ctx *c, struct ch_out *o);
+/** Close o and remove its temporary file (an export that failed). NULL-safe. */
+void ch_out_abort(struct ch_out *o);
+
 /* ------------------------------------------------------------ commands */
 
 /*
@@ -364,5 +409,115 @@ int ch_cmd_status(struct ch_ctx *c, const struct ch_args *a);
  * database that is damaged or not a database at all. CH_FAIL when refused.
  */
 int ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a);
+
+/* chpolicy_export.c */
+
+/**
+ * A policy snapshot with what the exports say of it, made once: the text
+ * of each rule ("domain:a.test -> any allow", by index in p->rules), the
+ * rules by id and the domains by name (indexes), the time decisions are
+ * made at and whether they need mutual consent. Owns p and every array.
+ */
+struct policy;
+struct policy_verdict;
+struct ch_expolicy {
+	struct policy *p;
+	char **text;
+	uint32_t *by_id;
+	uint32_t *order;
+	time_t now;
+	bool mutual;
+};
+
+/**
+ * Fill x's indexes for x->p (already loaded: x owns it from now on),
+ * deciding at the current time. CH_OK; exits with CH_FAIL when out of memory.
+ */
+int ch_ex_index(struct ch_expolicy *x, bool mutual);
+/** Free x and its snapshot; x may be all zero. */
+void ch_ex_free(struct ch_expolicy *x);
+/**
+ * Why R -> P (domain indexes) came out as v says, in words: "rule 3: any
+ * -> any allow; mutual: rule 5: ...", "default deny", "no mutual consent:
+ * ...", "domain disabled (X)", "own domain", and any dry-run rule that
+ * would change it. Into buf (len bytes); returns buf.
+ */
+char *ch_ex_verdict_words(const struct ch_expolicy *x, uint32_t r, uint32_t peer,
+                          const struct policy_verdict *v, char *buf, size_t len);
+/** The CSV header line of export matrix, with its newline. */
+extern const char ch_matrix_csv_header[];
+
+/**
+ * export view R [--out FILE] [settings]: requester R's view as a Response
+ * Policy Zone (master file). CH_USAGE unknown R or a bad setting, CH_FAIL
+ * database or output error (nothing is left at FILE then).
+ */
+int ch_cmd_export_view(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * export views DIR [settings]: one RPZ zone per domain in DIR, plus
+ * unbound.conf and named.conf fragments that give each requester its
+ * zone. CH_FAIL when DIR cannot be written.
+ */
+int ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * export matrix [--format csv|json] [--requester R] [--peer P]
+ * [--decision allow|deny] [--out FILE]: every (requester, peer) decision,
+ * one line each, streamed (memory does not grow with the rows).
+ */
+int ch_cmd_export_matrix(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * export table [--format json|csv|zone] [--out FILE] [--valid-for D]
+ * [--apex NAME] [--sign KEYFILE]: the signed lookup table of every domain
+ * (docs/chpolicy.md, "The policy table").
+ */
+int ch_cmd_export_table(struct ch_ctx *c, const struct ch_args *a);
+
+/* chpolicy_sign.c */
+
+/** keygen --out PREFIX: an Ed25519 key pair, PREFIX.key (0600) and PREFIX.pub; never overwrites. */
+int ch_cmd_keygen(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * verify-table FILE --pubkey PEM [--sig SIGFILE]: CH_OK good signature and
+ * valid now, CH_NO good signature but expired or not yet valid, CH_FAIL a
+ * bad signature or an unreadable or malformed file or key.
+ */
+int ch_cmd_verify_table(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * Sign the bytes of file with the PEM Ed25519 private key in keyfile: the
+ * base64 of the 64-byte signature, NUL-terminated, into b64 (len bytes, at
+ * least 89). CH_OK, or CH_FAIL reported (a missing, unreadable or
+ * non-Ed25519 key, an unreadable file).
+ */
+int ch_sign_file(const struct ch_ctx *c, const char *file, const char *keyfile, char *b64,
+                 size_t len);
+
+/* chpolicy_diff.c */
+
+/**
+ * diff A B [--at TIME] [settings]: the (requester, peer) pairs whose
+ * decision differs between two serials (the policy at each rebuilt from
+ * the change log) or between two matrix exports (files). CH_OK no
+ * difference, CH_NO differences (listed), CH_USAGE / CH_FAIL as usual.
+ */
+int ch_cmd_diff(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * Rebuild into mem (an empty in-memory database) the policy tables as they
+ * were at serial, from c->db's change log: meta holds that serial. CH_OK,
+ * or CH_FAIL reported: a serial the log does not reach, or a restore
+ * recorded without its content.
+ */
+int ch_rebuild_at(struct ch_ctx *c, sqlite3 *mem, int64_t serial);
+/**
+ * rebuild SERIAL FILE: FILE (new, never overwritten) with the built-in
+ * schema, the policy as it was at SERIAL and an empty change log.
+ */
+int ch_cmd_rebuild(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * The audit rows a restore writes after its own row: one 'insert' row per
+ * row of every policy table of the restored database (schema name db), at
+ * serial, by actor, so that the change log can rebuild the policy after a
+ * restore. 0, or -1 (SQLite's error on db's connection).
+ */
+int ch_audit_snapshot(sqlite3 *db, int64_t serial, const char *actor);
 
 #endif

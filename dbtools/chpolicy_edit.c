@@ -77,42 +77,23 @@ name_normalize(const char *in)
 }
 
 /*
- * --expires: an absolute UTC time 'YYYY-MM-DD HH:MM:SS' (a 'T' separator is
+ * --expires, --at: an absolute UTC time 'YYYY-MM-DD HH:MM:SS' (a 'T' separator is
  * accepted) or +N[s|m|h|d|w] from now. Checked here, strictly, because the
  * schema's datetime() test accepts many forms ('now', Julian day numbers) that
  * an operator would not mean. Writes the canonical form into out.
  */
-static int
-parse_expires(const char *s, time_t now, char *out, size_t len)
+int
+ch_parse_time(const char *s, time_t now, char *out, size_t len)
 {
 	static const char pattern[] = "dddd-dd-dd dd:dd:dd";
 	struct tm tm, back;
 	time_t t;
 
 	if (s[0] == '+') {
-		int64_t n = 0, unit = 1;
-		size_t i = 1;
-		for (; s[i] >= '0' && s[i] <= '9'; i++) {
-			if (n > INT64_C(1000000000000))
-				return -1;
-			n = n * 10 + (s[i] - '0');
-		}
-		if (i == 1 || n <= 0)
+		int64_t secs;
+		if (ch_parse_duration(s + 1, &secs) != 0)
 			return -1;
-		switch (s[i]) {
-		case '\0': case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		case 'w': unit = 7 * 86400; break;
-		default: return -1;
-		}
-		if (s[i] != '\0' && s[i + 1] != '\0')
-			return -1;
-		/* a century is plenty, and keeps time_t arithmetic far from overflow */
-		if (n > INT64_C(100) * 366 * 86400 / unit)
-			return -1;
-		ch_fmt_time(now + (time_t)(n * unit), out, len);
+		ch_fmt_time(now + (time_t)secs, out, len);
 		return 0;
 	}
 	if (strlen(s) != sizeof(pattern) - 1)
@@ -818,7 +799,7 @@ ch_cmd_rule_add(struct ch_ctx *c, const struct ch_args *a)
 		return ch_usage(c, "give exactly one of --allow and --deny");
 	if (a->priority && ch_parse_int64(a->priority, &priority) != 0)
 		return ch_usage(c, "--priority: not an integer: '%s'", a->priority);
-	if (a->expires && parse_expires(a->expires, time(NULL), expires, sizeof(expires)) != 0)
+	if (a->expires && ch_parse_time(a->expires, time(NULL), expires, sizeof(expires)) != 0)
 		return ch_usage(c, "--expires: want 'YYYY-MM-DD HH:MM:SS' (UTC) or +N[s|m|h|d|w], not '%s'",
 		                a->expires);
 	if ((rc = sel_parse(c, "--from", a->from, &from)) != 0) {
@@ -1141,12 +1122,20 @@ restore_prepare(struct ch_ctx *c, sqlite3 *mem, const char *file, int64_t serial
 
 	if (sqlite3_exec(mem, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
+	int64_t first = 0, last = 0; /* the ids of the rows merged from FILE's log */
 	if (live > 0) {
 		if (sqlite3_prepare_v2(mem, "ATTACH DATABASE ? AS live", -1, &st, NULL) != SQLITE_OK)
 			goto out;
 		sqlite3_bind_text(st, 1, c->db_path, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE || merge_audit(mem) != 0)
 			goto out;
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(mem, "SELECT coalesce((SELECT max(id) FROM live.audit), 0) + 1,"
+		                       " coalesce((SELECT max(id) FROM main.audit), 0)", -1, &st, NULL) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_ROW)
+			goto out;
+		first = sqlite3_column_int64(st, 0);
+		last = sqlite3_column_int64(st, 1);
 		sqlite3_finalize(st);
 	}
 	if (sqlite3_prepare_v2(mem,
@@ -1158,16 +1147,22 @@ restore_prepare(struct ch_ctx *c, sqlite3 *mem, const char *file, int64_t serial
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(mem,
 	        "INSERT INTO main.audit (serial, actor, tbl, op, old, new) VALUES (?1, ?2, 'database',"
-	        " 'restore', json_object('serial', ?3), json_object('file', ?4, 'serial', ?5))",
+	        " 'restore', json_object('serial', ?3), json_object('file', ?4, 'serial', ?5,"
+	        " 'history', CASE WHEN ?6 <= ?7 THEN json_array(?6, ?7) END, 'snapshot', 1))",
 	        -1, &st, NULL) != SQLITE_OK)
 		goto out;
+	sqlite3_bind_int64(st, 6, first);
+	sqlite3_bind_int64(st, 7, last);
 	sqlite3_bind_int64(st, 1, serial);
 	sqlite3_bind_text(st, 2, c->actor ? c->actor : default_actor(), -1, SQLITE_TRANSIENT);
 	if (live > 0)
 		sqlite3_bind_int64(st, 3, live);
 	sqlite3_bind_text(st, 4, file, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, src);
-	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_exec(mem, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	/* then the restored content, so that the log alone rebuilds the policy after it */
+	if (sqlite3_step(st) != SQLITE_DONE ||
+	    ch_audit_snapshot(mem, serial, c->actor ? c->actor : default_actor()) != 0 ||
+	    sqlite3_exec(mem, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
 	rc = CH_OK;
 out:

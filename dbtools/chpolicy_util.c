@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <idn2.h>
 #include <sqlite3.h>
@@ -419,4 +421,134 @@ ch_status_read(const char *db_path, struct ch_status *s)
 	}
 	fclose(f);
 	return 0;
+}
+
+/* ------------------------------------------------------------ durations */
+
+int
+ch_parse_duration(const char *s, int64_t *secs)
+{
+	int64_t n = 0, unit = 1;
+	size_t i = 0;
+
+	if (!s)
+		return -1;
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (n > INT64_C(1000000000000))
+			return -1;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (i == 0 || n <= 0)
+		return -1;
+	switch (s[i]) {
+	case '\0': case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	case 'w': unit = 7 * 86400; break;
+	default: return -1;
+	}
+	if (s[i] != '\0' && s[i + 1] != '\0')
+		return -1;
+	/* a century is plenty, and keeps time_t arithmetic far from overflow */
+	if (n > INT64_C(100) * 366 * 86400 / unit)
+		return -1;
+	*secs = n * unit;
+	return 0;
+}
+
+/* ------------------------------------------------------------ atomic output */
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d) {
+		perror("chpolicy");
+		exit(CH_FAIL);
+	}
+	return d;
+}
+
+int
+ch_out_open(const struct ch_ctx *c, struct ch_out *o, const char *path)
+{
+	memset(o, 0, sizeof(*o));
+	if (!path || strcmp(path, "-") == 0) {
+		o->f = stdout;
+		return CH_OK;
+	}
+	size_t len = strlen(path) + 16;
+	o->path = xstrdup(path);
+	o->tmp = malloc(len);
+	if (!o->tmp) {
+		perror("chpolicy");
+		exit(CH_FAIL);
+	}
+	snprintf(o->tmp, len, "%s.tmp.XXXXXX", path);
+	int fd = mkstemp(o->tmp);
+	if (fd < 0) {
+		int e = errno;
+		free(o->tmp);
+		o->tmp = NULL;
+		ch_out_abort(o);
+		return ch_error(c, CH_FAIL, "%s: %s", path, strerror(e));
+	}
+	/* mkstemp makes it 0600: an export is meant to be read by others */
+	mode_t mask = umask(022);
+	umask(mask);
+	fchmod(fd, 0644 & ~mask);
+	o->f = fdopen(fd, "w");
+	if (!o->f) {
+		int e = errno;
+		close(fd);
+		ch_out_abort(o);
+		return ch_error(c, CH_FAIL, "%s: %s", path, strerror(e));
+	}
+	return CH_OK;
+}
+
+int
+ch_out_commit(const struct ch_ctx *c, struct ch_out *o)
+{
+	int e = 0;
+
+	if (o->f == stdout) {
+		o->f = NULL;
+		if (fflush(stdout) != 0)
+			return ch_error(c, CH_FAIL, "stdout: %s", strerror(errno));
+		return CH_OK;
+	}
+	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
+		e = errno ? errno : EIO;
+	if (fclose(o->f) != 0 && !e)
+		e = errno;
+	o->f = NULL;
+	if (!e && rename(o->tmp, o->path) != 0)
+		e = errno;
+	if (e) {
+		int rc = ch_error(c, CH_FAIL, "%s: %s", o->path, strerror(e));
+		ch_out_abort(o);
+		return rc;
+	}
+	free(o->tmp);
+	free(o->path);
+	o->tmp = o->path = NULL;
+	return CH_OK;
+}
+
+void
+ch_out_abort(struct ch_out *o)
+{
+	if (!o)
+		return;
+	if (o->f && o->f != stdout)
+		fclose(o->f);
+	o->f = NULL;
+	if (o->tmp)
+		unlink(o->tmp);
+	free(o->tmp);
+	free(o->path);
+	o->tmp = o->path = NULL;
 }
