@@ -37,7 +37,8 @@
  *     65535; late answers (through the transport) too;
  *   - every answer parses (ldns_wire2pkt);
  *   - once every lookup has been called back, every handle the transport
- *     held has been released, nothing is in flight and nobody waits.
+ *     held has been released, nothing is in flight, nobody waits, and no
+ *     source is counted as waiting (recursion-max-per-source).
  */
 #include "config.h"
 #include "fuzz.h"
@@ -461,5 +462,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r.ninflight != 0 || r.oldest != NULL || r.learning != 0)
 		FAIL("lookups in flight (%zu), clients waiting (%s) or learning (%u) after every lookup was answered",
 		     r.ninflight, r.oldest ? "yes" : "no", r.learning);
+	for (int i = 0; i < 8; i++)
+		if (addrcount_get(r.waiting_by_source, &sources[i]) != 0)
+			FAIL("source %d still counts %u queries waiting, none waits", i,
+			     addrcount_get(r.waiting_by_source, &sources[i]));
 	return 0;
 }

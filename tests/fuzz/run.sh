@@ -13,7 +13,8 @@
 #
 # (or "...; CRASH: FILE" with the sanitizer's report before it) and exits
 # non-zero on a crash, a leak, a timeout or an out-of-memory. Each target's
-# own flags (the largest input, leak checking) are set here.
+# own flags (the largest input, leak checking) are set here, and its
+# dictionary tests/fuzz/TARGET.dict passed when there is one.
 set -uo pipefail
 
 if [ $# -lt 3 ]; then
@@ -43,6 +44,10 @@ case $TARGET in
     fuzz_policydb) flags=(-max_len=2048) ;;
     *) flags=() ;;
 esac
+
+if [ -f "$HERE/$TARGET.dict" ]; then
+    flags+=(-dict="$HERE/$TARGET.dict")
+fi
 
 mkdir -p "$WORK/corpus/$TARGET" "$WORK/artifacts"
 LOG=$WORK/$TARGET.log

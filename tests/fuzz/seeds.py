@@ -2,6 +2,12 @@
 """Seed inputs for the fuzz targets of tests/fuzz (see README.md there).
 
     python3 tests/fuzz/seeds.py [--no-dig] OUTDIR
+    python3 tests/fuzz/seeds.py --dicts DIR
+
+The second form writes the libFuzzer dictionaries DIR/<target>.dict (the
+committed ones are tests/fuzz/*.dict; run.sh passes them): the wire names
+and types of the test policy and zone, the config keywords (read from
+resolverd/options.c), zone file words, stream header words.
 
 writes OUTDIR/<target>/seed-<sha1> files in each target's input format:
 real queries captured from dig and kdig (a UDP socket on loopback answers
@@ -481,6 +487,51 @@ def policydb_seeds():
     return out
 
 
+def dict_line(token):
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else "\\x%02x" % b
+                         for b in token) + '"'
+
+
+def dictionaries():
+    names = ["_xmpp-server._tcp", "_xmpps-server._tcp", "_jabber._tcp", "a.test", "b.test",
+             "c.test", "d.test", "e.test", "g.test", "sub.a.test", "xmpp.b.test", "tls.b.test",
+             "hidden.g.test", "clearinghouse.test", "sink.clearinghouse.test", "www.example",
+             "mail.elsewhere.example", "real.hidden.example", "test"]
+    dns = [name(n)[:-1] for n in names] + [name(n) for n in names]
+    dns += [struct.pack("!H", T[t]) for t in ("A", "AAAA", "SRV", "CNAME", "DNAME", "SOA", "OPT",
+                                              "TSIG", "RRSIG", "NS", "TXT", "AXFR", "ANY")]
+    dns += [opt(), opt(do=1), b"\xc0\x0c", b"\x00\x01\x00\x01", b"\x00\x21\x00\x01",
+            b"\x00\x0a\x00\x08", b"\x00\x08\x00\x07\x00\x01", b"\x14\x95"]
+    keywords = []
+    try:
+        import re
+        src = open(os.path.join(TOP, "resolverd", "options.c")).read()
+        keywords = re.findall(r'^\s*\{ "([a-z0-9-]+)"', src, re.M)
+    except OSError:
+        pass
+    config = [(k + ": ").encode() for k in keywords] + [
+        b"127.0.0.1@53", b"::1@5300", b"0.0.0.0@53", b"::@53", b"10.0.0.0/8", b"yes", b"no",
+        b"host", b"refuse", b"listener", b"deny", b"pass", b"\n", b"#"]
+    zone = [b"$ORIGIN ", b"$TTL ", b"$INCLUDE ", b" IN ", b" CH ", b" SOA ", b" NS ", b" A ",
+            b" AAAA ", b" SRV ", b" TXT ", b" CNAME ", b" DNAME ", b" TYPE65280 ", b"\\# ",
+            b" ( ", b" ) ", b"; ", b"@", b"*.", b"\\.", b"\\065", b"clearinghouse.test.",
+            b"2001:db8::1", b"192.0.2.1", b"3600"]
+    sink = [b"<stream:stream", b" to='", b" from='", b' to="', b' from="', b"'", b">",
+            b" version='1.0'", b"xmlns='jabber:server'", b"c.test", b"a.test"]
+    return {"fuzz_query": dns, "fuzz_tcp_frames": dns + [b"\x00\x0c", b"\xff\xff"],
+            "fuzz_config": config, "fuzz_zone": zone, "fuzz_sink_stream": sink}
+
+
+def write_dicts(outdir):
+    os.makedirs(outdir, exist_ok=True)
+    for target, tokens in dictionaries().items():
+        with open(os.path.join(outdir, target + ".dict"), "w") as f:
+            f.write("# %s: libFuzzer dictionary, written by tests/fuzz/seeds.py --dicts\n" % target)
+            for t in dict.fromkeys(tokens):
+                f.write(dict_line(t) + "\n")
+        print("%s.dict: %d tokens" % (target, len(set(tokens))))
+
+
 def write(outdir, target, inputs):
     d = os.path.join(outdir, target)
     os.makedirs(d, exist_ok=True)
@@ -493,8 +544,12 @@ def write(outdir, target, inputs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-dig", action="store_true", help="do not run dig and kdig")
+    ap.add_argument("--dicts", action="store_true", help="write the dictionaries instead")
     ap.add_argument("outdir")
     args = ap.parse_args()
+    if args.dicts:
+        write_dicts(args.outdir)
+        return 0
     queries = ([] if args.no_dig else captured_queries()) + crafted_queries()
     write(args.outdir, "fuzz_query", fuzz_query_seeds(queries))
     write(args.outdir, "fuzz_tcp_frames", tcp_frames_seeds(queries))
