@@ -140,6 +140,22 @@ read_some(int fd, uint8_t *buf, size_t cap, size_t *len, bool *eof)
 	}
 }
 
+/*
+ * Run the loop and read until the server has nothing more to say: three
+ * rounds in a row without a byte (an answer bigger than what one write
+ * event sends comes in several), or the end of the stream.
+ */
+static void
+settle(int fd, uint8_t *buf, size_t cap, size_t *len, bool *eof)
+{
+	for (int quiet = 0, round = 0; quiet < 3 && round < 1000 && !*eof; round++) {
+		size_t before = *len;
+		run_loop(1);
+		read_some(fd, buf, cap, len, eof);
+		quiet = *len == before ? quiet + 1 : 0;
+	}
+}
+
 static void
 setup(void)
 {
@@ -271,16 +287,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (eof)
 			break;
 	}
-	run_loop(2);
+	settle(fd, back, sizeof(back), &back_len, &eof);
 	if (flags & 0x20) {
 		answer_lookups();
-		run_loop(2);
+		settle(fd, back, sizeof(back), &back_len, &eof);
 	}
 	if (flags & 0x80) {
 		shutdown(fd, SHUT_WR);
-		run_loop(2);
+		settle(fd, back, sizeof(back), &back_len, &eof);
 	}
-	read_some(fd, back, sizeof(back), &back_len, &eof);
 
 	/* whole frames of responses to queries that were sent */
 	static uint16_t ids[65536];
