@@ -246,5 +246,29 @@ wait_either() {
     done
 }
 
+# e2e_send_and_wait FROM TO ID TIMEOUT_S: FROM's user sends a message to TO's
+# user (${USER[TO]}@TO.test; nobody@TO.test for a domain without a server)
+# and waits for it to arrive or for an error to come back. Sets OUTCOME (recv,
+# error, timeout; nosend when it was not sent), LATENCY_MS (from the send to
+# the event) and ERRLINE (the error's condition and text).
+e2e_send_and_wait() {
+    local from=$1 to=$2 id=$3 t0
+    OUTCOME=nosend LATENCY_MS=0 ERRLINE=""
+    touch "$CLIENT_DIR/$to.events"
+    client_send "$from" "${USER[$to]:-nobody}@$to.test" "$id"
+    wait_event "$from" sent "$id" 5 || return
+    t0=$(event_time "$from" sent "$id")
+    wait_either "$to" "$from" "$id" "$4"
+    OUTCOME=$WAITED
+    case $OUTCOME in
+        recv) LATENCY_MS=$(( $(event_time "$to" recv "$id") - t0 )) ;;
+        error)
+            LATENCY_MS=$(( $(event_time "$from" error "$id") - t0 ))
+            ERRLINE=$(event_line "$from" error "$id" | cut -d' ' -f5-)
+            ;;
+        timeout) LATENCY_MS=$(( $4 * 1000 )) ;;
+    esac
+}
+
 # ms_to_s MS: "1.234" seconds.
 ms_to_s() { awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }'; }

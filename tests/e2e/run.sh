@@ -357,26 +357,11 @@ DENIED_IDS=()      # (receiver:id) of every message that must never arrive
 declare -A LAST_LOOKUP   # "from>to" -> time (ms) the sender last resolved the peer
 LAST_LOOKUP["alpha>charlie"]=$(now_ms)   # the admin check above
 
-# send_and_wait FROM TO ID TIMEOUT_S: FROM's user sends a message to TO's user
-# and waits for it to arrive or for an error to come back. Sets OUTCOME (recv,
-# error, timeout), LATENCY_MS (from the send to the event) and ERRLINE.
+# send_and_wait FROM TO ID TIMEOUT_S: e2e_send_and_wait (e2e-lib.sh), and the
+# time FROM resolved TO last.
 send_and_wait() {
-    local from=$1 to=$2 id=$3 t0
-    OUTCOME=nosend LATENCY_MS=0 ERRLINE=""
-    LAST_LOOKUP["$from>$to"]=$(now_ms)
-    client_send "$from" "${USER[$to]}@$to.test" "$id"
-    wait_event "$from" sent "$id" 5 || return
-    t0=$(event_time "$from" sent "$id")
-    wait_either "$to" "$from" "$id" "$4"
-    OUTCOME=$WAITED
-    case $OUTCOME in
-        recv) LATENCY_MS=$(( $(event_time "$to" recv "$id") - t0 )) ;;
-        error)
-            LATENCY_MS=$(( $(event_time "$from" error "$id") - t0 ))
-            ERRLINE=$(event_line "$from" error "$id" | cut -d' ' -f5-)
-            ;;
-        timeout) LATENCY_MS=$(( $4 * 1000 )) ;;
-    esac
+    LAST_LOOKUP["$1>$2"]=$(now_ms)
+    e2e_send_and_wait "$@"
 }
 
 # wait_ttl_passed FROM TO: wait until the answer FROM cached for TO has expired.

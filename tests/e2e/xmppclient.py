@@ -75,7 +75,11 @@ class Client(slixmpp.ClientXMPP):
         frm = msg["from"].bare
         if msg["type"] == "error":
             err = msg["error"]
-            cond = err["condition"] or "-"
+            # slixmpp knows only the conditions of RFC 3920 (not policy-violation)
+            cond = err["condition"] or next(
+                (c.tag.split("}")[-1] for c in err.xml
+                 if c.tag.startswith("{urn:ietf:params:xml:ns:xmpp-stanzas}") and not c.tag.endswith("}text")),
+                "-")
             text = err["text"] or ""
             self.emit("error", now_ms(), mid, frm, cond, text)
         elif msg["type"] in ("chat", "normal"):
