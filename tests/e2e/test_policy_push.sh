@@ -115,13 +115,13 @@ if ! { "$CHPOLICY" --db "$DB" init &&
        done; } >"$T/chpolicy.log" 2>&1; then
     bail "policy database made with chpolicy: $(tail -n 3 "$T/chpolicy.log")"
 fi
-"$CHPOLICY" keygen --out "$KEY" >>"$T/chpolicy.log" 2>&1 || bail "chpolicy keygen: $(tail -n 2 "$T/chpolicy.log")"
+"$CHPOLICY" --db "$DB" keygen --out "$KEY" >>"$T/chpolicy.log" 2>&1 || bail "chpolicy keygen: $(tail -n 2 "$T/chpolicy.log")"
 BASE=$T/tables/base.json
 if ! "$CHPOLICY" --db "$DB" export table --out "$BASE" --valid-for 1d --sign "$KEY.key" >>"$T/chpolicy.log" 2>&1; then
     bail "chpolicy export table --sign: $(tail -n 3 "$T/chpolicy.log")"
 fi
 assert_cmd "chpolicy export table --sign: a table of $(($(wc -l <"$BASE") - 2)) domains, signed; chpolicy verify-table accepts it" \
-    "$CHPOLICY" verify-table "$BASE" --pubkey "$KEY.pub"
+    "$CHPOLICY" --db "$DB" verify-table "$BASE" --pubkey "$KEY.pub"
 SERIAL=$(sed -n 's/.*"serial":\([0-9]*\).*/\1/p' "$BASE" | head -n 1)
 
 # variant NAME [pushtable.py edit options]: $T/tables/NAME.json, from the
@@ -202,6 +202,8 @@ prosody_ready() {
 }
 
 variant start
+assert_cmd "the test's re-signed variant of the table (pushtable.py) passes chpolicy verify-table too" \
+    "$CHPOLICY" --db "$DB" verify-table "$T/tables/start.json" --pubkey "$KEY.pub"
 for s in "${PROSODYS[@]}"; do
     mkdir -p "$T/prosody-$s"
     publish start "$s"
