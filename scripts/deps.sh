@@ -21,6 +21,7 @@ PACKAGES=(
 E2E_PACKAGES=(
     prosody lua5.4 lua-unbound ejabberd erlang-base python3-slixmpp
     iproute2 mount coreutils
+    openssl     # the policy push test: Ed25519 signatures (Prosody 0.12 has none of its own)
 )
 case "${1:-}" in
     --e2e) PACKAGES+=("${E2E_PACKAGES[@]}") ;;
