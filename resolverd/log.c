@@ -58,7 +58,9 @@ log_json_enabled(void)
 void
 log_json(const char *line, size_t len)
 {
-	time_t now = time(NULL);
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	time_t now = tv.tv_sec;
 	char note[64];
 
 	if (json_fd < 0)
@@ -104,7 +106,11 @@ static bool
 log_rate_allow(unsigned long *suppressed)
 {
 	bool allow;
-	time_t now = time(NULL);
+	struct timeval tv;
+
+	/* the clock of the lines' timestamps: a second of log is a second of budget */
+	gettimeofday(&tv, NULL);
+	time_t now = tv.tv_sec;
 
 	*suppressed = 0;
 	pthread_mutex_lock(&log_rate_lock);
@@ -170,6 +176,23 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	/* one write per line: lines from the watcher thread never interleave */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void
+log_query_flush(void)
+{
+	struct timeval tv;
+	unsigned long suppressed = 0;
+
+	gettimeofday(&tv, NULL);
+	pthread_mutex_lock(&log_rate_lock);
+	if (tv.tv_sec != log_rate_second && log_rate_suppressed) {
+		suppressed = log_rate_suppressed;
+		log_rate_suppressed = 0;
+	}
+	pthread_mutex_unlock(&log_rate_lock);
+	if (suppressed)
+		log_warn("%lu query log lines suppressed (log-rate-limit)", suppressed);
 }
 
 void

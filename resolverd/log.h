@@ -47,6 +47,12 @@ int log_json_enabled(void);
  */
 void log_json(const char *line, size_t len);
 
+/**
+ * Report query lines suppressed in a second that has ended, even when no
+ * query line follows (called from a timer). Any thread.
+ */
+void log_query_flush(void);
+
 /** An info line about one query (a policy decision): under log_set_rate_limit(). */
 void log_query(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -123,7 +123,8 @@ on_expire_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	query_expire(&d->r, time(NULL));
+	query_expire(&d->r, query_clock_ms());
+	log_query_flush();
 	update_reload_metrics(d);
 }
 

@@ -77,7 +77,12 @@ identify(const struct resolver *r, const struct request *req, const struct netad
 	return policy_identify(r->policy, source);
 }
 
-/* Skip a possibly compressed name in an RR; returns the offset after it or 0. */
+/*
+ * Skip a possibly compressed name in an RR; returns the offset after it or
+ * 0. A compression pointer must point back, into the message after the
+ * header and before itself (RFC 1035 4.1.4: to a prior occurrence): one to
+ * itself, forward or past the end is malformed.
+ */
 static size_t
 skip_name(const uint8_t *pkt, size_t len, size_t o)
 {
@@ -85,8 +90,12 @@ skip_name(const uint8_t *pkt, size_t len, size_t o)
 		uint8_t l = pkt[o];
 		if (l == 0)
 			return o + 1;
-		if ((l & 0xc0) == 0xc0)
-			return o + 2 <= len ? o + 2 : 0;
+		if ((l & 0xc0) == 0xc0) {
+			if (o + 2 > len)
+				return 0;
+			size_t target = (size_t)(l & 0x3f) << 8 | pkt[o + 1];
+			return target >= LDNS_HEADER_SIZE && target < o ? o + 2 : 0;
+		}
 		if (l > 63)
 			return 0;
 		o += 1 + (size_t)l;
@@ -332,7 +341,7 @@ struct pending {
 	struct inflight *in;            /* the lookup it waits for */
 	struct pending *next_in;        /* the next query waiting for the same lookup */
 	struct pending *older, *newer;  /* r's client queries, oldest first (time limit) */
-	time_t started;
+	uint64_t started_ms;            /* monotonic clock */
 	struct reply_handle *client;    /* held by the transport; NULL: a lookup of our own */
 	struct netaddr source;          /* the client's address: who the answer is policed for */
 	struct request req;             /* req.question, req.certified point into the copies below */
@@ -454,7 +463,7 @@ pending_new(struct resolver *r, const struct request *req, size_t limit,
 	if (source)
 		p->source = *source;
 	p->ttl_cap = mode == RECURSE_PLAIN ? UINT32_MAX : (uint32_t)r->opt->ttl_cap;
-	p->started = time(NULL);
+	p->started_ms = query_clock_ms();
 	if (peer) {
 		p->has_peer = true;
 		p->learn = mode == RECURSE_LEARN;
@@ -945,9 +954,8 @@ refuse(struct resolver *r, struct answer *a)
 	LDNS_RA_CLR(a->buf);
 }
 
-/* Milliseconds of the monotonic clock, for rate limiting. */
-static uint64_t
-monotonic_ms(void)
+uint64_t
+query_clock_ms(void)
 {
 	struct timespec ts;
 
@@ -1027,7 +1035,7 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	}
 	uint32_t requester = identify(r, &req, source);
 	if (!tcp) {
-		switch (rrl_check(r->rrl, source, requester != POLICY_NONE, monotonic_ms())) {
+		switch (rrl_check(r->rrl, source, requester != POLICY_NONE, query_clock_ms())) {
 		case RRL_PASS:
 			break;
 		case RRL_SLIP:
@@ -1490,9 +1498,9 @@ query_shutdown(struct resolver *r)
 }
 
 void
-query_expire(struct resolver *r, time_t now)
+query_expire(struct resolver *r, uint64_t now_ms)
 {
-	while (r->oldest && now - r->oldest->started >= (time_t)r->opt->recursion_timeout) {
+	while (r->oldest && now_ms - r->oldest->started_ms >= (uint64_t)r->opt->recursion_timeout * 1000) {
 		struct pending *p = r->oldest;
 		struct upstream_result failed = { .error = 1 };
 		pending_detach(r, p);

@@ -58,13 +58,16 @@ enum query_result query_process_as(struct resolver *r, const uint8_t *pkt, size_
                                    bool tcp, const struct reply_handle *h, uint8_t *out,
                                    size_t outcap, size_t *outlen);
 
+/** Milliseconds of the monotonic clock: the time base of query_expire(). Any thread. */
+uint64_t query_clock_ms(void);
+
 /**
  * Answer SERVFAIL to every client query that has waited for the upstream
- * recursion-timeout seconds or more by now (seconds since the epoch); the
+ * recursion-timeout seconds or more by now_ms (query_clock_ms()); the
  * lookup goes on and still teaches when it ends. Called by main from a
  * timer, a few times a second. Loop thread.
  */
-void query_expire(struct resolver *r, time_t now);
+void query_expire(struct resolver *r, uint64_t now_ms);
 
 /**
  * Let go of every lookup in flight and every query waiting for one, without

@@ -77,6 +77,8 @@ struct tcp_conn {
 	bool closed;         /* the socket is gone; freed when inflight reaches 0 */
 	bool answered_one;   /* a whole query has arrived: idle, not initial, timeout */
 	bool output_full;    /* reading stopped until the client reads its answers */
+	bool linked;         /* in s->conns */
+	bool reading;        /* EV_READ enabled */
 	bool tls;            /* DNS over TLS */
 	bool handshaking;    /* TLS: the handshake is not done yet */
 	struct tls_identity *cert;  /* TLS: the names of a verified client certificate, or NULL */
@@ -297,12 +299,15 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Take c out of the activity list. */
+/* Take c out of the activity list (nothing when it is not in it). */
 static void
 tcp_unlink(struct tcp_conn *c)
 {
 	struct server *s = c->s;
 
+	if (!c->linked)
+		return;
+	c->linked = false;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -324,6 +329,7 @@ tcp_touch(struct tcp_conn *c)
 	if (s->conns == c)
 		return;
 	tcp_unlink(c);
+	c->linked = true;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -340,10 +346,21 @@ tcp_touch(struct tcp_conn *c)
 static void
 tcp_read_control(struct tcp_conn *c)
 {
-	if (c->inflight < TCP_MAX_INFLIGHT && !c->output_full)
-		bufferevent_enable(c->bev, EV_READ);
-	else
+	bool want = c->inflight < TCP_MAX_INFLIGHT && !c->output_full;
+
+	if (want == c->reading)
+		return;
+	c->reading = want;
+	if (!want) {
 		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	/* queries that arrived while reading was off are in the buffer already:
+	 * libevent calls back only for new bytes, so ask for the call (deferred,
+	 * never from inside tcp_read) */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* After an answer is queued: too much unread output stops reading. */
@@ -527,6 +544,7 @@ conn_accept(struct server *s, evutil_socket_t fd, struct sockaddr *sa, SSL *ssl)
 	bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)s->opt->tcp_max_pending_output / 2, 0);
 	bufferevent_setcb(c->bev, tcp_read, tcp_write, tcp_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->reading = true;
 	s->nconns++;
 	metrics_tcp_connections(s->r->metrics, s->nconns);
 	tcp_touch(c);

@@ -300,6 +300,33 @@ test_malformed(void)
 	run(q, len, "127.0.0.2", &outlen);
 	CHECK_INT(rcode(), LDNS_RCODE_FORMERR, "a TSIG record that is not the last: FORMERR");
 
+	/* compression pointers in the other sections must point back (RFC 1035 4.1.4) */
+	static const struct {
+		uint8_t ptr[2];
+		int rcode;
+		const char *what;
+	} ptrs[] = {
+		{ { 0xc0, 12 }, 0, "an owner that points to the question: fine" },
+		{ { 0xc0, 0 }, 1, "a pointer into the header: FORMERR" },
+		{ { 0xc3, 0xff }, 1, "a pointer past the end: FORMERR" },
+		{ { 0xff, 0xff }, 1, "a pointer far past the end: FORMERR" },
+	};
+	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]) + 1; i++) {
+		len = make_query(q, RD, "sink.clearinghouse.test", LDNS_RR_TYPE_A, 0);
+		size_t at = len;
+		if (i < sizeof(ptrs) / sizeof(ptrs[0]))
+			memcpy(q + len, ptrs[i].ptr, 2);
+		else
+			ldns_write_uint16(q + len, (uint16_t)(0xc000 | at)); /* itself */
+		static const uint8_t a_rr[] = { 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 18, 0, 1 };
+		memcpy(q + len + 2, a_rr, sizeof(a_rr));
+		len += 2 + sizeof(a_rr);
+		q[11] = 1;
+		run(q, len, "127.0.0.2", &outlen);
+		CHECK_INT(rcode(), i < sizeof(ptrs) / sizeof(ptrs[0]) ? ptrs[i].rcode : 1, "%s",
+		          i < sizeof(ptrs) / sizeof(ptrs[0]) ? ptrs[i].what : "a pointer to itself: FORMERR");
+	}
+
 	/* question types that are not lookups */
 	len = make_query(q, 0, "clearinghouse.test", LDNS_RR_TYPE_AXFR, 0);
 	run(q, len, "127.0.0.2", &outlen);
@@ -698,10 +725,10 @@ test_upstream_limits(void)
 	len = make_query(q, RD, "slow.example", LDNS_RR_TYPE_A, 0);
 	run(q, len, "127.0.0.2", &outlen);
 	nlate = 0;
-	query_expire(&r, time(NULL) + opt.recursion_timeout - 1);
+	query_expire(&r, query_clock_ms() + (uint64_t)opt.recursion_timeout * 1000 - 100);
 	CHECK_INT(nlate, 0, "before recursion-timeout the client still waits");
 	uint64_t timeouts = r.stats.recursion_timeouts;
-	query_expire(&r, time(NULL) + opt.recursion_timeout);
+	query_expire(&r, query_clock_ms() + (uint64_t)opt.recursion_timeout * 1000);
 	CHECK(nlate == 1 && LDNS_RCODE_WIRE(late) == LDNS_RCODE_SERVFAIL && held == 0,
 	      "after recursion-timeout: SERVFAIL through the transport, the handle let go");
 	CHECK_INT(r.stats.recursion_timeouts, timeouts + 1, "... counted");
