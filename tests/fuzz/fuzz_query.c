@@ -450,7 +450,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ask(q, qlen, source, tcp);
 	if (mode == UP_TIMEOUT) {
 		/* the client is answered SERVFAIL; the lookups go on and still teach */
-		query_expire(&r, time(NULL) + opt.recursion_timeout);
+		query_expire(&r, query_clock_ms() + (uint64_t)opt.recursion_timeout * 1000);
 		mode = UP_INSECURE;
 	}
 	drain();
