@@ -934,16 +934,20 @@ function shell_env.clearinghouse:status()
 	return true, s_format("clearinghouse: %s", state_of(current, now));
 end
 
-function shell_env.clearinghouse:check(peer, host)
+-- check("a.example b.example", [host]): the decision for each peer (names
+-- separated by spaces or commas), on every host or on one
+function shell_env.clearinghouse:check(peers, host)
 	local print = self.session.print;
 	local n = 0;
-	for h, p in pairs(policies) do
-		if not host or host == h then
-			local ok, reason, text = decide(p, peer);
-			print(s_format("%s -> %s: %s (%s%s): %s", h, peer, ok and "allow" or "deny", reason,
-				p.dry_run and ", dry-run" or "", text));
-			n = n + 1;
+	for peer in tostring(peers):gmatch("[^%s,]+") do
+		for h, p in pairs(policies) do
+			if not host or host == h then
+				local ok, reason, text = decide(p, peer);
+				print(s_format("%s -> %s: %s (%s%s): %s", h, peer, ok and "allow" or "deny", reason,
+					p.dry_run and ", dry-run" or "", text));
+				n = n + 1;
+			end
 		end
 	end
-	return true, s_format("%d host(s) checked", n);
+	return true, s_format("%d decision(s)", n);
 end

@@ -415,6 +415,21 @@ assert_cmd "alpha logged that it closed the inbound stream from charlie.test" \
 out=$(shell_on alpha "clearinghouse:check('charlie.test')")
 assert_match "prosodyctl shell clearinghouse:check on alpha says deny for charlie.test" \
     'alpha\.test -> charlie\.test: deny \(rule\)' "$out"
+# the module and the ejabberd renderer decide alike: alpha's policy in both
+PEERS="alpha.test conference.alpha.test bravo.test charlie.test delta.test echo.test foxtrot.test unknown.test conference.bravo.test"
+out=$(shell_on alpha "clearinghouse:check('$PEERS')")
+mod=$(sed -nE 's/^alpha\.test -> ([a-z.]+): (allow|deny) .*/\2 \1/p' <<<"$out")
+mkdir -p "$T/parity"
+printf '[table]\nfile = %s\npubkey = %s\n[output]\nfile = %s\nstate = %s\n[policy]\nhosts = alpha.test\n[allow]\nmin_level = 3\ngroups = finance\n' \
+    "$T/prosody-alpha/table.json" "$KEY.pub" "$T/parity/out.yml" "$T/parity" >"$T/parity/check.ini"
+ren=$($PY "$RENDER" --config "$T/parity/check.ini" $(printf -- '--explain %s ' $PEERS) 2>&1 | sed -nE 's/^(allow|deny) ([a-z.]+):.*/\1 \2/p')
+if [ "$mod" = "$ren" ] && [ "$(wc -l <<<"$mod")" -eq 9 ]; then
+    ok "mod_clearinghouse and clearinghouse-ejabberd.py decide alike for alpha's policy: $(tr '\n' ' ' <<<"$mod")"
+else
+    not_ok "mod_clearinghouse and clearinghouse-ejabberd.py decide alike"
+    diag "module:" "$mod" "renderer:" "$ren" "$out"
+fi
+assert_match "alpha's own components are never blocked (conference.alpha.test: allow)" '^allow conference\.alpha\.test$' "$mod"
 out=$(shell_on alpha "clearinghouse:status()")
 assert_match "prosodyctl shell clearinghouse:status on alpha: serial $SERIAL, valid" "serial $SERIAL, 6 domains.*|state: +valid" "$out"
 
