@@ -602,14 +602,21 @@ if [ -x "$RESOLVERD" ]; then
     e2e_start "$E2E_NS_HUB" "$RLOG" "$RESOLVERD" -c "$T/resolverd.conf" -f -v 2
     RPID=$E2E_PID
     if NETNS=$E2E_NS_HUB wait_for_dns 53 sink.clearinghouse.test "$E2E_HUB_ADDR" 20 "$E2E_HUB_ADDR" "$RPID"; then
-        # alpha again, now with resolverd as its resolver; the table as before
+        # alpha again, now with resolverd as its resolver, and a table file
+        # damaged while it was down: it starts with its last good table
         stop_pid "${CLIENT_PID[alpha]}" 3 || true
         stop_pid "${PROSODY_PID[alpha]}" 10 || true
-        publish long alpha
-        mv "$T/prosody-alpha/prosody.log" "$T/prosody-alpha/prosody-1.log"
+        d=$T/prosody-alpha
+        sed 's/"name":"echo.test","level":4/"name":"echo.test","level":5/' "$d/table.json" >"$d/table.json.new" \
+            && mv "$d/table.json.new" "$d/table.json"
+        mv "$d/prosody.log" "$d/prosody-1.log"
         if prosody_start alpha "$E2E_HUB_ADDR@53" && prosody_ready alpha \
             && client_start alpha alice@alpha.test "$PASSWORD" "${ADDR[alpha]}" "$(ns alpha)"; then
             ok "alpha restarted with resolverd ($E2E_HUB_ADDR) as its resolver and mod_clearinghouse as before"
+            assert_cmd "... it started with its last good table (serial $S4, the copy in its data directory)" \
+                grep -qE "last good clearinghouse table from .*/last-good\.json: serial $S4" "$d/prosody.log"
+            assert_cmd "... and refused the table file, damaged while it was down" \
+                grep -qE "refused .*signature does not verify.*table serial $S4 stays in use" "$d/prosody.log"
             expect_delivery alpha echo "table allows, resolverd allows (rules alpha <-> echo)"
             rmark=$(wc -l <"$RLOG")
             expect_bounce alpha bravo 5 "table allows, resolverd denies (no rule): the sink"
