@@ -38,7 +38,7 @@
 # Prints TAP; "1..0 # SKIP reason" when it cannot run here (not root, no
 # namespaces, a missing package, a chpolicy without `export table`,
 # CHECK_E2E=0). Bounded: a watchdog stops it after PUSH_TIMEOUT seconds
-# (default 300); a run takes about 100 s. KEEP_TMP=1 keeps every log.
+# (default 300); a run takes about 35 s. KEEP_TMP=1 keeps every log.
 
 set -u
 
