@@ -48,6 +48,12 @@ local hosts = prosody.hosts;
 local os_time = os.time;
 local s_format = string.format;
 local t_concat, t_insert, t_sort = table.concat, table.insert, table.sort;
+local floor = math.floor;
+
+-- (Lua 5.1 to 5.4: no math.type, no //)
+local function is_integer(v)
+	return type(v) == "number" and v == floor(v) and v > -2^53 and v < 2^53;
+end
 
 -- ------------------------------------------------------------------ options
 
@@ -125,19 +131,18 @@ end
 -- the days since 1970-01-01 of a civil date (proleptic Gregorian)
 local function days_from_civil(y, m, d)
 	if m <= 2 then y = y - 1; end
-	local era = (y >= 0 and y or y - 399) // 400;
+	local era = floor((y >= 0 and y or y - 399) / 400);
 	local yoe = y - era * 400;
 	local mp = (m + 9) % 12;
-	local doy = (153 * mp + 2) // 5 + d - 1;
-	local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy;
+	local doy = floor((153 * mp + 2) / 5) + d - 1;
+	local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy;
 	return era * 146097 + doe - 719468;
 end
 
 -- a time in the table: seconds since the epoch, or "YYYY-MM-DDTHH:MM:SSZ"
 -- ("T" or a space; "Z", "+00:00" or nothing: always UTC)
 local function parse_time(v)
-	if math.type(v) == "integer" then return v; end
-	if type(v) == "number" and v == math.floor(v) then return math.floor(v); end
+	if is_integer(v) then return v; end
 	if type(v) ~= "string" then return nil; end
 	local y, mo, d, h, mi, s, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)(.*)$");
 	if not y then return nil; end
@@ -154,9 +159,9 @@ local function fmt_time(t)
 end
 
 local function fmt_duration(sec)
-	if sec % 86400 == 0 and sec >= 86400 then return s_format("%dd", sec // 86400); end
-	if sec % 3600 == 0 and sec >= 3600 then return s_format("%dh", sec // 3600); end
-	if sec % 60 == 0 and sec >= 60 then return s_format("%dm", sec // 60); end
+	if sec % 86400 == 0 and sec >= 86400 then return s_format("%dd", floor(sec / 86400)); end
+	if sec % 3600 == 0 and sec >= 3600 then return s_format("%dh", floor(sec / 3600)); end
+	if sec % 60 == 0 and sec >= 60 then return s_format("%dm", floor(sec / 60)); end
 	return s_format("%ds", sec);
 end
 
@@ -312,7 +317,7 @@ local function parse_table(text)
 		return nil, s_format("version %s is not 1", tostring(doc.version));
 	end
 	local serial = doc.serial;
-	if math.type(serial) ~= "integer" and not (type(serial) == "number" and serial == math.floor(serial)) then
+	if not is_integer(serial) then
 		return nil, "no integer 'serial'";
 	end
 	local valid_until = parse_time(doc.valid_until);
@@ -329,7 +334,7 @@ local function parse_table(text)
 		end
 		if domains[name] then return nil, s_format("domain %s is listed twice", name); end
 		local level = d.level;
-		if math.type(level) ~= "integer" and not (type(level) == "number" and level == math.floor(level)) then
+		if not is_integer(level) then
 			return nil, s_format("domain %s: level is not an integer", name);
 		end
 		if level < 0 then return nil, s_format("domain %s: negative level", name); end
