@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -767,12 +768,12 @@ tag_of(const char *name, char *buf, size_t len)
 int
 ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 {
-	const char *dir = a->pos[0];
+	char dir[PATH_MAX];
 	struct ex_settings s;
 	struct ch_expolicy x;
 	struct ch_out out, ub, bind;
 	struct stat sb;
-	char path[4096], tag[300], when[32];
+	char path[PATH_MAX + 32], tag[300], when[32];
 	int rc;
 
 	memset(&ub, 0, sizeof(ub));
@@ -783,8 +784,10 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 	}
 	if ((rc = ex_policy_load(c, &x, s.o.require_mutual)) != CH_OK)
 		goto out;
-	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK) != 0) {
-		rc = ch_error(c, CH_FAIL, "%s: %s", dir, stat(dir, &sb) != 0 ? strerror(errno)
+	/* the fragments name the zones by absolute path: the servers run elsewhere */
+	if (stat(a->pos[0], &sb) != 0 || !S_ISDIR(sb.st_mode) || access(a->pos[0], W_OK) != 0 ||
+	    !realpath(a->pos[0], dir)) {
+		rc = ch_error(c, CH_FAIL, "%s: %s", a->pos[0], stat(a->pos[0], &sb) != 0 ? strerror(errno)
 		              : !S_ISDIR(sb.st_mode) ? "not a directory" : "not writable");
 		goto out;
 	}
@@ -801,7 +804,8 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 	        "# Policy Zone, so a stock Unbound answers it as resolverd would (the zones' headers\n"
 	        "# say what they cannot express). Include it from unbound.conf (include: FILE);\n"
 	        "# the zones are read from %s. Every other address is refused below: remove those\n"
-	        "# lines to set access-control yourself.\n"
+	        "# lines to set access-control yourself. Response policy zones need the respip\n"
+	        "# module: module-config: \"respip validator iterator\".\n"
 	        "server:\n", when, (unsigned long long)p->serial, dir);
 	fprintf(bind.f, "// named.conf fragment made by chpolicy export views at %s UTC from policy\n"
 	        "// serial %llu: one view per requester, matched by its identities, with its\n"
@@ -834,7 +838,7 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 	for (size_t i = 0; i < p->ndomains; i++) {
 		uint32_t r = x.order[i];
 		const char *name = p->domains[r].name;
-		char ids[4096], zpath[4096], *save = NULL;
+		char ids[4096], zpath[PATH_MAX + 300], *save = NULL;
 		snprintf(zpath, sizeof(zpath), "%s/%s.rpz", dir, name);
 		if ((rc = ch_out_open(c, &out, zpath)) != CH_OK)
 			goto out;
