@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,6 +63,29 @@ struct ex_settings {
 };
 
 /*
+ * options_read, whose errors come back in err only: resolverd's parser also
+ * logs them on stderr, which would make a second line of the same error.
+ */
+static int
+options_read_quiet(struct options *o, const char *path, char *err, size_t errlen)
+{
+	int saved = dup(2), null = open("/dev/null", O_WRONLY | O_CLOEXEC), rc;
+
+	fflush(stderr);
+	if (saved >= 0 && null >= 0)
+		dup2(null, 2);
+	rc = options_read(o, path, err, errlen);
+	fflush(stderr);
+	if (saved >= 0 && null >= 0)
+		dup2(saved, 2);
+	if (saved >= 0)
+		close(saved);
+	if (null >= 0)
+		close(null);
+	return rc;
+}
+
+/*
  * One "keyword: value" line through resolverd's own parser, from memory
  * (memfd), so that a flag is checked exactly as the config file would be.
  */
@@ -80,7 +104,7 @@ setting_line(const struct ch_ctx *c, struct options *o, const char *key, const c
 		return ch_usage(c, "--%s: too long a value", key);
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	rc = options_read(o, path, err, sizeof(err));
+	rc = options_read_quiet(o, path, err, sizeof(err));
 	close(fd);
 	if (rc != 0) {
 		const char *why = strstr(err, ":1: ");
@@ -105,7 +129,7 @@ settings_load(const struct ch_ctx *c, const struct ch_args *a, bool need_zone, s
 		return ch_error(c, CH_FAIL, "out of memory");
 	if (a->config) {
 		s->config = a->config;
-		if (options_read(&s->o, a->config, err, sizeof(err)) != 0)
+		if (options_read_quiet(&s->o, a->config, err, sizeof(err)) != 0)
 			return ch_error(c, CH_USAGE, "--config: %s", err);
 	}
 	const struct { const char *key, *value; } flags[] = {

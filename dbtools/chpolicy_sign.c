@@ -225,9 +225,10 @@ table_header(const unsigned char *data, size_t len, int64_t *serial, int64_t *ma
 		*until = parse_rfc3339(u + 16, 20);
 		return *made < 0 || *until < 0 ? -1 : 0;
 	}
-	if (strncmp(t, "serial,made,valid_until,name,level,enabled,groups\n", 51) == 0) {
+	static const char csv[] = "serial,made,valid_until,name,level,enabled,groups\n";
+	if (strncmp(t, csv, sizeof(csv) - 1) == 0) {
 		/* CSV: every line carries them; an empty table has none (no validity to check) */
-		const char *l = t + 51;
+		const char *l = t + sizeof(csv) - 1;
 		if ((size_t)(l - t) >= len)
 			return -1;
 		char *end;
