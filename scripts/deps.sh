@@ -15,6 +15,7 @@ PACKAGES=(
     libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev libidn2-dev
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
     bc ca-certificates procps util-linux
+    unbound bind9-utils knot-dnssecutils
     clang libclang-rt-dev
     debhelper dpkg-dev lintian mandoc man-db systemd
 )
@@ -65,7 +66,7 @@ fi
 # was started by a package script despite the policy and is stopped.
 service_pids() {
     {
-        cat /run/nsd/nsd.pid /run/prosody/prosody.pid 2>/dev/null || true
+        cat /run/nsd/nsd.pid /run/prosody/prosody.pid /run/unbound.pid 2>/dev/null || true
         pgrep -x beam.smp -u ejabberd 2>/dev/null || true
         pgrep -x epmd -u ejabberd 2>/dev/null || true
     } | sort -u
@@ -99,7 +100,7 @@ done
 
 # The system services are not used (tests run their own instances): keep them
 # from starting at boot and stop any that a package script started.
-for svc in prosody ejabberd nsd; do
+for svc in prosody ejabberd nsd unbound; do
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         "${SUDO[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
     fi

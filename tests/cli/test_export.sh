@@ -196,6 +196,24 @@ else skip "kzonecheck accepts the table zone" "no kzonecheck"; fi
 ch 2 "export table with a bad apex" export table --format zone --apex 'bad..apex'
 ch 2 "export table with a bad --valid-for" export table --valid-for soon
 
+# ---------------------------------------------------------------- the examples in zones/export
+# timestamps aside, the committed examples are what the current chpolicy makes
+notime() { sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}Z?/TIME/g' "$1"; }
+if "$SRCDIR/zones/export/make-examples.sh" "$TMP/examples" "$CHPOLICY" "$SRCDIR" >"$TMP/examples.log" 2>&1; then
+	ok "make-examples.sh runs"
+	nfiles=0 ndiff=0
+	for f in $(cd "$TMP/examples" && find . -type f | sort); do
+		nfiles=$((nfiles + 1))
+		if [ "$(notime "$TMP/examples/$f")" != "$(notime "$SRCDIR/zones/export/$f")" ]; then
+			ndiff=$((ndiff + 1))
+			diag "zones/export/$f differs from a fresh export (make export-examples)"
+		fi
+	done
+	same "the $nfiles examples in zones/export equal a fresh export" "$ndiff" "0"
+else
+	not_ok "make-examples.sh runs: $(tail -n 3 "$TMP/examples.log")"
+fi
+
 # ---------------------------------------------------------------- diff, rebuild
 S1=$(C serial)
 C backup "$TMP/at-s1.db" >/dev/null
