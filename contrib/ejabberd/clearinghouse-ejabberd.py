@@ -72,6 +72,7 @@ import time
 FORMAT = "xmpp-clearinghouse-policy-table"
 CLOCK_SKEW = 300
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+GROUP = re.compile(r"^[a-z0-9:._-]+$")
 
 
 class Refused(Exception):
@@ -199,7 +200,7 @@ def parse_table(data):
         level, enabled, groups = d.get("level"), d.get("enabled"), d.get("groups", [])
         if not isinstance(level, int) or isinstance(level, bool) or level < 0 \
                 or not isinstance(enabled, bool) or not isinstance(groups, list) \
-                or not all(isinstance(g, str) for g in groups):
+                or not all(isinstance(g, str) and GROUP.match(g) for g in groups):
             raise Refused("signature good, but domain %s has a bad level, enabled flag or groups" % name)
         domains[name] = {"level": level, "enabled": enabled, "groups": set(groups)}
     if not isinstance(doc.get("domains"), list):

@@ -346,7 +346,9 @@ local function parse_table(text)
 		if d.groups ~= nil then
 			if type(d.groups) ~= "table" then return nil, s_format("domain %s: 'groups' is not a list", name); end
 			for _, g in ipairs(d.groups) do
-				if type(g) ~= "string" then return nil, s_format("domain %s: a group is not a string", name); end
+				if type(g) ~= "string" or not g:match("^[a-z0-9:._-]+$") then
+					return nil, s_format("domain %s: invalid group name %q", name, tostring(g));
+				end
 				groups[g] = true;
 			end
 		end
