@@ -32,8 +32,10 @@
 # table is used in its grace period with a warning, and after it the fail
 # mode applies (closed on alpha, open on bravo); ejabberd with the rendered
 # fragment delivers to allowed peers and refuses the others, and a new table
-# applies with reload_config; both models together: resolverd also decides
-# alpha's lookups, and the stricter of the two wins.
+# applies with reload_config; the module and the renderer decide alike; a
+# restart with a damaged table file starts with the last good table; both
+# models together: resolverd also decides alpha's lookups, and the stricter
+# of the two wins.
 #
 # Prints TAP; "1..0 # SKIP reason" when it cannot run here (not root, no
 # namespaces, a missing package, a chpolicy without `export table`,
