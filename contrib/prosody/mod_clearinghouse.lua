@@ -271,7 +271,7 @@ local function decode_signature(sig)
 	return nil;
 end
 
--- verify DATA SIG: 0 when SIG is the clearinghouse key's Ed25519 signature of
+-- verify DATA SIG: true when SIG is the clearinghouse key's Ed25519 signature of
 -- DATA. The bytes are copied to the state directory first, so that what is
 -- verified is exactly what is then parsed.
 local function verify_signature(data, sig)
