@@ -38,8 +38,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,16 +257,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 1, piece = pieces[(flags >> 2) & 7];
 	lookups_fail = flags & 0x40;
 
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		FAIL("socket: %s", strerror(errno));
 	struct sockaddr_in src = { .sin_family = AF_INET };
 	inet_pton(AF_INET, sources[flags & 3], &src.sin_addr);
-	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
-	    connect(fd, (struct sockaddr *)&server_addr, sizeof(server_addr)) != 0)
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+		FAIL("bind %s: %s", sources[flags & 3], strerror(errno));
+	/* non-blocking: libFuzzer's timer signal interrupts a blocking connect */
+	if (connect(fd, (struct sockaddr *)&server_addr, sizeof(server_addr)) != 0 &&
+	    errno != EINPROGRESS && errno != EINTR)
 		FAIL("connect from %s: %s", sources[flags & 3], strerror(errno));
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	run_loop(1); /* accept */
+	for (int i = 0;; i++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		run_loop(1); /* accept */
+		if (poll(&pfd, 1, 10) == 1)
+			break;
+		if (i == 500)
+			FAIL("connect from %s: not connected after 5 s", sources[flags & 3]);
+	}
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)
+		FAIL("connect from %s: %s", sources[flags & 3], strerror(soerr));
+	run_loop(1);
 
 	static uint8_t back[1 << 20];
 	size_t back_len = 0;
@@ -277,7 +291,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (w > 0) {
 			o += (size_t)w;
 			stuck = 0;
-		} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			break; /* the server closed: the rest is not read */
 		} else if (++stuck % 10 == 0) {
 			answer_lookups(); /* a server that waits for the upstream reads no more */
