@@ -199,7 +199,7 @@ ch 2 "export table with a bad --valid-for" export table --valid-for soon
 # ---------------------------------------------------------------- the examples in zones/export
 # timestamps aside, the committed examples are what the current chpolicy makes
 notime() { sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}Z?/TIME/g' "$1"; }
-if "$SRCDIR/zones/export/make-examples.sh" "$TMP/examples" "$CHPOLICY" "$SRCDIR" >"$TMP/examples.log" 2>&1; then
+if bash "$SRCDIR/zones/export/make-examples.sh" "$TMP/examples" "$CHPOLICY" "$SRCDIR" >"$TMP/examples.log" 2>&1; then
 	ok "make-examples.sh runs"
 	nfiles=0 ndiff=0
 	for f in $(cd "$TMP/examples" && find . -type f | sort); do
