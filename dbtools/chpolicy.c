@@ -540,7 +540,9 @@ main(int argc, char **argv)
 	rc = args_parse(&c, argc - i - used, argv + i + used, &a);
 	if (rc != CH_OK)
 		return rc == CH_HELP ? CH_OK : rc;
-	if (!c.db_path)
+	/* keys and tables need no database */
+	bool no_db = c.cmd->run == ch_cmd_keygen || c.cmd->run == ch_cmd_verify_table;
+	if (!c.db_path && !no_db)
 		return ch_usage(&c, "no database: give --db PATH or set CHPOLICY_DB");
 	if (c.cmd->access != DB_NONE) {
 		rc = ch_db_open(&c, c.cmd->access == DB_WRITE, c.cmd->run != ch_cmd_verify);
