@@ -153,6 +153,14 @@ require_tools() {
     [ "${#missing[@]}" -eq 0 ] || skip_all "missing: ${missing[*]} (scripts/deps.sh installs them)"
 }
 
+# require_long_run: skip a long test when CHECK_SLOW=0 (check.sh sets it for
+# make distcheck, which proves the tarball complete; the long tests run in
+# the plain and the sanitizer builds).
+require_long_run() {
+    [ "${CHECK_SLOW:-1}" = 0 ] && skip_all "CHECK_SLOW=0 (a long test; it runs in the main builds)"
+    return 0
+}
+
 # require_resolverd: bail out when there is no resolverd binary to test.
 require_resolverd() {
     [ -x "$RESOLVERD" ] || bail "resolverd binary exists at $RESOLVERD (build first)"

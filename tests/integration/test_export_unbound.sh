@@ -29,6 +29,7 @@ SEED=${EXPORT_SEED:-20261130}
 
 require_tools nsd nsd-checkconf unbound unbound-checkconf dig sqlite3 python3 setsid \
     ldns-read-zone kzonecheck named-checkzone
+require_long_run
 require_resolverd
 [ -x "$CHPOLICY" ] || bail "$CHPOLICY is not an executable (build first)"
 

@@ -24,6 +24,7 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 require_tools nsd nsd-checkconf dig sqlite3 python3 setsid
+require_long_run
 require_resolverd
 make_tmpdir T
 ABUSE=$(cd "$(dirname "$0")" && pwd)/abuse.py

@@ -9,6 +9,7 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 require_tools dig sqlite3 python3 setsid dnsperf taskset
+require_long_run
 require_resolverd
 make_tmpdir T
 

@@ -10,6 +10,7 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 require_tools dig sqlite3 python3 setsid
+require_long_run
 require_resolverd
 [ -x "$CHPOLICY" ] || bail "$CHPOLICY is not an executable (build first)"
 make_tmpdir T
