@@ -176,20 +176,22 @@ read_selector(struct policy *p, sqlite3_stmt *st, int col, struct policy_selecto
 		sel->kind = SEL_ANY;
 		return 0;
 	}
+	uint32_t index;
 	if (strcmp(kind, "domain") == 0) {
 		sel->kind = SEL_DOMAIN;
-		sel->index = name ? policy_find_domain(p, name) : POLICY_NONE;
+		index = name ? policy_find_domain(p, name) : POLICY_NONE;
 	} else if (strcmp(kind, "group") == 0) {
 		sel->kind = SEL_GROUP;
-		sel->index = name ? policy_find_group(p, name) : POLICY_NONE;
+		index = name ? policy_find_group(p, name) : POLICY_NONE;
 	} else {
 		snprintf(err, errlen, "rule %lld: unknown selector kind '%s'", id, kind);
 		return -1;
 	}
-	if (sel->index == POLICY_NONE) {
+	if (index == POLICY_NONE) {
 		snprintf(err, errlen, "rule %lld: selector names unknown %s '%s'", id, kind, name ? name : "");
 		return -1;
 	}
+	sel->index = index;
 	return 0;
 }
 
@@ -322,10 +324,12 @@ row_rule(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 
 	memset(&r, 0, sizeof(r));
 	r.id = sqlite3_column_int64(st, 0);
-	if (!col_int(st, 1, INT64_MIN, INT64_MAX, &r.priority)) {
+	int64_t priority;
+	if (!col_int(st, 1, INT64_MIN, INT64_MAX, &priority)) {
 		snprintf(err, errlen, "rule %lld: priority is not an integer", (long long)r.id);
 		return -1;
 	}
+	r.priority = priority;
 	if (read_selector(p, st, 2, &r.from, err, errlen) != 0 ||
 	    read_selector(p, st, 6, &r.to, err, errlen) != 0)
 		return -1;
