@@ -1422,6 +1422,26 @@ patch_expiries(struct policy *p, const struct rule_change *c)
 	return 0;
 }
 
+/* Put a new rule index (for every domain and group there is now) in place of the old one. */
+static void
+set_rule_index(struct policy *p, uint32_t *doff, uint32_t *dl, uint32_t *goff, uint32_t *gl,
+               uint32_t *gen, size_t ngen)
+{
+	part_unref(p->from_domain_off);
+	part_unref(p->from_domain);
+	part_unref(p->from_group_off);
+	part_unref(p->from_group);
+	part_unref(p->from_generic);
+	p->from_domain_off = doff;
+	p->from_domain = dl;
+	p->from_group_off = goff;
+	p->from_group = gl;
+	p->from_generic = gen;
+	p->nfrom_generic = ngen;
+	p->from_ndomains = p->ndomains;
+	p->from_ngroups = p->ngroups;
+}
+
 /* The index after a small change: the old one patched, not rebuilt from the whole array. */
 static int
 patch_rule_index(struct policy *p, const struct rule_change *c)
@@ -1452,19 +1472,7 @@ patch_rule_index(struct policy *p, const struct rule_change *c)
 		p->ndry_run -= c->old[c->rem[r]].dry_run;
 	for (size_t j = 0; j < c->nadd; j++)
 		p->ndry_run += c->added[j].dry_run;
-	part_unref(p->from_domain_off);
-	part_unref(p->from_domain);
-	part_unref(p->from_group_off);
-	part_unref(p->from_group);
-	part_unref(p->from_generic);
-	p->from_domain_off = doff;
-	p->from_domain = dl;
-	p->from_group_off = goff;
-	p->from_group = gl;
-	p->from_generic = gen;
-	p->nfrom_generic = ngen;
-	p->from_ndomains = p->ndomains;
-	p->from_ngroups = p->ngroups;
+	set_rule_index(p, doff, dl, goff, gl, gen, ngen);
 	return 0;
 }
 
@@ -1542,21 +1550,9 @@ build_rule_index(struct policy *p)
 	for (size_t i = 0; i < p->nrules; i++)
 		if (p->rules[i].expires)
 			cnt[lower_time(exp, ndistinct, p->rules[i].expires)]++;
-	part_unref(p->from_domain_off);
-	part_unref(p->from_domain);
-	part_unref(p->from_group_off);
-	part_unref(p->from_group);
-	part_unref(p->from_generic);
+	set_rule_index(p, doff, dl, goff, gl, gen, ngen);
 	part_unref(p->expiries);
 	part_unref(p->expiry_rules);
-	p->from_domain_off = doff;
-	p->from_domain = dl;
-	p->from_group_off = goff;
-	p->from_group = gl;
-	p->from_generic = gen;
-	p->nfrom_generic = ngen;
-	p->from_ndomains = nd;
-	p->from_ngroups = ng;
 	p->expiries = exp;
 	p->expiry_rules = cnt;
 	p->nexpiries = ndistinct;
