@@ -45,16 +45,52 @@ int64_t policydb_serial(sqlite3 *db, char *err, size_t errlen);
 int64_t policydb_schema_version(sqlite3 *db, char *err, size_t errlen);
 
 /**
- * Read the whole policy. Outside a transaction it runs in its own read
+ * Read the whole policy (a full build). Outside a transaction it runs in its own read
  * transaction (a consistent view even while writers commit); inside one
  * (chpolicy, before COMMIT) it reads what that transaction would commit and
  * leaves the transaction open. Returns a finished snapshot (the caller frees
  * it with policy_free), or NULL with a message in err (errlen bytes): schema
  * version mismatch, a value the schema would refuse ("target address
  * '999.0.0.1' of x.test: not an IPv4 or IPv6 address"), a corrupt or
- * locked file, no memory.
+ * locked file, no memory. The snapshot records the database's schema cookie
+ * and last audit row (audit_id, schema_cookie) for policydb_apply.
  */
 struct policy *policydb_load(sqlite3 *db, char *err, size_t errlen);
+
+/** What policydb_apply() did. */
+enum policydb_apply_status {
+	POLICYDB_APPLIED,    /* a new snapshot with the changes */
+	POLICYDB_UNCHANGED,  /* nothing was committed since base: no snapshot */
+	POLICYDB_REBUILD,    /* the changes cannot be applied (err says why): load afresh */
+};
+
+/**
+ * Bring a finished snapshot up to date: read the audit rows committed since
+ * it was read (policy.audit_id, a snapshot of policydb_load or of this
+ * function), read again each row they name (a domain, group, membership
+ * list, identity, rule, or a domain's targets) and apply the result to a
+ * derived copy of base (policy_derive), which shares what did not change.
+ * Rows are checked exactly as policydb_load checks them, so the copy decides
+ * exactly as a fresh load of the same database would.
+ *
+ * Runs in its own read transaction outside one (inside the caller's, it
+ * reads what that one sees). base is only read. Returns the new snapshot
+ * (*status POLICYDB_APPLIED; the caller frees it with policy_free), or NULL
+ * with *status POLICYDB_UNCHANGED (the database is still at base's serial),
+ * or NULL with *status POLICYDB_REBUILD and the reason in err (errlen bytes):
+ * the audit log has a gap or a row this code does not read (a restore, a
+ * change of the audit's form), the schema changed (PRAGMA schema_version),
+ * more than max_changes changes, a row the loader would refuse, base holds
+ * too many removed entries (policy_wants_rebuild), the database cannot be
+ * read, no memory. The caller then loads afresh with policydb_load, which
+ * says what is wrong if anything is.
+ *
+ * Threads: as the rest of this file; base may be read by other threads
+ * meanwhile, and derive from one lineage of snapshots on one thread at a
+ * time (policy.h).
+ */
+struct policy *policydb_apply(sqlite3 *db, const struct policy *base, size_t max_changes,
+                              enum policydb_apply_status *status, char *err, size_t errlen);
 
 /**
  * Whether text is a name the database stores (dbtools/schema.sql,
