@@ -7,6 +7,12 @@
  * inotify watch on the directory cuts the wait short when the database's
  * files change, so a commit is seen in about a millisecond; the poll stays as
  * the fallback (filesystems without inotify, missed events).
+ *
+ * A new serial is applied to the snapshot last handed over (the watcher's
+ * base): policydb_apply reads the audit rows since, and the new snapshot
+ * shares every part the changes leave alone. A full build (policydb_load)
+ * happens at start when no snapshot was adopted, on SIGHUP, after a failure,
+ * and when the changes cannot be applied (policydb.h says when).
  */
 #include "config.h"
 #include "reload.h"
@@ -60,8 +66,12 @@ struct reload {
 	atomic_bool force;
 	pthread_mutex_t lock;
 	struct policy *ready;     /* built, not yet taken by the loop */
+	struct policy *adopted;   /* reload_adopt(): the snapshot the loop started with */
 	/* the rest belongs to the watcher thread (and to reload_stop after the join) */
 	uint64_t serial;          /* the serial handed to the loop: the one served */
+	struct policy *current;   /* a reference to the snapshot the loop serves (or will): the base */
+	struct policy *retired;   /* the one before: released once the loop let go of it */
+	bool started;             /* the first check is done (the adoption's grace period) */
 	/* read by reload_stats() from the loop thread too: atomic */
 	atomic_int_fast64_t db_serial;  /* the database's serial as last read; -1 unknown */
 	enum watch_state state;
@@ -370,36 +380,105 @@ watch_open(struct reload *rl, struct watch *w)
 	return true;
 }
 
-/* Build a snapshot and hand it over. false: the failure is recorded. */
-static bool
-watch_load(struct reload *rl, struct watch *w)
+/* At most this many changes are applied; more make a full build (a change costs ~10 rules' build). */
+static size_t
+max_changes(const struct policy *base)
 {
-	char err[512];
+	return (base->nrules + base->ndomains) / 8 + 64;
+}
+
+/* The snapshot reload_adopt() handed in, as the base when it is the one served. */
+static void
+take_adopted(struct reload *rl)
+{
+	pthread_mutex_lock(&rl->lock);
+	struct policy *p = rl->adopted;
+	rl->adopted = NULL;
+	pthread_mutex_unlock(&rl->lock);
+	if (p && !rl->current && p->serial == rl->serial)
+		rl->current = p;
+	else
+		policy_free(p);
+}
+
+/* Drop the retired snapshot once the loop has taken the newer one (its last free happens here). */
+static void
+release_retired(struct reload *rl)
+{
+	if (!rl->retired)
+		return;
+	pthread_mutex_lock(&rl->lock);
+	bool taken = rl->ready == NULL;
+	pthread_mutex_unlock(&rl->lock);
+	if (taken) {
+		policy_free(rl->retired);
+		rl->retired = NULL;
+	}
+}
+
+/*
+ * Bring the snapshot up to date and hand it over: the changes applied to the
+ * base, or (full, no base, or changes that cannot be applied) a full build.
+ * false: the failure is recorded.
+ */
+static bool
+watch_load(struct reload *rl, struct watch *w, bool full)
+{
+	char err[512], why[512] = "";
 	struct timespec t0;
+	struct policy *p = NULL;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	struct policy *p = policydb_load(w->db, err, sizeof(err));
+	if (!full && rl->current) {
+		enum policydb_apply_status st;
+		p = policydb_apply(w->db, rl->current, max_changes(rl->current), &st, why, sizeof(why));
+		if (st == POLICYDB_UNCHANGED) {
+			rl->db_serial = (int64_t)rl->current->serial;
+			reload_ok(rl);
+			status_write(rl, NULL);
+			return true;
+		}
+	}
 	if (!p) {
-		reload_failed(rl, WATCH_FAILING, "policy reload failed: %s; still serving serial %llu", err,
-		              (unsigned long long)rl->serial);
-		watch_close(w); /* a damaged or replaced file: start again from a fresh connection */
-		return false;
+		p = policydb_load(w->db, err, sizeof(err));
+		if (!p) {
+			reload_failed(rl, WATCH_FAILING, "policy reload failed: %s; still serving serial %llu", err,
+			              (unsigned long long)rl->serial);
+			watch_close(w); /* a damaged or replaced file: start again from a fresh connection */
+			return false;
+		}
+	} else {
+		why[0] = '\0';
 	}
 	rl->db_serial = (int64_t)p->serial;
 	reload_ok(rl);
 	if (p->serial == rl->serial) {
-		policy_free(p); /* the file checks out, and it is what we serve */
+		/* the file checks out, and it is what we serve: the base for the next change */
+		policy_free(rl->current);
+		rl->current = p;
 		status_write(rl, NULL);
 		return true;
 	}
+	uint64_t from = rl->serial;
 	rl->serial = p->serial;
-	log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms",
-	         (unsigned long long)p->serial, p->ndomains, p->nrules, (double)ms_since(&t0));
+	if (why[0] || !rl->current)
+		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms (full build%s%s)",
+		         (unsigned long long)p->serial, p->ndomains - p->ndeleted, p->nrules,
+		         (double)ms_since(&t0), why[0] ? ": " : "", why);
+	else
+		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms (%llu changes applied)",
+		         (unsigned long long)p->serial, p->ndomains - p->ndeleted, p->nrules,
+		         (double)ms_since(&t0), (unsigned long long)(p->serial - from));
 	pthread_mutex_lock(&rl->lock);
-	policy_free(rl->ready); /* an older one the loop had not taken yet */
-	rl->ready = p;
+	struct policy *stale = rl->ready; /* an older one the loop had not taken yet */
+	rl->ready = policy_ref(p);        /* the loop's reference */
 	pthread_mutex_unlock(&rl->lock);
 	event_active(rl->notify, EV_READ, 0);
+	policy_free(stale);
+	/* the loop still serves the old base until it takes p: keep it till then */
+	policy_free(rl->retired);
+	rl->retired = rl->current;
+	rl->current = p;
 	status_write(rl, NULL);
 	return true;
 }
@@ -412,7 +491,14 @@ static void
 watch_check(struct reload *rl, struct watch *w, bool force)
 {
 	struct file_id now, wal;
-	bool verify = force || rl->state != WATCH_SERVING;
+	/* a full build on SIGHUP and after failures; else the changes are applied */
+	bool full = force || rl->state != WATCH_SERVING;
+	bool verify = full;
+
+	take_adopted(rl);
+	if (!rl->current && rl->started)
+		verify = full = true; /* the base to apply changes to: built once at start */
+	rl->started = true;
 
 	file_id(rl->path, &now);
 	if (w->db && !same_file(&now, &w->dbf))
@@ -432,7 +518,7 @@ watch_check(struct reload *rl, struct watch *w, bool force)
 			log_warn("policy reload: SIGHUP: opening the file that replaced %s", rl->path);
 		memset(&w->original, 0, sizeof(w->original));
 		rl->state = WATCH_FAILING; /* until it loads */
-		verify = true;
+		verify = full = true;
 	}
 	if (w->db) {
 		file_id(rl->wal_path, &wal);
@@ -444,9 +530,10 @@ watch_check(struct reload *rl, struct watch *w, bool force)
 			              "use chpolicy backup and chpolicy restore", rl->path,
 			              (unsigned long long)rl->serial);
 			watch_close(w);
-			verify = true;
+			verify = full = true;
 		} else if (file_touched(&now, &w->dbf)) {
-			/* a checkpoint, or something writing over the file: read it afresh */
+			/* a checkpoint, or something writing over the file: open it afresh and check
+			 * where it is (a full build if that fails) */
 			watch_close(w);
 			verify = true;
 		}
@@ -477,7 +564,7 @@ watch_check(struct reload *rl, struct watch *w, bool force)
 			status_write(rl, NULL);
 		return;
 	}
-	if (watch_load(rl, w))
+	if (watch_load(rl, w, full))
 		w->last_version = version;
 }
 
@@ -495,6 +582,7 @@ reload_thread(void *arg)
 	while (!atomic_load(&rl->stop)) {
 		bool force = atomic_exchange(&rl->force, false);
 		watch_check(rl, &w, force);
+		release_retired(rl);
 		if (atomic_load(&rl->stop))
 			break;
 		if (rl->state != WATCH_SERVING) {
@@ -552,6 +640,15 @@ reload_start(struct event_base *base, const char *path, int poll_ms, uint64_t se
 }
 
 void
+reload_adopt(struct reload *rl, struct policy *p)
+{
+	pthread_mutex_lock(&rl->lock);
+	if (!rl->adopted)
+		rl->adopted = policy_ref(p);
+	pthread_mutex_unlock(&rl->lock);
+}
+
+void
 reload_force(struct reload *rl)
 {
 	atomic_store(&rl->force, true);
@@ -574,6 +671,9 @@ reload_stop(struct reload *rl)
 	status_write(rl, "stopped");
 	event_free(rl->notify);
 	policy_free(rl->ready);
+	policy_free(rl->adopted);
+	policy_free(rl->current);
+	policy_free(rl->retired);
 	pthread_mutex_destroy(&rl->lock);
 	free(rl->path);
 	free(rl->wal_path);

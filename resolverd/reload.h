@@ -2,7 +2,16 @@
  * reload.h -- live policy: a watcher thread notices committed changes to the
  * database, builds a new snapshot off the event loop, and hands it over.
  *
- * Queries never wait for a reload: the loop only swaps a pointer. A reload
+ * Queries never wait for a reload: the loop only swaps a pointer. A new
+ * serial is applied to the snapshot last handed over (policydb_apply: the
+ * audit rows since, read again from their tables; the unchanged parts are
+ * shared), so its cost follows the size of the change, not of the policy; a
+ * full build (policydb_load) happens when the changes cannot be applied, on
+ * SIGHUP and after a failure, and once at start unless reload_adopt() gave
+ * the watcher the snapshot the loop started with. The watcher keeps a
+ * reference to the snapshot it handed over last (its base for the next
+ * change) and to the one before until the loop has let go of it, so that the
+ * loop never pays for freeing a snapshot. A reload
  * that fails (locked, corrupt, wrong schema, a value the loader refuses)
  * leaves the current snapshot in place; it is retried every second, logged
  * at error level at once and then with back-off while the same error
@@ -37,7 +46,7 @@ struct policy;
 
 /**
  * Called on the event loop with a new snapshot; the callee takes ownership
- * (frees it with policy_free when it is replaced).
+ * of a reference (drops it with policy_free when it is replaced).
  */
 typedef void (*reload_fn)(struct policy *p, void *arg);
 
@@ -53,6 +62,15 @@ struct reload;
  */
 struct reload *reload_start(struct event_base *base, const char *path, int poll_ms,
                             uint64_t serial, reload_fn fn, void *arg);
+/**
+ * Give the watcher the snapshot the loop serves from the start (the serial
+ * given to reload_start), as the base it applies changes to; without it the
+ * watcher builds that base itself at its second check (a full build, and a
+ * second copy of the policy until the first change is handed over). Takes a
+ * reference (p stays the caller's). Call right after reload_start, from the
+ * loop's thread.
+ */
+void reload_adopt(struct reload *rl, struct policy *p);
 /**
  * Ask for a full reload at the next check (SIGHUP), even if the serial did
  * not change, and open a file that replaced the database. Any thread, also
