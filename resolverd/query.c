@@ -1269,13 +1269,25 @@ learn_until(time_t now, uint32_t ttl)
 	return now + (time_t)(ttl < 60 ? 60 : ttl > 86400 ? 86400 : ttl);
 }
 
-/* Remember that host serves peer; a new pair starts a new policy epoch. */
+/*
+ * Remember that host serves peer. A host that was not policed before starts
+ * a new policy epoch: cached answers holding its name were kept as the same
+ * for everyone. A host at or below a community domain was policed already
+ * (such answers were never shared), so it costs the cache nothing: the
+ * usual case, xmpp.P serving P.
+ */
 static bool
 learn_host(struct resolver *r, const uint8_t *host, const uint8_t *peer, time_t until)
 {
+	unsigned above;
+	bool policed = r->opt->police_domain_address &&
+	               policy_find_domain_suffix(r->policy, host, dname_length(host, DNAME_MAXLEN),
+	                                         &above) != POLICY_NONE;
+
 	if (!targetmap_add(r->learned, host, peer, until))
 		return false;
-	r->epoch++;
+	if (!policed)
+		r->epoch++;
 	return true;
 }
 
