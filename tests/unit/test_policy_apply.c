@@ -7,7 +7,9 @@
  * memberships, identities, rules (every selector kind, expiry, dry-run),
  * targets and their addresses, in batches of one to forty statements per
  * commit. After each commit the last snapshot (itself applied, step after
- * step) is brought up to date and compared with a full build: the domains,
+ * step) is brought up to date and compared with a full build (and the one
+ * it was applied to with the full build of its own serial: a snapshot being
+ * served is never written): the domains,
  * groups and rules by name, every decision between every pair of domains
  * (mutual consent on and off, at times before and after rule expiries),
  * identify() of every stored prefix and of addresses around them,
@@ -524,9 +526,14 @@ open_db(void)
 	free(schema);
 }
 
-/* Apply the database's changes to *cur and compare with a full build; *cur becomes the new snapshot. */
+/*
+ * Apply the database's changes to *cur and compare with a full build; *cur
+ * becomes the new snapshot, *full the full build of it. The snapshot applied
+ * to must not have changed meanwhile (it is what the loop serves): it is
+ * compared again with the full build of its own serial.
+ */
 static void
-step(struct policy **cur, int *applied, int *rebuilt)
+step(struct policy **cur, struct policy **full_cur, int *applied, int *rebuilt)
 {
 	char err[512];
 	enum policydb_apply_status st;
@@ -546,7 +553,9 @@ step(struct policy **cur, int *applied, int *rebuilt)
 		(*applied)++;
 	}
 	compare(inc, full);
-	policy_free(full);
+	compare(*cur, *full_cur);
+	policy_free(*full_cur);
+	*full_cur = full;
 	policy_free(*cur);
 	*cur = inc;
 }
@@ -559,7 +568,7 @@ run(unsigned seed, int steps)
 
 	srand(seed);
 	open_db();
-	struct policy *cur = full_load();
+	struct policy *cur = full_load(), *full_cur = policy_ref(cur);
 	mismatches = 0;
 	for (int i = 0; i < steps; i++) {
 		int batch = rand() % 10 == 0 ? 10 + rand() % 30 : 1 + rand() % 4;
@@ -567,7 +576,7 @@ run(unsigned seed, int steps)
 		for (int k = 0; k < batch; k++)
 			random_edit();
 		exec_or_bail("COMMIT");
-		step(&cur, &applied, &rebuilt);
+		step(&cur, &full_cur, &applied, &rebuilt);
 	}
 	sqlite3_stmt *st;
 	long rules = 0, domains = 0, audit = 0;
@@ -589,6 +598,7 @@ run(unsigned seed, int steps)
 	enum policydb_apply_status status;
 	struct policy *p;
 	exec_or_bail("UPDATE meta SET value = value + 1 WHERE key = 'serial'");
+	policy_free(full_cur);
 	p = policydb_apply(db, cur, 1000000, &status, err, sizeof(err));
 	CHECK(!p && status == POLICYDB_REBUILD, "seed %u: a serial without an audit row: full build (%s)", seed, err);
 	policy_free(cur);
