@@ -466,9 +466,10 @@ watch_load(struct reload *rl, struct watch *w, bool full)
 		         (unsigned long long)p->serial, p->ndomains - p->ndeleted, p->nrules,
 		         (double)ms_since(&t0), why[0] ? ": " : "", why);
 	else
-		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms (%llu changes applied)",
+		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms (%llu change%s applied)",
 		         (unsigned long long)p->serial, p->ndomains - p->ndeleted, p->nrules,
-		         (double)ms_since(&t0), (unsigned long long)(p->serial - from));
+		         (double)ms_since(&t0), (unsigned long long)(p->serial - from),
+		         p->serial - from == 1 ? "" : "s");
 	pthread_mutex_lock(&rl->lock);
 	struct policy *stale = rl->ready; /* an older one the loop had not taken yet */
 	rl->ready = policy_ref(p);        /* the loop's reference */
