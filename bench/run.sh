@@ -223,6 +223,8 @@ stub-zone: example. 127.0.0.1@$NSD_PORT
 recursion-acl: 127.0.0.1/32
 verbosity: 1
 CONF
+# EXTRA_CONF: more config lines for resolverd (e.g. metrics-listen, to measure its cost)
+[ -n "${EXTRA_CONF:-}" ] && printf '%s\n' "$EXTRA_CONF" >> "$WORK/resolverd.conf"
 
 t0=$(now)
 taskset -c 0 "$RESOLVERD" -c "$WORK/resolverd.conf" -f 2>"$WORK/resolverd.log" & RPID=$!; PIDS+=($RPID)
