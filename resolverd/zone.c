@@ -67,11 +67,20 @@ out:
 	return ret;
 }
 
+/*
+ * The file is read record by record with ldns_rr_new_frm_fp_l(), as ldns's
+ * own zone reader does, but without it: ldns 1.8.3's reader frees a second
+ * SOA and then reads it again as the previous record (found by fuzzing).
+ * The SOA comes first, once, with its seven fields; every record is at or
+ * below its owner; $INCLUDE is refused.
+ */
 struct zone *
 zone_load(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
-	ldns_zone *lz = NULL;
+	uint32_t default_ttl = 3600;
+	ldns_rdf *origin = NULL, *prev = NULL;
+	ldns_rr *soa = NULL;
 	int line = 0;
 	struct zone *z = NULL;
 
@@ -79,44 +88,73 @@ zone_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	ldns_status st = ldns_zone_new_frm_fp_l(&lz, f, NULL, 3600, LDNS_RR_CLASS_IN, &line);
-	fclose(f);
-	if (st != LDNS_STATUS_OK) {
-		snprintf(err, errlen, "%s:%d: %s", path, line, ldns_get_errorstr_by_id(st));
-		return NULL;
-	}
 	z = calloc(1, sizeof(*z));
-	ldns_rr *soa = ldns_zone_soa(lz);
-	if (!z || !soa) {
-		snprintf(err, errlen, "%s: %s", path, z ? "no SOA record" : "out of memory");
-		goto fail;
-	}
-	if (zone_take_rr(z, soa) != 0)
+	if (!z)
 		goto nomem;
-	z->soa = 0;
-	memcpy(z->origin, z->rrs[0].owner, sizeof(z->origin));
-	ldns_rr_list *rrs = ldns_zone_rrs(lz);
-	for (size_t i = 0; i < ldns_rr_list_rr_count(rrs); i++) {
-		ldns_rr *rr = ldns_rr_list_rr(rrs, i);
-		if (!ldns_dname_is_subdomain(ldns_rr_owner(rr), ldns_rr_owner(soa)) &&
-		    ldns_dname_compare(ldns_rr_owner(rr), ldns_rr_owner(soa)) != 0) {
-			char *o = ldns_rdf2str(ldns_rr_owner(rr));
-			snprintf(err, errlen, "%s: %s is outside the zone", path, o ? o : "?");
-			free(o);
+	for (;;) {
+		ldns_rr *rr = NULL;
+		ldns_status st = ldns_rr_new_frm_fp_l(&rr, f, &default_ttl, &origin, &prev, &line);
+		if (st == LDNS_STATUS_SYNTAX_EMPTY && feof(f))
+			break;
+		if (st == LDNS_STATUS_SYNTAX_EMPTY || st == LDNS_STATUS_SYNTAX_TTL ||
+		    st == LDNS_STATUS_SYNTAX_ORIGIN)
+			continue;
+		if (st != LDNS_STATUS_OK) {
+			ldns_rr_free(rr);
+			snprintf(err, errlen, "%s:%d: %s", path, line,
+			         st == LDNS_STATUS_SYNTAX_INCLUDE ? "$INCLUDE is not supported"
+			                                          : ldns_get_errorstr_by_id(st));
 			goto fail;
 		}
-		if (zone_take_rr(z, rr) != 0)
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
+			const char *why = soa ? "a second SOA record" : ldns_rr_rd_count(rr) != 7 ||
+			                  ldns_rdf_size(ldns_rr_rdf(rr, 6)) != 4 ? "a malformed SOA record" : NULL;
+			if (why) {
+				ldns_rr_free(rr);
+				snprintf(err, errlen, "%s:%d: %s", path, line, why);
+				goto fail;
+			}
+			soa = rr;
+			memcpy(z->origin, ldns_rdf_data(ldns_rr_owner(soa)), ldns_rdf_size(ldns_rr_owner(soa)));
+			dname_lower(z->origin);
+			z->soa = z->nrrs;
+			/* the SOA minimum is the last rdata field */
+			uint32_t minimum = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+			z->neg_ttl = ldns_rr_ttl(soa) < minimum ? ldns_rr_ttl(soa) : minimum;
+			if (zone_take_rr(z, soa) != 0)
+				goto nomem;
+			continue;
+		}
+		if (!soa || (!ldns_dname_is_subdomain(ldns_rr_owner(rr), ldns_rr_owner(soa)) &&
+		             ldns_dname_compare(ldns_rr_owner(rr), ldns_rr_owner(soa)) != 0)) {
+			char *o = ldns_rdf2str(ldns_rr_owner(rr));
+			snprintf(err, errlen, "%s:%d: %s %s", path, line, o ? o : "?",
+			         soa ? "is outside the zone" : "comes before the SOA record");
+			free(o);
+			ldns_rr_free(rr);
+			goto fail;
+		}
+		int rc = zone_take_rr(z, rr);
+		ldns_rr_free(rr);
+		if (rc != 0)
 			goto nomem;
 	}
-	/* the SOA minimum is the last rdata field */
-	uint32_t minimum = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
-	z->neg_ttl = ldns_rr_ttl(soa) < minimum ? ldns_rr_ttl(soa) : minimum;
-	ldns_zone_deep_free(lz);
+	if (!soa) {
+		snprintf(err, errlen, "%s: no SOA record", path);
+		goto fail;
+	}
+	ldns_rr_free(soa);
+	ldns_rdf_deep_free(origin);
+	ldns_rdf_deep_free(prev);
+	fclose(f);
 	return z;
 nomem:
 	snprintf(err, errlen, "%s: out of memory or record too large", path);
 fail:
-	ldns_zone_deep_free(lz);
+	ldns_rr_free(soa);
+	ldns_rdf_deep_free(origin);
+	ldns_rdf_deep_free(prev);
+	fclose(f);
 	zone_free(z);
 	return NULL;
 }

@@ -281,12 +281,16 @@ trap _lib_on_signal INT TERM
 
 # ---------------------------------------------------------------- ports, DNS
 
-# free_port: print a port that is free for UDP and TCP on 127.0.0.1 and ::1.
+# free_port: print a port that is free for UDP and TCP on 127.0.0.1 and ::1,
+# and on the wildcard addresses (a client's TIME-WAIT socket on that port
+# keeps a server from binding 0.0.0.0 to it). Outside the kernel's range of
+# ports for outgoing connections, so that no client takes it meanwhile.
 free_port() {
     python3 - <<'EOF'
 import random, socket, sys
 def free(port):
-    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"),
+                      (socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
         for typ in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             s = socket.socket(fam, typ)
             try:
@@ -297,7 +301,7 @@ def free(port):
                 s.close()
     return True
 for _ in range(200):
-    p = random.randint(20000, 60000)
+    p = random.randint(20000, 32700)
     if free(p):
         print(p)
         sys.exit(0)
