@@ -53,6 +53,7 @@ BEGIN SELECT RAISE(ABORT, 'meta: schema_version and serial cannot be deleted'); 
 CREATE TABLE name_syntax (
     name TEXT NOT NULL
          CONSTRAINT "invalid domain name" CHECK (typeof(name) = 'text'
+                AND length(CAST(name AS BLOB)) = length(name)
                 AND length(name) BETWEEN 1 AND 253
                 AND name NOT GLOB '*[^a-z0-9.-]*'
                 AND name GLOB '[a-z0-9]*'
@@ -78,6 +79,7 @@ CREATE TRIGGER address_syntax INSTEAD OF INSERT ON address_syntax
 BEGIN
     SELECT CASE
         WHEN typeof(NEW.value) <> 'text' OR fam = 0
+             OR length(CAST(NEW.value AS BLOB)) <> length(NEW.value)
             THEN RAISE(ABORT, 'invalid CIDR/address: not an IPv4 or IPv6 address')
         WHEN NEW.host_only AND l IS NOT NULL
             THEN RAISE(ABORT, 'invalid CIDR/address: a single address here, without a prefix length')
@@ -146,6 +148,7 @@ END;
 CREATE TABLE groups (
     name TEXT PRIMARY KEY NOT NULL
          CONSTRAINT "invalid group name" CHECK (typeof(name) = 'text' AND length(name) BETWEEN 1 AND 64
+                AND length(CAST(name AS BLOB)) = length(name)
                 AND name NOT GLOB '*[^a-z0-9:._-]*'
                 AND name GLOB '[a-z0-9]*'),
     note TEXT NOT NULL DEFAULT ''

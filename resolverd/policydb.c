@@ -136,8 +136,14 @@ col_int(sqlite3_stmt *st, int col, int64_t min, int64_t max, int64_t *out)
 static const char *
 col_text(sqlite3_stmt *st, int col)
 {
-	return sqlite3_column_type(st, col) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, col)
-	                                                  : NULL;
+	if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+		return NULL;
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	/* a text with a NUL byte would read as a shorter one: 'a' and 'a\0x' as
+	 * the same domain (found by fuzz_policydb); refused as not text */
+	if (t && strlen(t) != (size_t)sqlite3_column_bytes(st, col))
+		return NULL;
+	return t;
 }
 
 #define LEVEL_MAX INT64_C(2147483647)

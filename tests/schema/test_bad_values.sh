@@ -130,7 +130,8 @@ LONG=$(printf 'abcdefghi.%.0s' $(seq 26))test   # 264 characters
 echo "# names: domains, target hosts, hosts of target addresses"
 for f in domain host address_host; do
     bad "$f" "invalid domain name" "'Alpha.test'" "'-a.test'" "'a-.test'" "'a..test'" "''" "'a.test.'" \
-        "'a_b.test'" "'a b.test'" "'$LABEL64.test'" "'$LONG'" "'alpha\\.test'" "X'612e74657374'" "'bücher.test'"
+        "'a_b.test'" "'a b.test'" "'$LABEL64.test'" "'$LONG'" "'alpha\\.test'" "X'612e74657374'" "'bücher.test'" \
+        "'alpha.test' || char(0) || 'x'"
 done
 good domain "'x.test'" "'xn--bcher-kva.test'" "'a-1.b2.test'" "'$(printf 'a%.0s' $(seq 63)).test'"
 good host "'xmpp.bravo.test'" "'xn--bcher-kva.test'"
@@ -140,9 +141,10 @@ echo "# addresses and prefixes"
 bad identity "invalid CIDR" "'999.0.0.1/32'" "'127.0.0.01/32'" "'10.0.0.256'" "'10.0.0/24'" "'10.0.0.0/33'" \
     "'10.0.0.0/'" "'10.0.0.0/08'" "'10.0.0.1/8'" "'2001:DB8::/32'" "'2001:db8:0:0:0:0:0:1/128'" \
     "'2001:db8::0:1'" "'::ffff:7f00:5/128'" "'::ffff:127.0.0.5'" "'2001:db8::1/64'" "'2001::db8::1'" \
-    "'1::1:1:1:1:1:1'" "'1:0:0:1::1:1'" "'0001::1'" "'localhost'" "' 10.0.0.1'" "'10.0.0.1/32 '" "5"
+    "'1::1:1:1:1:1:1'" "'1:0:0:1::1:1'" "'0001::1'" "'localhost'" "' 10.0.0.1'" "'10.0.0.1/32 '" "5" \
+    "'10.0.0.9' || char(0) || 'x'"
 bad address "invalid CIDR/address" "'999.0.0.1'" "'127.0.0.01'" "'192.0.2.1/32'" "'2001:DB8::1'" \
-    "'::ffff:192.0.2.1'" "'::ffff:c000:201'" "'1.2.3'" "''"
+    "'::ffff:192.0.2.1'" "'::ffff:c000:201'" "'1.2.3'" "''" "'192.0.2.31' || char(0) || 'x'"
 good identity "'10.0.0.0/8'" "'192.0.2.1'" "'0.0.0.0/0'" "'2001:db8::/32'" "'::1/128'" "'::/0'" \
     "'1::1:0:0:1:1/128'" "'1:0:1:1:1:1:1:1'" "'2001:db8:1::/48'"
 good address "'192.0.2.31'" "'2001:db8::53'" "'::1'"
@@ -150,7 +152,7 @@ good address "'192.0.2.31'" "'2001:db8::53'" "'::1'"
 echo "# numbers and words"
 bad level "level must be an integer" "-1" "'high'" "1.5" "2147483648" "X'33'"
 bad enabled "CHECK constraint failed" "2" "'yes'" "-1"
-bad group "invalid group name" "'Finance'" "'fin ance'" "''" "'-g'"
+bad group "invalid group name" "'Finance'" "'fin ance'" "''" "'-g'" "'g' || char(0) || 'h'"
 bad port "port must be an integer from 1 to 65535" "0" "65536" "1.5" "'5269x'" "-1"
 bad priority "priority must be an integer from 0 to 65535" "-1" "65536" "0.5"
 bad weight "weight must be an integer from 0 to 65535" "-1" "65536" "'x'"
