@@ -151,15 +151,19 @@ random_rule_values(char *buf, size_t len)
 	         exp, rand() % 5 ? "enforce" : "dry-run");
 }
 
+/* A rule's id, picked by rand() (SQLite's random() would make a run unrepeatable); 0 for none. */
 static long long
 random_rule_id(void)
 {
 	sqlite3_stmt *st;
 	long long id = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT id FROM rules ORDER BY random() LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
+	if (sqlite3_prepare_v2(db, "SELECT id FROM rules ORDER BY id LIMIT 1 OFFSET"
+	                       " ?1 % max(1, (SELECT count(*) FROM rules))", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int(st, 1, rand());
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+	}
 	sqlite3_finalize(st);
 	return id;
 }
@@ -174,12 +178,25 @@ random_edit(void)
 	char v[512];
 	const char *d = PICK(domain_names), *g = PICK(group_names);
 
-	switch (rand() % 24) {
+	switch (rand() % 26) {
 	case 0:
 	case 1:
 	case 2:
 		edit("INSERT INTO domains (name, level, enabled) VALUES ('%s', %d, %d)", d, rand() % 5,
 		     rand() % 8 != 0);
+		break;
+	case 24:
+		/* a replaced row: no delete trigger fires, only the insert is in the audit log */
+		if (rand() % 2)
+			edit("INSERT OR REPLACE INTO domains (name, level, enabled) VALUES ('%s', %d, 1)", d,
+			     rand() % 5);
+		else
+			edit("INSERT OR REPLACE INTO identities (value, domain) VALUES ('%s', '%s')", PICK(addrs), d);
+		break;
+	case 25:
+		/* the reserved identity kinds: checked for their domain, not read */
+		edit("INSERT INTO identities (kind, value, domain) VALUES ('%s', 'key-%d', '%s')",
+		     rand() % 2 ? "tsig" : "cert", rand() % 4, d);
 		break;
 	case 3:
 		edit("UPDATE domains SET level = %d, enabled = %d WHERE name = '%s'", rand() % 5,
