@@ -491,6 +491,66 @@ test_format(void)
 	policy_free(f.p);
 }
 
+/*
+ * A derived snapshot: edits change the copy only; the snapshot it came from
+ * (what the event loop serves meanwhile) decides as before.
+ */
+static void
+test_derive(void)
+{
+	struct fixture f;
+	struct policy_verdict v;
+	struct netaddr na;
+	const char *why;
+
+	fixture_init(&f);
+	add_cidr(f.p, "192.0.2.0/24", f.a);
+	add_cidr(f.p, "198.51.100.7", f.b);
+	rule(f.p, 1, 10, sel_group(f.finance), sel_group(f.finance), true, 0);
+	rule(f.p, 2, 20, sel_domain(f.c), sel_any(), true, NOW + 60);
+	rule(f.p, 3, 30, sel_any(), sel_any(), false, 0);
+	finish(f.p);
+	struct policy *d = policy_derive(f.p, 43);
+	CHECK(d && d->serial == 43 && d->nrules == 3, "derived: a copy with its own serial");
+	if (!d)
+		exit(1);
+	/* every kind of edit */
+	CHECK(policy_set_domain(d, f.a, 3, false) == 0, "set a.test disabled");
+	netaddr_parse_cidr("198.51.100.7", &na, &why);
+	CHECK_INT(policy_remove_cidr(d, &na), f.b, "unbind 198.51.100.7 (it was b.test's)");
+	CHECK(policy_remove_rule(d, 2) == 0, "remove rule 2");
+	struct policy_rule r = { .id = 4, .priority = 5, .from = sel_domain(f.c), .to = sel_domain(f.d),
+	                         .allow = true };
+	CHECK(policy_add_rule(d, &r) == 0, "add rule 4");
+	uint32_t groups[] = { f.finance };
+	CHECK(policy_set_groups(d, f.c, groups, 1) == 0, "c.test joins finance");
+	uint32_t x = policy_add_domain(d, "x.test", 1, true);
+	CHECK(x == 5, "a new domain takes the next index");
+	CHECK(policy_remove_domain(d, f.e) == 0, "remove e.test");
+	finish(d);
+	CHECK(d->ndeleted == 1 && policy_find_domain(d, "e.test") == POLICY_NONE &&
+	      policy_find_domain(d, "x.test") == x, "derived: e.test gone, x.test found");
+	CHECK(!decide(d, f.a, f.b, false, &v) && strcmp(v.reason, "domain disabled") == 0,
+	      "derived: a.test disabled");
+	CHECK(decide(d, f.c, f.d, false, &v) && v.rule_id == 4, "derived: rule 4 decides c -> d");
+	CHECK(decide(d, f.c, f.b, false, &v) && v.rule_id == 1, "derived: c.test is in finance now");
+	CHECK_INT(identify(d, "198.51.100.7"), POLICY_NONE, "derived: 198.51.100.7 no longer identified");
+	CHECK_INT(identify(d, "192.0.2.9"), f.a, "derived: the /24 still is");
+	CHECK(d->nrules == 3 && d->nexpiries == 0, "derived: 3 rules, none expiring");
+	/* the base, unchanged */
+	CHECK(decide(f.p, f.a, f.b, false, &v) && v.rule_id == 1, "base: a -> b still allowed by rule 1");
+	CHECK(decide(f.p, f.c, f.d, false, &v) && v.rule_id == 2, "base: rule 2 still decides c -> d");
+	CHECK_INT(identify(f.p, "198.51.100.7"), f.b, "base: 198.51.100.7 is still b.test");
+	CHECK(policy_find_domain(f.p, "e.test") == f.e && policy_find_domain(f.p, "x.test") == POLICY_NONE,
+	      "base: e.test there, x.test not");
+	CHECK(f.p->nrules == 3 && f.p->nexpiries == 1 && policy_next_expiry(f.p, NOW) == NOW + 60,
+	      "base: rule 2's expiry is the next one");
+	/* either may go first: they share what did not change */
+	policy_free(f.p);
+	CHECK(decide(d, f.c, f.d, false, &v) && v.rule_id == 4, "derived after the base is freed");
+	policy_free(d);
+}
+
 int
 main(void)
 {
@@ -507,5 +567,6 @@ main(void)
 	test_identify();
 	test_find();
 	test_format();
+	test_derive();
 	return unit_summary();
 }
