@@ -1284,8 +1284,9 @@ bucket_of(const struct policy_rule *r, int kind, size_t nb)
 /*
  * One list of the index after the change: each kept entry moved to its new
  * position, the removed ones dropped, the added ones put in their place.
- * off: nb_old + 1 offsets (NULL for the single generic list of nlist
- * entries); nb: the buckets after.
+ * off: nb_old + 1 offsets (NULL for the single generic list of nold_list
+ * entries); nb: the buckets after. -1 on no memory, or when the old list
+ * does not hold what the change says it does (the caller rebuilds).
  */
 static int
 patch_list(const struct rule_change *c, const struct shift_event *ev, size_t nev, int kind,
@@ -1349,14 +1350,18 @@ patch_list(const struct rule_change *c, const struct shift_event *ev, size_t nev
 				while (k < nev && ev[k].pos <= e)
 					k++;
 				uint32_t ne = (uint32_t)((long)e + (k ? ev[k - 1].sum : 0));
-				while (ai < nadd && add[ai].bucket == b && add[ai].pos < ne)
+				while (ai < nadd && add[ai].bucket == b && add[ai].pos < ne && o < total)
 					nlist[o++] = add[ai++].pos;
+				if (o == total)
+					goto out; /* more entries than the change allows: rebuild instead */
 				nlist[o++] = ne;
 			}
 		}
-		while (ai < nadd && add[ai].bucket == b)
+		while (ai < nadd && add[ai].bucket == b && o < total)
 			nlist[o++] = add[ai++].pos;
 	}
+	if (o != total || gi != ngone || ai != nadd)
+		goto out;
 	if (noff)
 		noff[nbk] = (uint32_t)o;
 	if (off_out)
@@ -1714,9 +1719,8 @@ finish_rules(struct policy *p)
 	struct rule_change c;
 	void *old = NULL;
 	rc = merge_rules(p, &c, &old);
-	if (rc == 0)
-		rc = p->from_domain_off && c.nrem + c.nadd <= PATCH_MAX ? patch_rule_index(p, &c)
-		                                                       : build_rule_index(p);
+	if (rc == 0 && (!p->from_domain_off || c.nrem + c.nadd > PATCH_MAX || patch_rule_index(p, &c) != 0))
+		rc = build_rule_index(p);
 	change_free(&c);
 	part_unref(old);
 	part_unref(s->added);
