@@ -355,6 +355,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(err, 0, sizeof(err));
 	struct policy *p = policydb_load(db, err, sizeof(err));
+	/* another schema version is refused on purpose: the database says it is
+	 * not the layout this build reads (the live policy stays as it was) */
+	if (!p && strncmp(err, "schema version ", 15) == 0) {
+		close_template();
+		open_template();
+		pool_reset();
+		return 0;
+	}
 	if (!p)
 		FAIL("policydb_load refused what the schema accepted: %s", err);
 	check_policy(p);
