@@ -454,6 +454,8 @@ watch_load(struct reload *rl, struct watch *w, bool full)
 	reload_ok(rl);
 	if (p->serial == rl->serial) {
 		/* the file checks out, and it is what we serve: the base for the next change */
+		log_info("policy serial %llu read afresh in %.1f ms: the base the next changes apply to",
+		         (unsigned long long)p->serial, (double)ms_since(&t0));
 		policy_free(rl->current);
 		rl->current = p;
 		status_write(rl, NULL);
