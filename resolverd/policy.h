@@ -10,7 +10,8 @@
  * alone with the snapshot it came from (the rule array and its index when no
  * rule changed, the prefix trie when no identity changed, and so on), and
  * copies a part before it changes it: the snapshot it came from is never
- * written to. Nothing here allocates after policy_finish().
+ * written to. A finished snapshot never changes, and its lookups and
+ * decisions never allocate.
  *
  * Names are interned: a snapshot keeps one copy of each domain name (text and
  * wire form together), group name and target host, in an append-only name
