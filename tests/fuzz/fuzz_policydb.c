@@ -90,19 +90,6 @@ static const int64_t chosen_ints[] = {
 static sqlite3 *db;
 static sqlite3_stmt *stmts[NSTATEMENTS];
 
-/*
- * A known fault, kept out of the way of the search: the schema's checks
- * (length(), GLOB) read a text only up to its first NUL byte, but the
- * primary keys compare every byte, so 'vel', 'vel' || char(0) || 'x' and
- * 'vel' || char(0) || 'y' are three domains to the schema and three domains
- * named "vel" to policydb_load(), which reads C strings: the snapshot holds
- * duplicates, which policy.h says it never does (the reproducer is
- * corpus/fuzz_policydb/crash-*, README.md). When the input bound a text
- * with a NUL byte, the checks that a name finds its own domain are skipped
- * (the decisions are still made) until the schema or the loader refuses
- * such names; then this goes.
- */
-static bool nul_text;
 
 /* texts of this input: the words, then what was bound */
 #define POOL_MAX 96
@@ -196,8 +183,6 @@ bind_value(sqlite3_stmt *st, int i, struct input *in)
 		if (n > in->left)
 			n = in->left;
 		sqlite3_bind_text(st, i, (const char *)in->p, (int)n, SQLITE_TRANSIENT);
-		if (memchr(in->p, 0, n))
-			nul_text = true;
 		pool_add((const char *)in->p, n);
 		in->p += n;
 		in->left -= n;
@@ -276,7 +261,7 @@ check_policy(const struct policy *p)
 					     to != POLICY_NONE ? p->domains[to].name : "nothing");
 			}
 		}
-		if (i < p->ndomains && !nul_text) {
+		if (i < p->ndomains) {
 			const struct policy_domain *d = &p->domains[i];
 			if (policy_find_domain(p, d->name) != i)
 				FAIL("domain %s is not found by its name", d->name);
@@ -332,7 +317,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pool[i] = (char *)words[i];
 		npool = NWORDS;
 	}
-	nul_text = false;
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		FAIL("begin: %s", sqlite3_errmsg(db));
 	struct input in = { data, size };

@@ -14,13 +14,15 @@
  * Input:
  *   byte 0      transport and source: bit 0 TCP; bits 1-3 the source (one
  *               of eight: identified IPv4 and IPv6, unidentified inside
- *               the recursion ACL, unknown); bits 4-7 the upstream mode
+ *               the recursion ACL, unknown); bits 4-6 the upstream mode
  *               (answer insecure/secure/bogus, fail, answer with the
- *               lookup's question spliced in, answer at once inside
- *               r.lookup, let the query time out first); bit 7 rate-limit 1
- *               (the second query is slipped or dropped over UDP)
+ *               lookup's question spliced in, insecure or secure, answer
+ *               at once inside r.lookup, let the query time out first);
+ *               bit 7 rate-limit 1 (the second query is slipped or dropped
+ *               over UDP)
  *   byte 1      options: sink-mode, require-mutual, police-domain-address,
- *               unknown-peer, edns-buffer-size, a second query
+ *               unknown-peer, edns-buffer-size, the second query from
+ *               another source
  *   bytes 2-3   the query's length N (big-endian, cut to what is there)
  *   N bytes     the query
  *   the rest    the upstream's answer packet: every recorded lookup is

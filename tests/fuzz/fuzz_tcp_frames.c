@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,8 @@ setup(void)
 
 	/* not even errors: the search would print little else */
 	log_init("fuzz_tcp_frames", LOG_LEVEL_ERR - 1, 0);
+	/* as resolverd's main(): a peer that is gone is an error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
 	if (options_init(&opt) != 0)
 		abort();
 	netaddr_parse_cidr("127.0.0.128/25", &acl, &why);

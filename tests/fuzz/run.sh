@@ -38,10 +38,7 @@ case $TARGET in
     fuzz_tcp_frames) flags=(-max_len=8192) ;;
     fuzz_sink_stream) flags=(-max_len=4200) ;;
     fuzz_config) flags=(-max_len=8192) ;;
-    # ldns leaks on its own error paths (fuzz_zone.c): suppressed, but a
-    # leak check after every such input would make the search crawl, and
-    # what leaks piles up: short-lived child processes (-fork=1) search
-    fuzz_zone) flags=(-max_len=8192 -detect_leaks=0 -fork=1) ;;
+    fuzz_zone) flags=(-max_len=8192) ;;
     fuzz_policydb) flags=(-max_len=2048) ;;
     *) flags=() ;;
 esac
