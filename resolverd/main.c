@@ -496,6 +496,8 @@ main(int argc, char **argv)
 		log_err("cannot start the policy watcher");
 		goto out;
 	}
+	/* the watcher applies edits to the snapshot served now, not to a second copy */
+	reload_adopt(d.reload, d.r.policy);
 	signal(SIGPIPE, SIG_IGN);
 	int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	for (int i = 0; signums[i]; i++) {
