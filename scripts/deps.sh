@@ -13,7 +13,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential autoconf automake pkg-config
     libldns-dev libunbound-dev libsqlite3-dev libssl-dev libevent-dev libidn2-dev
-    sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3
+    sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 stunnel4 curl
     bc ca-certificates procps util-linux
     unbound bind9-utils knot-dnssecutils
     clang libclang-rt-dev
