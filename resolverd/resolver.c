@@ -26,19 +26,12 @@
  * resident only where a community actually has entries */
 #define LEARNED_TARGETS 262144
 
-static struct prefixmap *acl_new(const struct options *opt, bool *oom);
-
 int
 resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	r->opt = opt;
 	r->epoch = 1;
-	if (dname_from_text(opt->sink_host, r->sink_host) == 0) {
-		snprintf(err, errlen, "sink-host '%s' is not a domain name", opt->sink_host);
-		return -1;
-	}
-	r->decisions = decision_cache_new(DECISION_CACHE_ENTRIES);
 	r->learned = targetmap_new(LEARNED_TARGETS);
 	r->answers = answer_cache_new(ANSWER_CACHE_MAX);
 	r->inflight_buckets = 64;
@@ -48,20 +41,12 @@ resolver_init(struct resolver *r, const struct options *opt, char *err, size_t e
 	/* every waiting query may come from another address */
 	r->waiting_by_source = addrcount_new((size_t)opt->recursion_max_outstanding * 4);
 	r->metrics = metrics_new();
-	r->rrl = rrl_new(65536, (unsigned)opt->rate_limit, (unsigned)opt->rate_limit_identified,
-	                 (unsigned)opt->rate_limit_slip);
-	if (!r->decisions || !r->learned || !r->answers || !r->inflight || !r->waiting_by_source ||
-	    !r->rrl || !r->metrics) {
+	if (!r->learned || !r->answers || !r->inflight || !r->waiting_by_source || !r->metrics) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	bool oom;
-	r->recursion_acl = acl_new(opt, &oom);
-	if (oom) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
+	/* what follows from the options is built as SIGHUP builds it again */
+	return resolver_reconfigure(r, err, errlen);
 }
 
 /* The recursion ACL of opt as a prefix map; NULL when there is none or no memory (*oom). */
