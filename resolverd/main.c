@@ -536,10 +536,11 @@ out:
 	recursion_free(d.rec);
 	query_shutdown(&d.r);
 	server_free(d.server);
+	/* the metrics listener's events belong to the base: free them first */
+	resolver_cleanup(&d.r);
 	if (d.base)
 		event_base_free(d.base);
 	policy_free(d.r.policy);
-	resolver_cleanup(&d.r);
 	zone_free(d.zone);
 	options_free(&d.opt);
 	return ret;
