@@ -148,6 +148,15 @@ listen_changed(const struct listen_addr *a, size_t na, const struct listen_addr 
 	return false;
 }
 
+/* a file opened again after start: its path inside the chroot when it is
+ * there (privileges are dropped by then), else the path as configured */
+static const char *
+reopen_path(const struct options *o, const char *path)
+{
+	const char *inside = privdrop_path(o, path);
+	return inside ? inside : path;
+}
+
 static bool
 str_changed(const char *a, const char *b)
 {
@@ -173,9 +182,7 @@ reconfigure(struct daemon *d)
 		log_err("SIGHUP: config %s: %s; the running config stays", d->config, err);
 		goto done;
 	}
-	struct zone *z = zone_load(privdrop_path(&d->opt, n.zone_file) ? privdrop_path(&d->opt, n.zone_file)
-	                                                                  : n.zone_file,
-	                           err, sizeof(err));
+	struct zone *z = zone_load(reopen_path(&d->opt, n.zone_file), err, sizeof(err));
 	if (!z) {
 		log_err("SIGHUP: zone: %s; the running config and zone stay", err);
 		goto done;
@@ -238,8 +245,7 @@ reconfigure(struct daemon *d)
 	/* after a rotation the decision log is a new file; a new path needs the rights of root */
 	if (str_changed(o->decision_log, n.decision_log))
 		needs_restart("decision-log");
-	else if (o->decision_log && log_json_open(privdrop_path(o, o->decision_log) ? privdrop_path(o, o->decision_log)
-	                                                                         : o->decision_log) != 0)
+	else if (o->decision_log && log_json_open(reopen_path(o, o->decision_log)) != 0)
 		log_err("SIGHUP: decision-log %s: %s; logging there stopped", o->decision_log, strerror(errno));
 	if (resolver_reconfigure(&d->r, err, sizeof(err)) != 0)
 		log_err("SIGHUP: %s", err);
