@@ -1402,8 +1402,8 @@ static void
 answer_pending(struct resolver *r, struct pending *p, const struct upstream_result *res,
                ldns_pkt *pkt)
 {
-	static uint8_t out[65535];
-	static struct policed_answer pa;
+	static _Thread_local uint8_t out[65535];
+	static _Thread_local struct policed_answer pa;
 	uint16_t ttl_offsets[CACHE_TTLS];
 	uint32_t upstream_ttls[CACHE_TTLS];
 	struct answer a;

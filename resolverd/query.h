@@ -8,7 +8,9 @@
  * comes back, makes the answer itself and sends it through r->transport.
  * Every decision about an answer, on either path, is made in query.c.
  *
- * Loop thread only: it reads and writes the struct resolver.
+ * The thread that owns the struct resolver only: it reads and writes it. Its
+ * scratch buffers are thread-local, so workers with a resolver each may run it
+ * at once.
  */
 #ifndef QUERY_H
 #define QUERY_H
