@@ -67,6 +67,12 @@ static const struct ch_optdef ch_optdefs[] = {
 	OPT_ARG("require-mutual", require_mutual),
 	OPT_ARG("unknown-peer", unknown_peer),
 	OPT_ARG("police-domain-address", police_domain_address),
+	OPT_ARG("tsig", tsig),
+	OPT_ARG("algorithm", algorithm),
+	OPT_ARG("secret-file", secret_file),
+	OPT_ARG("cert", cert),
+	OPT_ARG("require-identity", require_identity),
+	OPT_ARG("as", as),
 	{ "address", true, offsetof(struct ch_args, address), true },
 	OPT_FLAG("disabled", disabled),
 	OPT_FLAG("enable", enable),
@@ -77,6 +83,7 @@ static const struct ch_optdef ch_optdefs[] = {
 	OPT_FLAG("no-mutual", no_mutual),
 	OPT_FLAG("dry-run", dry_run),
 	OPT_FLAG("enforce", enforce),
+	OPT_FLAG("generate", generate),
 };
 
 /* ------------------------------------------------------------ the table */
@@ -94,20 +101,29 @@ static const struct ch_cmd ch_cmds[] = {
 	{ "init", ch_cmd_init, "", "create a new policy database (WAL mode)", "", 0, 0, DB_NONE,
 	  "Creates the database named by --db from the schema built into chpolicy.\n"
 	  "Refuses a file that exists and is not empty.\n" },
-	{ "domain add", ch_cmd_domain_add, "NAME [--level N] [--disabled] [--note TEXT]",
-	  "add a community domain", "level disabled note", 1, 1, DB_WRITE,
+	{ "domain add", ch_cmd_domain_add,
+	  "NAME [--level N] [--disabled] [--require-identity source|cert|tsig] [--note TEXT]",
+	  "add a community domain", "level disabled require-identity note", 1, 1, DB_WRITE,
 	  "  --level N     clearance level, an integer >= 0 (default 0)\n"
 	  "  --disabled    add it disabled: no rule allows it, either way\n"
+	  "  --require-identity source|cert|tsig\n"
+	  "                the weakest identity resolverd accepts for it (default source):\n"
+	  "                cert needs a client certificate or a TSIG key, tsig a TSIG key;\n"
+	  "                a weaker query from the domain is REFUSED\n"
 	  "  --note TEXT   free text\n"
 	  "NAME is stored lower-case, without a trailing dot; a Unicode name (UTF-8)\n"
 	  "is stored as its A-labels (bücher.example -> xn--bcher-kva.example).\n" },
 	{ "domain list", ch_cmd_domain_list, "", "list domains with level, groups and identities", "",
 	  0, 0, DB_READ, NULL },
-	{ "domain set", ch_cmd_domain_set, "NAME [--level N] [--enable|--disable] [--note TEXT]",
-	  "change a domain's level, state or note", "level enable disable note", 1, 1, DB_WRITE,
+	{ "domain set", ch_cmd_domain_set,
+	  "NAME [--level N] [--enable|--disable] [--require-identity source|cert|tsig] [--note TEXT]",
+	  "change a domain's level, state, required identity or note",
+	  "level enable disable require-identity note", 1, 1, DB_WRITE,
 	  "  --level N     new clearance level\n"
 	  "  --enable      enable it\n"
 	  "  --disable     disable it: every decision to or from it is deny\n"
+	  "  --require-identity source|cert|tsig\n"
+	  "                the weakest identity resolverd accepts for it (see domain add)\n"
 	  "  --note TEXT   replace the note\n" },
 	{ "domain remove", ch_cmd_domain_remove, "NAME",
 	  "remove a domain (with its memberships and identities)", "", 1, 1, DB_WRITE,
@@ -124,16 +140,31 @@ static const struct ch_cmd ch_cmds[] = {
 	  2, DB_WRITE, NULL },
 	{ "member list", ch_cmd_member_list, "[GROUP]", "list memberships (of one group)", "", 0, 1,
 	  DB_READ, NULL },
-	{ "identity add", ch_cmd_identity_add, "DOMAIN CIDR [--note TEXT]",
-	  "bind a source prefix to a domain", "note", 2, 2, DB_WRITE,
+	{ "identity add", ch_cmd_identity_add,
+	  "DOMAIN (CIDR | --tsig NAME [--algorithm A] (--secret-file F | --generate) | --cert NAME)"
+	  " [--note TEXT]",
+	  "bind a source prefix, a TSIG key or a certificate name to a domain",
+	  "note tsig algorithm secret-file generate cert", 1, 2, DB_WRITE,
 	  "CIDR is an IPv4 or IPv6 prefix or a bare address (a host prefix). It is stored\n"
 	  "in canonical form: host bits cleared, compressed lower-case IPv6 (RFC 5952),\n"
 	  "an IPv4-mapped IPv6 prefix as the IPv4 prefix it maps (10.1.2.3/8 ->\n"
 	  "10.0.0.0/8, 127.0.0.2 -> 127.0.0.2/32, ::ffff:127.0.0.5 -> 127.0.0.5/32).\n"
-	  "A prefix belongs to one domain; resolverd picks the longest matching prefix.\n" },
-	{ "identity list", ch_cmd_identity_list, "[DOMAIN]", "list identities (of one domain)", "", 0,
-	  1, DB_READ, NULL },
-	{ "identity remove", ch_cmd_identity_remove, "CIDR", "remove a source prefix", "", 1, 1,
+	  "A prefix belongs to one domain; resolverd picks the longest matching prefix.\n"
+	  "  --tsig NAME         a TSIG key (RFC 8945): a query signed with it comes from\n"
+	  "                      DOMAIN, whatever its address; the answer is signed\n"
+	  "  --algorithm A       hmac-sha256 (default), hmac-sha384 or hmac-sha512\n"
+	  "  --secret-file F     F holds the base64 secret, as dig -y takes it\n"
+	  "  --generate          make a random secret (as long as the MAC) and print it once\n"
+	  "  --cert NAME         a client certificate naming NAME (dNSName, XMPP SRV-ID,\n"
+	  "                      XmppAddr) speaks for DOMAIN; a certificate naming a\n"
+	  "                      community domain speaks for it without this\n"
+	  "A TSIG key is refused while the database file is readable by other users.\n"
+	  "The audit log records that a secret was set, never the secret.\n" },
+	{ "identity list", ch_cmd_identity_list, "[DOMAIN]",
+	  "list identities (prefixes, TSIG keys, certificate names) of every or one domain", "", 0,
+	  1, DB_READ, "Secrets are never shown: a TSIG key is listed with its algorithm.\n" },
+	{ "identity remove", ch_cmd_identity_remove, "CIDR | --tsig NAME | --cert NAME",
+	  "remove a source prefix, a TSIG key or a certificate name", "tsig cert", 0, 1,
 	  DB_WRITE, "CIDR is canonicalised first, so 10.1.2.3/8 removes 10.0.0.0/8.\n" },
 	{ "rule add", ch_cmd_rule_add,
 	  "--from SEL --to SEL (--allow|--deny) [--priority N] [--expires TIME] [--note TEXT] [--dry-run]",
@@ -181,13 +212,19 @@ static const struct ch_cmd ch_cmds[] = {
 	  "  --dry-run   the rule is evaluated and reported, never applied\n"
 	  "The change is audited like every edit and reaches resolverd at once.\n" },
 	{ "rule remove", ch_cmd_rule_remove, "ID", "remove a rule", "", 1, 1, DB_WRITE, NULL },
-	{ "check", ch_cmd_check, "R P [--all] [--no-mutual]",
-	  "decide R -> P as resolverd would, and say which rule decided", "all no-mutual", 2, 2,
+	{ "check", ch_cmd_check, "(R | --as tsig:NAME | --as cert:FILE) P [--all] [--no-mutual]",
+	  "decide R -> P as resolverd would, and say which rule decided", "all no-mutual as", 1, 2,
 	  DB_READ,
 	  "  --all         also list every rule matching R -> P and P -> R, in order;\n"
 	  "                * marks the one that decided\n"
 	  "  --no-mutual   decide without requiring P -> R (resolverd: require-mutual: no)\n"
+	  "  --as tsig:NAME  the requester a query signed with TSIG key NAME is\n"
+	  "  --as cert:FILE  the requester the client certificate in FILE (PEM) names;\n"
+	  "                  its chain is not verified here (resolverd checks it against\n"
+	  "                  tls-client-ca)\n"
 	  "R is a domain or a source address (identified by the longest matching prefix).\n"
+	  "A requester identified more weakly than its domain's require-identity is\n"
+	  "REFUSED by resolverd, and check says deny.\n"
 	  "Exit status: 0 allow, 1 deny, 2 unknown R or P.\n" },
 	{ "audit", ch_cmd_audit, "[--since SERIAL]", "print the change log", "since", 0, 0, DB_READ,
 	  "  --since SERIAL   only changes after that serial\n"
@@ -267,7 +304,8 @@ static const struct ch_cmd ch_cmds[] = {
 	{ "rebuild", ch_cmd_rebuild, "SERIAL FILE", "write the policy as it was at SERIAL, from the change log",
 	  "", 2, 2, DB_READ,
 	  "FILE (new) gets the policy tables as they were at SERIAL, rebuilt from the\n"
-	  "audit table, with the built-in schema and an empty change log.\n" },
+	  "audit table, with the built-in schema and an empty change log. TSIG keys are\n"
+	  "left out: the change log never holds their secrets.\n" },
 };
 
 #define CH_NCMDS (sizeof(ch_cmds) / sizeof(ch_cmds[0]))

@@ -58,9 +58,11 @@ struct ch_args {
 	const char *out, *config, *format, *requester, *peer, *decision, *valid_for, *sign, *pubkey,
 	           *sig, *apex, *at, *ttl, *zone_file, *sink_mode, *sink_host, *sink_port, *ttl_cap,
 	           *require_mutual, *unknown_peer, *police_domain_address;
+	/* identities: TSIG keys, certificate names, the identity a domain requires */
+	const char *tsig, *algorithm, *secret_file, *cert, *require_identity, *as;
 	const char *address[CH_MAXADDR];
 	int naddress;
-	bool disabled, enable, disable, allow, deny, all, no_mutual, dry_run, enforce;
+	bool disabled, enable, disable, allow, deny, all, no_mutual, dry_run, enforce, generate;
 };
 
 struct ch_ctx;
@@ -328,9 +330,14 @@ int ch_cmd_member_add(struct ch_ctx *c, const struct ch_args *a);
 int ch_cmd_member_remove(struct ch_ctx *c, const struct ch_args *a);
 /** member list [GROUP]: a table of memberships; CH_FAIL if GROUP does not exist. */
 int ch_cmd_member_list(struct ch_ctx *c, const struct ch_args *a);
-/** identity add DOMAIN CIDR [--note TEXT]: stores the canonical CIDR; CH_USAGE if invalid. */
+/**
+ * identity add DOMAIN CIDR | --tsig NAME [--algorithm A] (--secret-file F | --generate)
+ * | --cert NAME [--note TEXT]: stores the canonical CIDR, the TSIG key (refused
+ * while the database file is readable by others) or the certificate name;
+ * CH_USAGE if invalid. --generate prints the new secret once.
+ */
 int ch_cmd_identity_add(struct ch_ctx *c, const struct ch_args *a);
-/** identity remove CIDR (canonicalised first); CH_FAIL if no such identity. */
+/** identity remove CIDR (canonicalised first) | --tsig NAME | --cert NAME; CH_FAIL if no such identity. */
 int ch_cmd_identity_remove(struct ch_ctx *c, const struct ch_args *a);
 /** identity list [DOMAIN]: a table of identities; CH_FAIL if DOMAIN does not exist. */
 int ch_cmd_identity_list(struct ch_ctx *c, const struct ch_args *a);

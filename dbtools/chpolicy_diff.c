@@ -29,20 +29,26 @@
 #include "policydb.h"
 #include "chpolicy.h"
 
-/* The policy tables as the audit triggers log them: columns, the first nkeys the key. */
+/*
+ * The policy tables as the audit triggers log them: columns, the first nkeys
+ * the key. only: a condition on the audit row (?1) for a row to be replayed:
+ * TSIG keys are not, as the log never holds their secrets.
+ */
 static const struct audit_table {
 	const char *name;
 	const char *cols[14];
 	int ncols, nkeys;
+	const char *only;
 } audit_tables[] = {
-	{ "domains", { "name", "level", "enabled", "note" }, 4, 1 },
-	{ "groups", { "name", "note" }, 2, 1 },
-	{ "memberships", { "domain", "grp" }, 2, 2 },
-	{ "identities", { "kind", "value", "domain", "note" }, 4, 2 },
+	{ "domains", { "name", "level", "enabled", "note", "require_identity" }, 5, 1, NULL },
+	{ "groups", { "name", "note" }, 2, 1, NULL },
+	{ "memberships", { "domain", "grp" }, 2, 2, NULL },
+	{ "identities", { "kind", "value", "domain", "note", "algorithm" }, 5, 2,
+	  "json_extract(?1, '$.kind') IS NOT 'tsig'" },
 	{ "rules", { "id", "priority", "from_kind", "from_name", "from_min", "from_max", "to_kind",
-	             "to_name", "to_min", "to_max", "action", "expires", "note", "mode" }, 14, 1 },
-	{ "targets", { "domain", "service", "host", "port", "priority", "weight" }, 6, 4 },
-	{ "target_addresses", { "host", "address" }, 2, 2 },
+	             "to_name", "to_min", "to_max", "action", "expires", "note", "mode" }, 14, 1, NULL },
+	{ "targets", { "domain", "service", "host", "port", "priority", "weight" }, 6, 4, NULL },
+	{ "target_addresses", { "host", "address" }, 2, 2, NULL },
 };
 #define NTABLES (sizeof(audit_tables) / sizeof(audit_tables[0]))
 
@@ -96,6 +102,10 @@ replay_prepare(sqlite3 *mem, struct replay *r)
 			if (strcmp(at->cols[i], "mode") == 0)
 				cat(vals, sizeof(vals), "%scoalesce(json_extract(?1, '$.%s'), 'enforce')", i ? ", " : "",
 				    at->cols[i]);
+			/* a domain logged before require_identity existed took its source address */
+			else if (strcmp(at->cols[i], "require_identity") == 0)
+				cat(vals, sizeof(vals), "%scoalesce(json_extract(?1, '$.%s'), 'source')", i ? ", " : "",
+				    at->cols[i]);
 			else
 				cat(vals, sizeof(vals), "%sjson_extract(?1, '$.%s')", i ? ", " : "", at->cols[i]);
 		}
@@ -103,7 +113,8 @@ replay_prepare(sqlite3 *mem, struct replay *r)
 			cat(where, sizeof(where), "%s%s", i ? " AND " : "", at->cols[i]);
 			cat(where, sizeof(where), " = json_extract(?1, '$.%s')%s", at->cols[i], "");
 		}
-		snprintf(sql, sizeof(sql), "INSERT INTO %s (%s) VALUES (%s)", at->name, cols, vals);
+		snprintf(sql, sizeof(sql), "INSERT INTO %s (%s) SELECT %s WHERE %s", at->name, cols, vals,
+		         at->only ? at->only : "1");
 		if (sqlite3_prepare_v2(mem, sql, -1, &r->ins[t], NULL) != SQLITE_OK)
 			return -1;
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s", at->name, where);

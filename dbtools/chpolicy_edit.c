@@ -30,6 +30,11 @@
 #include "policy.h"
 #include "policydb.h"
 #include "chpolicy.h"
+#include "tsig.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 /* ------------------------------------------------------------ small parsers */
 
@@ -445,13 +450,15 @@ ch_cmd_domain_add(struct ch_ctx *c, const struct ch_args *a)
 	if (!name)
 		return CH_USAGE;
 	if ((rc = ch_tx_begin(c)) == CH_OK) {
-		rc = ch_db_prepare(c, "INSERT INTO domains (name, level, enabled, note) VALUES (?, ?, ?, ?)",
-		                &st);
+		rc = ch_db_prepare(c, "INSERT INTO domains (name, level, enabled, note, require_identity)"
+		                   " VALUES (?, ?, ?, ?, coalesce(?, 'source'))", &st);
 		if (rc == CH_OK) {
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(st, 2, level);
 			sqlite3_bind_int(st, 3, a->disabled ? 0 : 1);
 			sqlite3_bind_text(st, 4, a->note ? a->note : "", -1, SQLITE_TRANSIENT);
+			if (a->require_identity)
+				sqlite3_bind_text(st, 5, a->require_identity, -1, SQLITE_TRANSIENT);
 			rc = db_done(c, st);
 		}
 		rc = ch_tx_end(c, rc);
@@ -467,7 +474,7 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 	sqlite3_stmt *st;
 	int rc, changes = 0;
 
-	if (!a->level && !a->enable && !a->disable && !a->note)
+	if (!a->level && !a->enable && !a->disable && !a->note && !a->require_identity)
 		return ch_usage(c, "nothing to change");
 	if (a->enable && a->disable)
 		return ch_usage(c, "--enable and --disable exclude each other");
@@ -478,7 +485,8 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 		return CH_USAGE;
 	if ((rc = ch_tx_begin(c)) == CH_OK) {
 		rc = ch_db_prepare(c, "UPDATE domains SET level = coalesce(?1, level),"
-		                   " enabled = coalesce(?2, enabled), note = coalesce(?3, note)"
+		                   " enabled = coalesce(?2, enabled), note = coalesce(?3, note),"
+		                   " require_identity = coalesce(?5, require_identity)"
 		                   " WHERE name = ?4", &st);
 		if (rc == CH_OK) {
 			if (a->level)
@@ -488,6 +496,8 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 			if (a->note)
 				sqlite3_bind_text(st, 3, a->note, -1, SQLITE_TRANSIENT);
 			sqlite3_bind_text(st, 4, name, -1, SQLITE_TRANSIENT);
+			if (a->require_identity)
+				sqlite3_bind_text(st, 5, a->require_identity, -1, SQLITE_TRANSIENT);
 			rc = db_done(c, st);
 			changes = sqlite3_changes(c->db);
 		}
@@ -518,8 +528,8 @@ ch_cmd_domain_remove(struct ch_ctx *c, const struct ch_args *a)
 int
 ch_cmd_domain_list(struct ch_ctx *c, const struct ch_args *a)
 {
-	static const char *head[] = { "NAME", "LEVEL", "STATE", "GROUPS", "IDENTITIES", "NOTE" };
-	struct ch_table t = { .ncols = 6 };
+	static const char *head[] = { "NAME", "LEVEL", "STATE", "GROUPS", "IDENTITIES", "REQUIRE", "NOTE" };
+	struct ch_table t = { .ncols = 7 };
 	sqlite3_stmt *st;
 	int rc;
 
@@ -528,17 +538,19 @@ ch_cmd_domain_list(struct ch_ctx *c, const struct ch_args *a)
 	        "SELECT d.name, d.level, d.enabled,"
 	        " (SELECT group_concat(grp, ',') FROM"
 	        "   (SELECT grp FROM memberships WHERE domain = d.name ORDER BY grp)),"
-	        " (SELECT group_concat(value, ',') FROM"
-	        "   (SELECT value FROM identities WHERE domain = d.name ORDER BY kind, value)),"
-	        " d.note FROM domains d ORDER BY d.name", &st)) != CH_OK)
+	        " (SELECT group_concat(v, ',') FROM"
+	        "   (SELECT CASE kind WHEN 'cidr' THEN value ELSE kind || ':' || value END AS v"
+	        "    FROM identities WHERE domain = d.name ORDER BY kind, value)),"
+	        " d.note, d.require_identity FROM domains d ORDER BY d.name", &st)) != CH_OK)
 		return rc;
 	ch_table_add(&t, head);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char name[600];
-		const char *row[6] = {
+		const char *row[7] = {
 			ch_name_show(ch_col_text(st, 0, ""), name, sizeof(name)), ch_col_text(st, 1, ""),
 			sqlite3_column_int(st, 2) ? "enabled" : "disabled",
-			ch_col_text(st, 3, "-"), ch_col_text(st, 4, "-"), ch_col_text(st, 5, ""),
+			ch_col_text(st, 3, "-"), ch_col_text(st, 4, "-"), ch_col_text(st, 6, "source"),
+			ch_col_text(st, 5, ""),
 		};
 		ch_table_add(&t, row);
 	}
@@ -690,24 +702,136 @@ cidr_canonical(const struct ch_ctx *c, const char *text, char *buf, size_t len, 
 	return CH_OK;
 }
 
+/*
+ * The secret of identity add --tsig, base64 in out (outlen bytes): read
+ * from --secret-file (one line, as dig -y takes it; white space around it
+ * ignored) or made with --generate (as many random bytes as the MAC, RFC
+ * 8945 6) and printed once. CH_OK, or the error reported.
+ */
+static int
+tsig_secret(struct ch_ctx *c, const struct ch_args *a, const char *name, enum tsig_algorithm alg,
+            char *out, size_t outlen)
+{
+	uint8_t raw[TSIG_SECRET_MAX + 3];
+
+	if (!!a->secret_file == a->generate)
+		return ch_usage(c, "--tsig needs one of --secret-file F and --generate");
+	if (a->generate) {
+		size_t n = tsig_mac_size(alg);
+		if (RAND_bytes(raw, (int)n) != 1)
+			return ch_error(c, CH_FAIL, "no random bytes for the secret");
+		EVP_EncodeBlock((unsigned char *)out, raw, (int)n);
+		OPENSSL_cleanse(raw, sizeof(raw));
+		return CH_OK;
+	}
+	FILE *f = fopen(a->secret_file, "r");
+	if (!f)
+		return ch_error(c, CH_FAIL, "%s: %s", a->secret_file, strerror(errno));
+	char line[512];
+	size_t len = fread(line, 1, sizeof(line) - 1, f);
+	int err = ferror(f);
+	fclose(f);
+	line[len] = '\0';
+	char *b = line, *e = line + len;
+	while (b < e && isspace((unsigned char)*b))
+		b++;
+	while (e > b && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	if (err || len == sizeof(line) - 1 || (size_t)(e - b) >= outlen)
+		return ch_usage(c, "%s: not one base64 secret of 16 to 128 bytes", a->secret_file);
+	/* decoded as resolverd will: the schema checks the text, not what it decodes to */
+	int n = policydb_base64_decode(b, raw, sizeof(raw));
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (n < 16 || n > TSIG_SECRET_MAX)
+		return ch_usage(c, "%s: not one base64 secret of 16 to 128 bytes (key %s)", a->secret_file, name);
+	memcpy(out, b, (size_t)(e - b) + 1);
+	OPENSSL_cleanse(line, sizeof(line));
+	return CH_OK;
+}
+
+/*
+ * Secrets belong in a file only their owner (and resolverd's group) reads:
+ * refuse to store one in a database file every user can read.
+ */
+static int
+private_database(struct ch_ctx *c)
+{
+	struct stat sb;
+
+	if (stat(c->db_path, &sb) != 0)
+		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, strerror(errno));
+	if (sb.st_mode & S_IROTH)
+		return ch_error(c, CH_FAIL, "%s is readable by every user: a TSIG secret is not stored "
+		                "there (chmod o-rwx %s and its -wal and -shm files)", c->db_path, c->db_path);
+	return CH_OK;
+}
+
+/* identity add DOMAIN --tsig NAME ... */
+static int
+identity_add_tsig(struct ch_ctx *c, const struct ch_args *a, const char *domain)
+{
+	enum tsig_algorithm alg = tsig_algorithm_from_text(a->algorithm ? a->algorithm : "hmac-sha256");
+	char secret[200];
+
+	if (alg == TSIG_NONE)
+		return ch_usage(c, "--algorithm %s: use hmac-sha256, hmac-sha384 or hmac-sha512%s",
+		                a->algorithm, strncasecmp(a->algorithm, "hmac-sha1", 9) == 0 ||
+		                              strncasecmp(a->algorithm, "hmac-md5", 8) == 0
+		                                  ? " (hmac-sha1 and hmac-md5 are refused)" : "");
+	char *name = ch_name_arg(c, "--tsig", a->tsig, false);
+	if (!name)
+		return CH_USAGE;
+	int rc = private_database(c);
+	if (rc == CH_OK)
+		rc = tsig_secret(c, a, name, alg, secret, sizeof(secret));
+	if (rc == CH_OK) {
+		const char *params[] = { name, domain, a->note ? a->note : "", tsig_algorithm_text(alg), secret };
+		rc = db_edit(c, "INSERT INTO identities (kind, value, domain, note, algorithm, secret)"
+		             " VALUES ('tsig', ?, ?, ?, ?, ?)", 5, params, NULL);
+		if (rc == CH_OK && a->generate)
+			printf("key \"%s\" {\n\talgorithm %s;\n\tsecret \"%s\";\n};\n"
+			       "# dig -y %s:%s:%s\n# this secret is not shown again\n",
+			       name, tsig_algorithm_text(alg), secret, tsig_algorithm_text(alg), name, secret);
+		OPENSSL_cleanse(secret, sizeof(secret));
+	}
+	free(name);
+	return rc;
+}
+
 int
 ch_cmd_identity_add(struct ch_ctx *c, const struct ch_args *a)
 {
-	char cidr[NETADDR_TEXT_MAX];
-	bool mapped;
-	int rc = cidr_canonical(c, a->pos[1], cidr, sizeof(cidr), &mapped);
+	int kinds = (a->npos == 2) + !!a->tsig + !!a->cert;
 
-	if (rc != CH_OK)
-		return rc;
+	if (kinds != 1)
+		return ch_usage(c, "give one of CIDR, --tsig NAME and --cert NAME");
+	if (!a->tsig && (a->algorithm || a->secret_file || a->generate))
+		return ch_usage(c, "--algorithm, --secret-file and --generate go with --tsig");
 	char *domain = ch_name_arg(c, "DOMAIN", a->pos[0], false);
 	if (!domain)
 		return CH_USAGE;
-	const char *params[] = { cidr, domain, a->note ? a->note : "" };
-	rc = db_edit(c, "INSERT INTO identities (kind, value, domain, note) VALUES ('cidr', ?, ?, ?)",
-	             3, params, NULL);
-	if (rc == CH_OK && mapped)
-		printf("%s is IPv4-mapped IPv6: stored as %s (resolverd sees such a source as IPv4)\n",
-		       a->pos[1], cidr);
+	int rc;
+	if (a->tsig) {
+		rc = identity_add_tsig(c, a, domain);
+	} else if (a->cert) {
+		char *name = ch_name_arg(c, "--cert", a->cert, false);
+		const char *params[] = { name, domain, a->note ? a->note : "" };
+		rc = name ? db_edit(c, "INSERT INTO identities (kind, value, domain, note)"
+		                    " VALUES ('cert', ?, ?, ?)", 3, params, NULL)
+		          : CH_USAGE;
+		free(name);
+	} else {
+		char cidr[NETADDR_TEXT_MAX];
+		bool mapped;
+		rc = cidr_canonical(c, a->pos[1], cidr, sizeof(cidr), &mapped);
+		const char *params[] = { cidr, domain, a->note ? a->note : "" };
+		if (rc == CH_OK)
+			rc = db_edit(c, "INSERT INTO identities (kind, value, domain, note) VALUES ('cidr', ?, ?, ?)",
+			             3, params, NULL);
+		if (rc == CH_OK && mapped)
+			printf("%s is IPv4-mapped IPv6: stored as %s (resolverd sees such a source as IPv4)\n",
+			       a->pos[1], cidr);
+	}
 	free(domain);
 	return rc;
 }
@@ -715,18 +839,29 @@ ch_cmd_identity_add(struct ch_ctx *c, const struct ch_args *a)
 int
 ch_cmd_identity_remove(struct ch_ctx *c, const struct ch_args *a)
 {
-	char cidr[NETADDR_TEXT_MAX];
-	int changes = 0;
-	bool mapped;
-	int rc = cidr_canonical(c, a->pos[0], cidr, sizeof(cidr), &mapped);
+	char value[NETADDR_TEXT_MAX > 300 ? NETADDR_TEXT_MAX : 300];
+	const char *kind = a->tsig ? "tsig" : a->cert ? "cert" : "cidr";
+	int changes = 0, rc = CH_OK;
 
+	if ((a->npos == 1) + !!a->tsig + !!a->cert != 1)
+		return ch_usage(c, "give one of CIDR, --tsig NAME and --cert NAME");
+	if (a->npos == 1) {
+		bool mapped;
+		rc = cidr_canonical(c, a->pos[0], value, sizeof(value), &mapped);
+	} else {
+		char *name = ch_name_arg(c, a->tsig ? "--tsig" : "--cert", a->tsig ? a->tsig : a->cert, false);
+		if (!name)
+			return CH_USAGE;
+		snprintf(value, sizeof(value), "%s", name);
+		free(name);
+	}
 	if (rc != CH_OK)
 		return rc;
-	const char *params[] = { cidr };
-	rc = db_edit(c, "DELETE FROM identities WHERE kind = 'cidr' AND value = ?", 1, params,
-	             &changes);
+	const char *params[] = { kind, value };
+	rc = db_edit(c, "DELETE FROM identities WHERE kind = ? AND value = ?", 2, params, &changes);
 	if (rc == CH_OK && changes == 0)
-		rc = ch_error(c, CH_FAIL, "no such identity: %s", cidr);
+		rc = ch_error(c, CH_FAIL, "no such identity: %s%s%s", a->npos ? "" : kind,
+		              a->npos ? "" : ":", value);
 	return rc;
 }
 
@@ -755,15 +890,16 @@ list_domain_arg(struct ch_ctx *c, const struct ch_args *a, char **domain)
 int
 ch_cmd_identity_list(struct ch_ctx *c, const struct ch_args *a)
 {
-	static const char *head[] = { "KIND", "VALUE", "DOMAIN", "NOTE" };
-	struct ch_table t = { .ncols = 4 };
+	static const char *head[] = { "KIND", "VALUE", "DOMAIN", "ALGORITHM", "NOTE" };
+	struct ch_table t = { .ncols = 5 };
 	char *domain;
 	sqlite3_stmt *st;
 	int rc = list_domain_arg(c, a, &domain);
 
 	if (rc != CH_OK)
 		return rc;
-	if ((rc = ch_db_prepare(c, "SELECT kind, value, domain, note FROM identities"
+	/* never the secret */
+	if ((rc = ch_db_prepare(c, "SELECT kind, value, domain, note, algorithm FROM identities"
 	                        " WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, kind, value",
 	                     &st)) != CH_OK) {
 		free(domain);
@@ -773,8 +909,8 @@ ch_cmd_identity_list(struct ch_ctx *c, const struct ch_args *a)
 		sqlite3_bind_text(st, 1, domain, -1, SQLITE_TRANSIENT);
 	ch_table_add(&t, head);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *row[4] = { ch_col_text(st, 0, ""), ch_col_text(st, 1, ""), ch_col_text(st, 2, ""),
-		                       ch_col_text(st, 3, "") };
+		const char *row[5] = { ch_col_text(st, 0, ""), ch_col_text(st, 1, ""), ch_col_text(st, 2, ""),
+		                       ch_col_text(st, 4, "-"), ch_col_text(st, 3, "") };
 		ch_table_add(&t, row);
 	}
 	rc = ch_table_finish(c, &t, st, rc);

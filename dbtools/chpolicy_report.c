@@ -28,6 +28,11 @@
 #include "policydb.h"
 #include "reload.h"
 #include "chpolicy.h"
+#include "dname.h"
+#include "tls.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 /* ------------------------------------------------------------ check */
 
@@ -98,6 +103,59 @@ check_list_matches(const struct policy *p, uint32_t from, uint32_t to, time_t no
  * decision(R, P) through the same snapshot and function resolverd uses. R may
  * also be a source address, identified as resolverd would.
  */
+/*
+ * check --as tsig:NAME | cert:FILE: the requester the key or the
+ * certificate's names stand for, as resolverd finds it (query.c), into *r,
+ * *how and label. CH_OK, or the error reported (CH_USAGE: unknown key, no
+ * community name; CH_FAIL: unreadable file).
+ */
+static int
+check_as(struct ch_ctx *c, const struct policy *p, const char *as, uint32_t *r,
+         enum policy_identity *how, char *label, size_t len)
+{
+	const char *what = as + 5;
+	uint8_t wire[DNAME_MAXLEN];
+
+	if (strncmp(as, "tsig:", 5) == 0) {
+		const struct policy_key *k = dname_from_text(what, wire) > 1
+		                                 ? policy_find_key(p, POLICY_KEY_TSIG, wire) : NULL;
+		if (!k)
+			return ch_usage(c, "no TSIG key '%s' (resolverd answers its queries NOTAUTH, BADKEY)",
+			                what);
+		*r = k->domain;
+		*how = POLICY_ID_TSIG;
+		snprintf(label, len, "tsig:%s (%s)", what, p->domains[k->domain].name);
+		return CH_OK;
+	}
+	FILE *f = fopen(what, "r");
+	if (!f)
+		return ch_error(c, CH_FAIL, "%s: %s", what, strerror(errno));
+	X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	struct tls_identity id;
+	if (!cert)
+		return ch_error(c, CH_FAIL, "%s: not a PEM certificate", what);
+	tls_x509_names(cert, &id);
+	X509_free(cert);
+	for (size_t i = 0; i < id.n; i++) {
+		uint32_t d = policy_find_domain_wire(p, id.names[i]);
+		const struct policy_key *k = d == POLICY_NONE ? policy_find_key(p, POLICY_KEY_CERT, id.names[i])
+		                                              : NULL;
+		if (k)
+			d = k->domain;
+		if (d != POLICY_NONE) {
+			char name[DNAME_TEXT_MAX];
+			*r = d;
+			*how = POLICY_ID_CERT;
+			snprintf(label, len, "cert:%s (%s%s%s)", what, dname_to_text(id.names[i], name, sizeof(name)),
+			         k ? " -> " : "", k ? p->domains[d].name : "");
+			return CH_OK;
+		}
+	}
+	return ch_usage(c, "%s names no community domain (%zu name%s): resolverd identifies such a "
+	                "client by its address", what, id.n, id.n == 1 ? "" : "s");
+}
+
 int
 ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 {
@@ -110,12 +168,17 @@ ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 
 	struct netaddr src;
 	const char *perr;
+	if (a->as ? a->npos != 1 : a->npos != 2)
+		return ch_usage(c, a->as ? "--as takes the place of R: give P only" : "give R and P");
+	if (a->as && strncmp(a->as, "tsig:", 5) != 0 && strncmp(a->as, "cert:", 5) != 0)
+		return ch_usage(c, "--as %s: write tsig:KEYNAME or cert:FILE", a->as);
 	/* R: a source address (an IPv4-mapped one is IPv4, as resolverd sees it), else a domain */
-	bool by_address = !strchr(a->pos[0], '/') && netaddr_parse_cidr(a->pos[0], &src, &perr) == 0;
-	char *rname = by_address ? NULL : ch_name_arg(c, "R", a->pos[0], false);
-	char *pname = ch_name_arg(c, "P", a->pos[1], false);
+	bool by_address = !a->as && !strchr(a->pos[0], '/') && netaddr_parse_cidr(a->pos[0], &src, &perr) == 0;
+	char *rname = by_address || a->as ? NULL : ch_name_arg(c, "R", a->pos[0], false);
+	char *pname = ch_name_arg(c, "P", a->pos[a->as ? 0 : 1], false);
+	enum policy_identity how = POLICY_ID_SOURCE;
 
-	if ((!by_address && !rname) || !pname) {
+	if ((!by_address && !a->as && !rname) || !pname) {
 		free(rname);
 		free(pname);
 		return CH_USAGE;
@@ -128,7 +191,15 @@ ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 	}
 	peer = policy_find_domain(p, pname);
 	r = rname ? policy_find_domain(p, rname) : POLICY_NONE;
-	if (peer == POLICY_NONE || (!by_address && r == POLICY_NONE)) {
+	if (a->as && peer != POLICY_NONE) {
+		int rc = check_as(c, p, a->as, &r, &how, label, sizeof(label));
+		if (rc != CH_OK) {
+			free(pname);
+			policy_free(p);
+			return rc;
+		}
+	}
+	if (peer == POLICY_NONE || (!by_address && !a->as && r == POLICY_NONE)) {
 		snprintf(label, sizeof(label), "%s", peer == POLICY_NONE ? pname : rname);
 		free(rname);
 		free(pname);
@@ -149,8 +220,16 @@ ch_cmd_check(struct ch_ctx *c, const struct ch_args *a)
 			return CH_NO;
 		}
 		snprintf(label, sizeof(label), "%s (%s)", a->pos[0], p->domains[r].name);
-	} else {
+	} else if (!a->as) {
 		snprintf(label, sizeof(label), "%s", p->domains[r].name);
+	}
+	if ((by_address || a->as) && p->domains[r].require > how) {
+		static const char *const kinds[] = { "source address", "client certificate", "TSIG key" };
+		printf("deny %s -> %s: %s requires %s identity; a query identified by its %s is "
+		       "REFUSED\n", label, p->domains[peer].name, p->domains[r].name,
+		       kinds[p->domains[r].require], kinds[how]);
+		policy_free(p);
+		return CH_NO;
 	}
 
 	policy_decide(p, r, peer, now, mutual, &v);

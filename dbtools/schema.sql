@@ -135,7 +135,13 @@ CREATE TABLE domains (
     name    TEXT PRIMARY KEY NOT NULL,
     level   INTEGER NOT NULL DEFAULT 0 CONSTRAINT "level must be an integer from 0 to 2147483647" CHECK (typeof(level) = 'integer' AND level BETWEEN 0 AND 2147483647),
     enabled INTEGER NOT NULL DEFAULT 1 CHECK (typeof(enabled) = 'integer' AND enabled IN (0, 1)),
-    note    TEXT NOT NULL DEFAULT ''
+    note    TEXT NOT NULL DEFAULT '',
+    -- the weakest identity resolverd accepts for this domain, on the ladder
+    -- source < cert < tsig (docs/identity.md): with 'tsig', a query from one
+    -- of the domain's addresses without a valid TSIG is REFUSED
+    require_identity TEXT NOT NULL DEFAULT 'source'
+        CONSTRAINT "require_identity must be source, cert or tsig"
+        CHECK (require_identity IN ('source', 'cert', 'tsig'))
 ) WITHOUT ROWID;
 
 CREATE TRIGGER domains_name BEFORE INSERT ON domains
@@ -180,12 +186,30 @@ END;
 -- ("192.0.2.0/24", "2001:db8::/32", or a bare address for a single host) in
 -- the canonical text of address_syntax. A bare address and its /32 (/128)
 -- are the same prefix: only one of them may be stored.
--- 'tsig' and 'cert' are reserved for key and certificate bindings.
+-- kind 'tsig': value is the name of a TSIG key (RFC 8945, a DNS name) whose
+-- signed queries come from the domain; algorithm and secret (base64, 16 to
+-- 128 bytes) belong to tsig rows only. hmac-sha1 and hmac-md5 are refused.
+-- No audit row, export or log ever holds a secret: the audit records
+-- "secret":"set" or "changed".
+-- kind 'cert': value is a DNS name a client certificate may carry (dNSName,
+-- XMPP SRV-ID, XmppAddr) that identifies the domain; a certificate naming a
+-- community domain identifies it without a row.
 CREATE TABLE identities (
     kind   TEXT NOT NULL DEFAULT 'cidr' CHECK (kind IN ('cidr', 'tsig', 'cert')),
     value  TEXT NOT NULL,
     domain TEXT NOT NULL,
     note   TEXT NOT NULL DEFAULT '',
+    algorithm TEXT
+        CONSTRAINT "identity: a TSIG key needs an algorithm: hmac-sha256, hmac-sha384 or hmac-sha512 (only TSIG keys have one)"
+        CHECK ((kind = 'tsig') = (algorithm IS NOT NULL)
+               AND (algorithm IS NULL OR algorithm IN ('hmac-sha256', 'hmac-sha384', 'hmac-sha512'))),
+    secret TEXT
+        CONSTRAINT "identity: a TSIG key needs a secret: base64 of 16 to 128 bytes (only TSIG keys have one)"
+        CHECK ((kind = 'tsig') = (secret IS NOT NULL)
+               AND (secret IS NULL OR (typeof(secret) = 'text' AND length(secret) BETWEEN 24 AND 172
+                    AND length(secret) % 4 = 0 AND secret NOT GLOB '*[^A-Za-z0-9+/=]*'
+                    AND instr(rtrim(secret, '='), '=') = 0
+                    AND length(secret) - length(rtrim(secret, '=')) <= 2))),
     PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 CREATE INDEX identities_domain ON identities (domain);
@@ -200,6 +224,10 @@ BEGIN
         AND (value IN (NEW.value || '/32', NEW.value || '/128') OR NEW.value IN (value || '/32', value || '/128')));
     SELECT RAISE(ABORT, 'identity: unknown domain')
     WHERE NOT EXISTS (SELECT 1 FROM domains WHERE name = NEW.domain);
+    INSERT INTO name_syntax (name) SELECT NEW.value WHERE NEW.kind IN ('tsig', 'cert');
+    DELETE FROM name_syntax;
+    SELECT RAISE(ABORT, 'identity: a certificate naming a community domain identifies that domain already')
+    WHERE NEW.kind = 'cert' AND EXISTS (SELECT 1 FROM domains WHERE name = NEW.value);
 END;
 CREATE TRIGGER identities_refs_insert BEFORE INSERT ON identities
 BEGIN
@@ -409,7 +437,8 @@ BEGIN
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'domains', 'insert',
             NULL,
-            json_object('name', NEW.name, 'level', NEW.level, 'enabled', NEW.enabled, 'note', NEW.note));
+            json_object('name', NEW.name, 'level', NEW.level, 'enabled', NEW.enabled, 'note', NEW.note,
+                        'require_identity', NEW.require_identity));
 END;
 CREATE TRIGGER domains_audit_update AFTER UPDATE ON domains
 BEGIN
@@ -418,8 +447,10 @@ BEGIN
     VALUES ((SELECT value FROM meta WHERE key = 'serial'),
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'domains', 'update',
-            json_object('name', OLD.name, 'level', OLD.level, 'enabled', OLD.enabled, 'note', OLD.note),
-            json_object('name', NEW.name, 'level', NEW.level, 'enabled', NEW.enabled, 'note', NEW.note));
+            json_object('name', OLD.name, 'level', OLD.level, 'enabled', OLD.enabled, 'note', OLD.note,
+                        'require_identity', OLD.require_identity),
+            json_object('name', NEW.name, 'level', NEW.level, 'enabled', NEW.enabled, 'note', NEW.note,
+                        'require_identity', NEW.require_identity));
 END;
 CREATE TRIGGER domains_audit_delete AFTER DELETE ON domains
 BEGIN
@@ -428,7 +459,8 @@ BEGIN
     VALUES ((SELECT value FROM meta WHERE key = 'serial'),
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'domains', 'delete',
-            json_object('name', OLD.name, 'level', OLD.level, 'enabled', OLD.enabled, 'note', OLD.note),
+            json_object('name', OLD.name, 'level', OLD.level, 'enabled', OLD.enabled, 'note', OLD.note,
+                        'require_identity', OLD.require_identity),
             NULL);
 END;
 CREATE TRIGGER groups_audit_insert AFTER INSERT ON groups
@@ -499,7 +531,8 @@ BEGIN
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'identities', 'insert',
             NULL,
-            json_object('kind', NEW.kind, 'value', NEW.value, 'domain', NEW.domain, 'note', NEW.note));
+            CASE NEW.kind WHEN 'tsig' THEN json_set(json_object('kind', NEW.kind, 'value', NEW.value, 'domain', NEW.domain, 'note', NEW.note),
+                     '$.algorithm', NEW.algorithm, '$.secret', 'set') ELSE json_object('kind', NEW.kind, 'value', NEW.value, 'domain', NEW.domain, 'note', NEW.note) END);
 END;
 CREATE TRIGGER identities_audit_update AFTER UPDATE ON identities
 BEGIN
@@ -508,8 +541,11 @@ BEGIN
     VALUES ((SELECT value FROM meta WHERE key = 'serial'),
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'identities', 'update',
-            json_object('kind', OLD.kind, 'value', OLD.value, 'domain', OLD.domain, 'note', OLD.note),
-            json_object('kind', NEW.kind, 'value', NEW.value, 'domain', NEW.domain, 'note', NEW.note));
+            CASE OLD.kind WHEN 'tsig' THEN json_set(json_object('kind', OLD.kind, 'value', OLD.value, 'domain', OLD.domain, 'note', OLD.note), '$.algorithm', OLD.algorithm)
+                ELSE json_object('kind', OLD.kind, 'value', OLD.value, 'domain', OLD.domain, 'note', OLD.note) END,
+            CASE NEW.kind WHEN 'tsig' THEN json_set(json_object('kind', NEW.kind, 'value', NEW.value, 'domain', NEW.domain, 'note', NEW.note), '$.algorithm', NEW.algorithm,
+                '$.secret', CASE WHEN OLD.secret IS NOT NEW.secret THEN 'changed' ELSE 'unchanged' END)
+                ELSE json_object('kind', NEW.kind, 'value', NEW.value, 'domain', NEW.domain, 'note', NEW.note) END);
 END;
 CREATE TRIGGER identities_audit_delete AFTER DELETE ON identities
 BEGIN
@@ -518,7 +554,8 @@ BEGIN
     VALUES ((SELECT value FROM meta WHERE key = 'serial'),
             coalesce((SELECT value FROM meta WHERE key = 'actor'), 'sql'),
             'identities', 'delete',
-            json_object('kind', OLD.kind, 'value', OLD.value, 'domain', OLD.domain, 'note', OLD.note),
+            CASE OLD.kind WHEN 'tsig' THEN json_set(json_object('kind', OLD.kind, 'value', OLD.value, 'domain', OLD.domain, 'note', OLD.note), '$.algorithm', OLD.algorithm)
+                ELSE json_object('kind', OLD.kind, 'value', OLD.value, 'domain', OLD.domain, 'note', OLD.note) END,
             NULL);
 END;
 CREATE TRIGGER rules_audit_insert AFTER INSERT ON rules

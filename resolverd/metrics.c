@@ -411,6 +411,8 @@ metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer
 	counter(out, "resolverd_refused_total", "REFUSED answers.", st->refused);
 	counter(out, "resolverd_formerr_total", "FORMERR answers.", st->formerr);
 	counter(out, "resolverd_notimp_total", "NOTIMP answers.", st->notimp);
+	counter(out, "resolverd_tsig_errors_total", "Queries with a bad TSIG (FORMERR, BADKEY, BADSIG, BADTIME, BADTRUNC).", st->tsig_errors);
+	counter(out, "resolverd_identity_refused_total", "Queries REFUSED for a weaker identity than the domain requires.", st->identity_refused);
 	counter(out, "resolverd_rate_limited_total", "UDP answers dropped by rate limiting.", st->rate_limited);
 	counter(out, "resolverd_rate_slipped_total", "UDP answers sent truncated by rate limiting.", st->rate_slipped);
 	gauge(out, "resolverd_tcp_connections", "TCP connections open.", m->tcp_open);

@@ -365,7 +365,7 @@ struct policy_state {
 	size_t nadded, added_cap;
 	int64_t *removed;
 	size_t nremoved, removed_cap;
-	bool rules_dirty, targets_dirty;
+	bool rules_dirty, targets_dirty, keys_dirty;
 };
 
 struct policy *
@@ -431,6 +431,7 @@ policy_free(struct policy *p)
 	part_unref(p->hash);
 	part_unref(p->targets);
 	part_unref(p->targets_by_host);
+	part_unref(p->keys);
 	part_unref(p->from_domain_off);
 	part_unref(p->from_domain);
 	part_unref(p->from_group_off);
@@ -467,6 +468,7 @@ policy_derive(const struct policy *base, uint64_t serial)
 	part_ref(p->hash);
 	part_ref(p->targets);
 	part_ref(p->targets_by_host);
+	part_ref(p->keys);
 	part_ref(p->from_domain_off);
 	part_ref(p->from_domain);
 	part_ref(p->from_group_off);
@@ -494,7 +496,8 @@ policy_memory(const struct policy *p)
 
 	return sizeof(*p) + sizeof(*p->state) + part_cap(p->domains) + part_cap(p->groups) +
 	       part_cap(p->rules) + part_cap(p->hash) + part_cap(p->targets) +
-	       part_cap(p->targets_by_host) + part_cap(p->from_domain_off) + part_cap(p->from_domain) +
+	       part_cap(p->targets_by_host) + part_cap(p->keys) + part_cap(p->from_domain_off) +
+	       part_cap(p->from_domain) +
 	       part_cap(p->from_group_off) + part_cap(p->from_group) + part_cap(p->from_generic) +
 	       part_cap(p->expiries) + part_cap(p->expiry_rules) + prefixmap_memory(p->cidrs) +
 	       pl->total + pl->hosts_size * sizeof(*pl->hosts);
@@ -693,6 +696,44 @@ policy_set_domain(struct policy *p, uint32_t domain, uint32_t level, bool enable
 		return -1;
 	p->domains[domain].level = level;
 	p->domains[domain].enabled = enabled;
+	return 0;
+}
+
+int
+policy_set_domain_require(struct policy *p, uint32_t domain, enum policy_identity require)
+{
+	if (domain >= p->ndomains || require > POLICY_ID_TSIG || own_domains(p) != 0)
+		return -1;
+	p->domains[domain].require = require;
+	return 0;
+}
+
+int
+policy_add_key(struct policy *p, enum policy_key_kind kind, const uint8_t *name, uint32_t domain,
+               int algorithm, const uint8_t *secret, size_t secret_len)
+{
+	size_t len = dname_length(name, DNAME_MAXLEN);
+
+	if (domain >= p->ndomains || len <= 1 || secret_len > 255 ||
+	    (kind == POLICY_KEY_TSIG) != (secret_len > 0) ||
+	    part_grow((void **)&p->keys, &p->keys_cap, p->nkeys, sizeof(*p->keys)))
+		return -1;
+	uint8_t *mem = pool_alloc(p->state->pool, len + secret_len, 1);
+	if (!mem)
+		return -1;
+	memcpy(mem, name, len);
+	dname_lower(mem);
+	if (secret_len)
+		memcpy(mem + len, secret, secret_len);
+	p->state->pool_live += len + secret_len;
+	struct policy_key *k = &p->keys[p->nkeys++];
+	k->name = mem;
+	k->secret = secret_len ? mem + len : NULL;
+	k->domain = domain;
+	k->kind = (uint8_t)kind;
+	k->algorithm = (uint8_t)algorithm;
+	k->secret_len = (uint8_t)secret_len;
+	p->state->keys_dirty = true;
 	return 0;
 }
 
@@ -1662,6 +1703,17 @@ cmp_target_host(const void *a, const void *b, void *ctx)
 }
 
 /* Targets: drop the cleared ones, sort, set each domain's range, index the hosts. */
+/* Keys by kind, then name (wire, lower case, compared bytewise). */
+static int
+cmp_key(const void *a, const void *b)
+{
+	const struct policy_key *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return cmp_wire(x->name, y->name);
+}
+
 static int
 finish_targets(struct policy *p)
 {
@@ -1743,6 +1795,10 @@ policy_finish(struct policy *p)
 			return -1;
 		s->rules_dirty = false;
 	}
+	if (s->keys_dirty) {
+		qsort(p->keys, p->nkeys, sizeof(*p->keys), cmp_key);
+		s->keys_dirty = false;
+	}
 	if (s->targets_dirty || !p->targets_by_host) {
 		if (finish_targets(p) != 0)
 			return -1;
@@ -1785,6 +1841,21 @@ policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *fir
 		n++;
 	*first = lo;
 	return n;
+}
+
+const struct policy_key *
+policy_find_key(const struct policy *p, enum policy_key_kind kind, const uint8_t *wire)
+{
+	struct policy_key x = { .kind = (uint8_t)kind };
+	uint8_t lower[DNAME_MAXLEN];
+	size_t len = dname_length(wire, DNAME_MAXLEN);
+
+	if (len == 0 || p->nkeys == 0)
+		return NULL;
+	memcpy(lower, wire, len);
+	dname_lower(lower);
+	x.name = lower;
+	return bsearch(&x, p->keys, p->nkeys, sizeof(*p->keys), cmp_key);
 }
 
 uint32_t

@@ -79,9 +79,29 @@ struct policy_domain {
 	const uint32_t *groups; /* sorted group indexes, in the name pool */
 	uint32_t level;
 	uint32_t first_target, ntargets; /* range in policy.targets, set by policy_finish */
-	uint32_t ngroups : 23;
+	uint32_t ngroups : 21;
 	uint32_t enabled : 1;
+	uint32_t require : 2;  /* enum policy_identity: the weakest identity accepted */
 	uint32_t wire_len : 8;
+};
+
+/**
+ * How a requester was identified, weakest first: a domain's require_identity
+ * names the weakest it accepts (docs/identity.md).
+ */
+enum policy_identity { POLICY_ID_SOURCE = 0, POLICY_ID_CERT = 1, POLICY_ID_TSIG = 2 };
+
+/** What a key of the identities table is: a TSIG key or a certificate name. */
+enum policy_key_kind { POLICY_KEY_TSIG = 0, POLICY_KEY_CERT = 1 };
+
+/** A TSIG key, or a name a client certificate carries, and the domain it identifies. */
+struct policy_key {
+	const uint8_t *name;    /* wire, lower case; in the name pool */
+	const uint8_t *secret;  /* TSIG: the secret bytes, in the name pool; NULL for a certificate name */
+	uint32_t domain;
+	uint8_t kind;           /* enum policy_key_kind */
+	uint8_t algorithm;      /* TSIG: enum tsig_algorithm (tsig.h) */
+	uint8_t secret_len;     /* TSIG: 16 to 128 bytes */
 };
 
 struct prefixmap;
@@ -102,6 +122,8 @@ struct policy {
 	struct prefixmap *cidrs;
 	struct policy_target *targets; /* sorted by domain, service, priority, weight, host, port */
 	size_t ntargets, targets_cap;
+	struct policy_key *keys;   /* sorted by kind, then name, by policy_finish */
+	size_t nkeys, keys_cap;
 	/*
 	 * Rules by their from side, as positions in rules[] (ascending), built by
 	 * policy_finish: a decision walks only the rules that can match the
@@ -168,6 +190,16 @@ int policy_add_membership(struct policy *p, uint32_t domain, uint32_t group);
 int policy_add_cidr(struct policy *p, const struct netaddr *prefix, uint32_t domain);
 /** Add a copy of rule (its selectors' indexes must exist). 0, or -1 (no memory). */
 int policy_add_rule(struct policy *p, const struct policy_rule *rule);
+/**
+ * Bind a TSIG key (kind POLICY_KEY_TSIG: algorithm, secret of secret_len
+ * bytes, 1 to 255) or a certificate name (POLICY_KEY_CERT: no secret) to a
+ * domain. name: wire (any case). The name pool keeps copies. 0, or -1 (bad
+ * index or length, no memory). A name bound twice is the database's to refuse.
+ */
+int policy_add_key(struct policy *p, enum policy_key_kind kind, const uint8_t *name,
+                   uint32_t domain, int algorithm, const uint8_t *secret, size_t secret_len);
+/** Set the weakest identity a domain accepts (enum policy_identity). 0, or -1 (bad index). */
+int policy_set_domain_require(struct policy *p, uint32_t domain, enum policy_identity require);
 /** Add an SRV target (service: enum xmpp_service). Returns its index or POLICY_NONE. */
 uint32_t policy_add_target(struct policy *p, uint32_t domain, int service, uint16_t priority,
                            uint16_t weight, uint16_t port, const char *host);
@@ -235,6 +267,10 @@ uint32_t policy_find_domain_suffix(const struct policy *p, const uint8_t *wire, 
  * targets_by_host, the count is returned (0: not a target host).
  */
 size_t policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *first);
+
+/** The key of that kind and wire name (any case), or NULL. */
+const struct policy_key *policy_find_key(const struct policy *p, enum policy_key_kind kind,
+                                         const uint8_t *wire);
 
 /** Longest-prefix match of a source address, or POLICY_NONE. */
 uint32_t policy_identify(const struct policy *p, const struct netaddr *source);

@@ -11,12 +11,16 @@
 #include "netaddr.h"
 #include "dname.h"
 #include "prefixmap.h"
+#include "tsig.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 sqlite3 *
 policydb_open(const char *path, int readonly, char *err, size_t errlen)
@@ -230,6 +234,28 @@ for_each_row(sqlite3 *db, struct policy *p, const char *sql, row_fn row, char *e
 	return 0;
 }
 
+/*
+ * domains.require_identity in column col as enum policy_identity; source
+ * when the query has no such column (a database made before it). -1 when
+ * it is not one of the three words.
+ */
+static int
+col_require(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_count(st) <= col)
+		return POLICY_ID_SOURCE;
+	const char *v = col_text(st, col);
+	if (!v)
+		return -1;
+	if (strcmp(v, "source") == 0)
+		return POLICY_ID_SOURCE;
+	if (strcmp(v, "cert") == 0)
+		return POLICY_ID_CERT;
+	if (strcmp(v, "tsig") == 0)
+		return POLICY_ID_TSIG;
+	return -1;
+}
+
 static int
 row_domain(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
@@ -245,11 +271,17 @@ row_domain(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 		         "enabled 0 or 1", name);
 		return -1;
 	}
-	if (policy_add_domain(p, name, (uint32_t)level, enabled != 0) == POLICY_NONE) {
+	uint32_t d = policy_add_domain(p, name, (uint32_t)level, enabled != 0);
+	if (d == POLICY_NONE) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return 0;
+	int require = col_require(st, 3);
+	if (require < 0) {
+		snprintf(err, errlen, "domain '%s': require_identity must be source, cert or tsig", name);
+		return -1;
+	}
+	return policy_set_domain_require(p, d, (enum policy_identity)require) == 0 ? 0 : -1;
 }
 
 static int
@@ -292,6 +324,64 @@ address_error(char *err, size_t errlen, const char *what, const char *value, con
 	         *fix ? " (write " : "", fix, *fix ? ")" : "");
 }
 
+int
+policydb_base64_decode(const char *text, uint8_t *out, size_t cap)
+{
+	size_t len = strlen(text), pad = 0;
+
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > cap)
+		return -1;
+	while (pad < 2 && text[len - 1 - pad] == '=')
+		pad++;
+	const char *eq = strchr(text, '=');
+	if ((eq && eq != text + len - pad) ||
+	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != len)
+		return -1; /* padding only at the end; no white space */
+	int n = EVP_DecodeBlock(out, (const unsigned char *)text, (int)len);
+	if (n < 0 || (size_t)n < pad)
+		return -1;
+	return n - (int)pad; /* EVP_DecodeBlock counts the padding as zero bytes */
+}
+
+/*
+ * A TSIG key (columns 3 and 4: algorithm, base64 secret) or a certificate
+ * name of domain d. The secret never appears in a message.
+ */
+static int
+row_key(struct policy *p, sqlite3_stmt *st, uint32_t d, const char *kind, const char *value,
+        char *err, size_t errlen)
+{
+	bool tsig = strcmp(kind, "tsig") == 0;
+	uint8_t wire[DNAME_MAXLEN], secret[TSIG_SECRET_MAX + 3];
+	int algorithm = TSIG_NONE, n = 0;
+
+	if (!value || !policydb_valid_name(value) || dname_from_text(value, wire) <= 1) {
+		snprintf(err, errlen, "identity %s '%s': invalid name", kind, value ? value : "");
+		return -1;
+	}
+	if (tsig) {
+		const char *alg = sqlite3_column_count(st) > 4 ? col_text(st, 3) : NULL;
+		const char *b64 = sqlite3_column_count(st) > 4 ? col_text(st, 4) : NULL;
+		algorithm = alg ? (int)tsig_algorithm_from_text(alg) : TSIG_NONE;
+		if (algorithm == TSIG_NONE) {
+			snprintf(err, errlen, "TSIG key '%s': algorithm must be hmac-sha256, hmac-sha384 or "
+			         "hmac-sha512", value);
+			return -1;
+		}
+		n = b64 ? policydb_base64_decode(b64, secret, sizeof(secret)) : -1;
+		if (n < 16 || n > TSIG_SECRET_MAX) {
+			snprintf(err, errlen, "TSIG key '%s': the secret is not base64 of 16 to 128 bytes", value);
+			return -1;
+		}
+	}
+	int rc = policy_add_key(p, tsig ? POLICY_KEY_TSIG : POLICY_KEY_CERT, wire, d, algorithm, secret,
+	                        (size_t)n);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (rc != 0)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
 static int
 row_identity(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 {
@@ -305,9 +395,9 @@ row_identity(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 		snprintf(err, errlen, "identity '%s': unknown domain '%s'", value ? value : "", dn ? dn : "");
 		return -1;
 	}
-	if (!kind || (strcmp(kind, "tsig") == 0 || strcmp(kind, "cert") == 0))
-		return kind ? 0 : -1; /* reserved kinds: not read yet */
-	if (strcmp(kind, "cidr") != 0) {
+	if (kind && (strcmp(kind, "tsig") == 0 || strcmp(kind, "cert") == 0))
+		return row_key(p, st, d, kind, value, err, errlen);
+	if (!kind || strcmp(kind, "cidr") != 0) {
 		snprintf(err, errlen, "identity of %s: unknown kind '%s'", dn, kind);
 		return -1;
 	}
@@ -470,16 +560,43 @@ row_identity_twice(struct policy *p, sqlite3_stmt *st, char *err, size_t errlen)
 	return -1;
 }
 
+/* Whether table has column: columns added to the schema later are read when present. */
+static bool
+has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *st = NULL;
+	bool has = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+	                              NULL) == SQLITE_OK &&
+	           sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC) == SQLITE_OK &&
+	           sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC) == SQLITE_OK &&
+	           sqlite3_step(st) == SQLITE_ROW;
+
+	sqlite3_finalize(st);
+	return has;
+}
+
+/* The SELECT of domains, with require_identity when the schema has it; where as below. */
+static void
+domains_sql(sqlite3 *db, const char *where, char *sql, size_t len)
+{
+	snprintf(sql, len, "SELECT name, level, enabled%s FROM domains%s",
+	         has_column(db, "domains", "require_identity") ? ", require_identity" : "", where);
+}
+
+/* The SELECT of identities, with the TSIG columns when the schema has them. */
+static void
+identities_sql(sqlite3 *db, const char *where, char *sql, size_t len)
+{
+	snprintf(sql, len, "SELECT kind, value, domain%s FROM identities%s",
+	         has_column(db, "identities", "secret") ? ", algorithm, secret" : "", where);
+}
+
 /* The SELECT of rules, with rules.mode when the schema has it; where: "" or a WHERE clause. */
 static void
 rules_sql(sqlite3 *db, const char *where, char *sql, size_t len)
 {
-	sqlite3_stmt *col = NULL;
-	bool has_mode = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('rules') WHERE name = 'mode'",
-	                                   -1, &col, NULL) == SQLITE_OK &&
-	                sqlite3_step(col) == SQLITE_ROW;
+	bool has_mode = has_column(db, "rules", "mode");
 
-	sqlite3_finalize(col);
 	snprintf(sql, len, "SELECT id, priority, from_kind, from_name, from_min, from_max, to_kind, to_name,"
 	         " to_min, to_max, action, expires, datetime(expires)%s FROM rules%s",
 	         has_mode ? ", mode" : "", where);
@@ -517,7 +634,7 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 	struct policy *p = NULL;
 	int64_t version, serial;
 	bool own = sqlite3_get_autocommit(db) != 0; /* not inside the caller's transaction */
-	char rules[512];
+	char rules[512], domains[256], identities[256];
 
 	if (own && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "begin: %s", sqlite3_errmsg(db));
@@ -541,14 +658,14 @@ policydb_load(sqlite3 *db, char *err, size_t errlen)
 	}
 	/* rules.mode (dry-run rules) is read when the schema has it */
 	rules_sql(db, "", rules, sizeof(rules));
+	domains_sql(db, " ORDER BY name", domains, sizeof(domains));
+	identities_sql(db, "", identities, sizeof(identities));
 	/* the domain index is kept as domains are added: the rows below find them at once */
-	if (for_each_row(db, p, "SELECT name, level, enabled FROM domains ORDER BY name", row_domain,
-	                 err, errlen) != 0 ||
+	if (for_each_row(db, p, domains, row_domain, err, errlen) != 0 ||
 	    for_each_row(db, p, "SELECT name FROM groups ORDER BY name", row_group, err, errlen) != 0 ||
 	    for_each_row(db, p, "SELECT domain, grp FROM memberships", row_membership, err,
 	                 errlen) != 0 ||
-	    for_each_row(db, p, "SELECT kind, value, domain FROM identities", row_identity, err,
-	                 errlen) != 0 ||
+	    for_each_row(db, p, identities, row_identity, err, errlen) != 0 ||
 	    for_each_row(db, p,
 	                 "SELECT a.value FROM identities a JOIN identities b ON a.kind = 'cidr'"
 	                 " AND b.kind = 'cidr' AND b.value IN (a.value || '/32', a.value || '/128')",
@@ -747,6 +864,11 @@ touch_row(sqlite3_stmt *st, struct touched *t, char *err, size_t errlen)
 			const char *kind = (const char *)sqlite3_column_text(st, A_KIND + side);
 			const char *value = (const char *)sqlite3_column_text(st, A_VALUE + side);
 			char key[300];
+			if (kind && strcmp(kind, "cidr") != 0) {
+				/* keys and certificate names: rare, read by a full build */
+				snprintf(err, errlen, "audit row %lld: a %s identity changed", id, kind);
+				return 1;
+			}
 			if (!kind || !value || snprintf(key, sizeof(key), "%s %s", kind, value) >= (int)sizeof(key))
 				rc = 1;
 			else
@@ -906,6 +1028,15 @@ apply_domains(struct apply *a, const struct keyset *names, struct touched *t)
 			}
 			if ((dom->level != (uint32_t)level || dom->enabled != (enabled != 0)) &&
 			    policy_set_domain(a->p, d, (uint32_t)level, enabled != 0) != 0)
+				goto nomem;
+			int require = col_require(a->domain, 3);
+			if (require < 0) {
+				snprintf(a->err, a->errlen, "domain '%s': require_identity must be source, cert "
+				         "or tsig", name);
+				return -1;
+			}
+			if (dom->require != (unsigned)require &&
+			    policy_set_domain_require(a->p, d, (enum policy_identity)require) != 0)
 				goto nomem;
 		} else if (d != POLICY_NONE) {
 			if (policy_clear_targets(a->p, d) != 0 || policy_remove_domain(a->p, d) != 0 ||
@@ -1193,7 +1324,7 @@ policydb_apply(sqlite3 *db, const struct policy *base, size_t max_changes,
 	struct touched t;
 	struct apply a;
 	struct policy *p = NULL;
-	char rules[512];
+	char rules[512], domains[256];
 
 	memset(&t, 0, sizeof(t));
 	memset(&a, 0, sizeof(a));
@@ -1249,7 +1380,8 @@ policydb_apply(sqlite3 *db, const struct policy *base, size_t max_changes,
 	a.err = err;
 	a.errlen = errlen;
 	rules_sql(db, " WHERE id = ?1", rules, sizeof(rules));
-	if (prepare(&a, "SELECT name, level, enabled FROM domains WHERE name = ?1", &a.domain) ||
+	domains_sql(db, " WHERE name = ?1", domains, sizeof(domains));
+	if (prepare(&a, domains, &a.domain) ||
 	    prepare(&a, "SELECT name FROM groups WHERE name = ?1", &a.group) ||
 	    prepare(&a, "SELECT grp FROM memberships WHERE domain = ?1", &a.members) ||
 	    prepare(&a, "SELECT kind, value, domain FROM identities WHERE kind = ?1 AND value = ?2",

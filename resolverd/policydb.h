@@ -100,6 +100,14 @@ struct policy *policydb_apply(sqlite3 *db, const struct policy *base, size_t max
  */
 bool policydb_valid_name(const char *text);
 
+/**
+ * Decode a TSIG secret as the database stores it (identities.secret):
+ * standard base64, padded, nothing else (RFC 4648 4). out: cap bytes, at
+ * least 3/4 of the text's length. Returns the byte count, or -1 when the
+ * text is not such base64 or does not fit. Any thread.
+ */
+int policydb_base64_decode(const char *text, uint8_t *out, size_t cap);
+
 /** Parse 'YYYY-MM-DD HH:MM:SS' (UTC, as SQLite datetime()) into seconds since the epoch; -1 on error. */
 int64_t policydb_parse_time(const char *text);
 

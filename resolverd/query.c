@@ -26,6 +26,7 @@
 #include "rrl.h"
 #include "targetmap.h"
 #include "tls.h"
+#include "tsig.h"
 #include "zone.h"
 
 #include <stdio.h>
@@ -57,24 +58,67 @@ struct request {
 	bool edns, do_bit;
 	uint16_t edns_size;
 	uint8_t edns_version;
+	size_t tsig_start;             /* offset of the TSIG record, 0: none */
 	/* who asks: the community domain a verified client certificate names
 	 * (wire), or NULL when the source address identifies the requester */
 	const uint8_t *certified;
+	/* a query with a TSIG record: how it verified, what signs the answer */
+	const struct tsig_session *tsig;
 };
 
+/* The domain a certificate name stands for: a community domain, or one bound to the name. */
+static uint32_t
+certificate_domain(const struct policy *pol, const uint8_t *name)
+{
+	uint32_t d = policy_find_domain_wire(pol, name);
+	if (d != POLICY_NONE)
+		return d;
+	const struct policy_key *k = policy_find_key(pol, POLICY_KEY_CERT, name);
+	return k ? k->domain : POLICY_NONE;
+}
+
 /*
- * The requester: a domain a verified client certificate names comes first
- * (docs/identity.md), else the longest prefix of the source address.
+ * The requester (docs/identity.md): a verified TSIG key's domain first (a
+ * key the policy no longer has identifies nobody: never the address), then
+ * a domain a verified client certificate names, else the longest prefix of
+ * the source address. *how (may be NULL) says which.
  */
+static uint32_t
+identify_how(const struct resolver *r, const struct request *req, const struct netaddr *source,
+             enum policy_identity *how)
+{
+	enum policy_identity dummy;
+	if (!how)
+		how = &dummy;
+	if (req->tsig) {
+		const struct policy_key *k = policy_find_key(r->policy, POLICY_KEY_TSIG, req->tsig->key.name);
+		*how = POLICY_ID_TSIG;
+		return k ? k->domain : POLICY_NONE;
+	}
+	if (req->certified) {
+		uint32_t d = certificate_domain(r->policy, req->certified);
+		if (d != POLICY_NONE) {
+			*how = POLICY_ID_CERT;
+			return d;
+		}
+	}
+	*how = POLICY_ID_SOURCE;
+	return policy_identify(r->policy, source);
+}
+
 static uint32_t
 identify(const struct resolver *r, const struct request *req, const struct netaddr *source)
 {
-	if (req->certified) {
-		uint32_t d = policy_find_domain_wire(r->policy, req->certified);
-		if (d != POLICY_NONE)
-			return d;
-	}
-	return policy_identify(r->policy, source);
+	return identify_how(r, req, source, NULL);
+}
+
+/* How the requester was identified, for the logs. */
+static const char *
+identity_text(const struct request *req, uint32_t requester)
+{
+	if (requester == POLICY_NONE)
+		return "none";
+	return req->tsig ? "tsig" : req->certified ? "certificate" : "source";
 }
 
 /*
@@ -197,9 +241,12 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 			req->edns_version = pkt[o + 5];
 			req->do_bit = (pkt[o + 6] & 0x80) != 0;
 		}
-		/* a TSIG record is the last of the message (RFC 8945 5.1) */
-		if (type == LDNS_RR_TYPE_TSIG && i != total - 1)
-			return LDNS_RCODE_FORMERR;
+		/* a TSIG record is the last of the message, in the additional section (RFC 8945 5.1) */
+		if (type == LDNS_RR_TYPE_TSIG) {
+			if (i != total - 1 || i < (unsigned)an + ns)
+				return LDNS_RCODE_FORMERR;
+			req->tsig_start = start;
+		}
 		o += 10 + rdlen;
 	}
 	return 0;
@@ -212,6 +259,19 @@ udp_limit(const struct resolver *r, const struct request *req)
 	if (!req->edns || req->edns_size < 512)
 		return 512;
 	return req->edns_size < ours ? req->edns_size : ours;
+}
+
+/*
+ * The most bytes of an answer before its TSIG record: the client's limit
+ * less the record's room (RFC 8945 5.3: the TSIG must fit; what does not
+ * is truncated, TC=1, and the client asks over TCP).
+ */
+static size_t
+answer_limit(const struct resolver *r, const struct request *req, bool tcp)
+{
+	size_t limit = tcp ? 65535 : udp_limit(r, req);
+	size_t room = req->tsig ? tsig_answer_space(req->tsig) : 0;
+	return limit > room + LDNS_HEADER_SIZE ? limit - room : LDNS_HEADER_SIZE;
 }
 
 /*
@@ -347,6 +407,7 @@ struct pending {
 	struct request req;             /* req.question, req.certified point into the copies below */
 	uint8_t question[DNAME_MAXLEN + 4];
 	uint8_t certified[DNAME_MAXLEN];
+	struct tsig_session tsig;       /* req.tsig points here when the query was signed */
 	size_t limit;                   /* most bytes the client accepts */
 	bool tcp;                       /* asked over TCP */
 	uint32_t ttl_cap;               /* UINT32_MAX: not a policy answer */
@@ -459,6 +520,10 @@ pending_new(struct resolver *r, const struct request *req, size_t limit,
 		memcpy(p->certified, req->certified, dname_length(req->certified, DNAME_MAXLEN));
 		p->req.certified = p->certified;
 	}
+	if (req->tsig) {
+		p->tsig = *req->tsig;
+		p->req.tsig = &p->tsig;
+	}
 	p->limit = limit;
 	if (source)
 		p->source = *source;
@@ -570,7 +635,7 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
 		r->stats.recursions_limited++;
 		goto servfail;
 	}
-	struct pending *p = pending_new(r, req, tcp ? 65535 : udp_limit(r, req), source, peer, mode);
+	struct pending *p = pending_new(r, req, answer_limit(r, req, tcp), source, peer, mode);
 	if (p) {
 		p->tcp = tcp;
 		p->client = r->transport.hold ? r->transport.hold(r->transport.ctx, h) : NULL;
@@ -693,7 +758,7 @@ log_decision_json(const struct resolver *r, const struct request *req, uint32_t 
 	                 "\"rule\":%lld,\"reason\":\"%s\",\"serial\":%llu%s}",
 	                 (long long)time(NULL), requester != POLICY_NONE ? "\"" : "",
 	                 requester != POLICY_NONE ? rn : "null", requester != POLICY_NONE ? "\"" : "",
-	                 requester == POLICY_NONE ? "none" : req->certified ? "certificate" : "source", addr,
+	                 identity_text(req, requester), addr,
 	                 qn, type, pn,
 	                 v->allow ? "allow" : "deny", (long long)v->rule_id, v->reason ? v->reason : "",
 	                 (unsigned long long)r->policy->serial, would);
@@ -718,7 +783,7 @@ log_decision(struct resolver *r, const struct request *req, uint32_t requester,
 	         requester != POLICY_NONE ? r->policy->domains[requester].name : "-",
 	         netaddr_format_addr(source, addr, sizeof(addr)), peer, v->allow ? "allow" : "deny",
 	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "",
-	         req->certified ? " identity=certificate" : "");
+	         req->tsig ? " identity=tsig" : req->certified ? " identity=certificate" : "");
 	if (v->would_differ)
 		log_query("dry-run: rule %lld would %s %s -> %s (not enforced)", (long long)v->would_rule_id,
 		          v->would_allow ? "allow" : "deny",
@@ -969,6 +1034,46 @@ in_recursion_acl(const struct resolver *r, const struct netaddr *source)
 	return r->recursion_acl && prefixmap_lookup(r->recursion_acl, source) != UINT32_MAX;
 }
 
+/*
+ * A query with a TSIG record (RFC 8945): the key must be the policy's and
+ * the MAC, time and MAC size right. On success req->tsig is set and the key
+ * identifies the requester. Otherwise the RCODE to answer with (FORMERR, or
+ * NOTAUTH with the TSIG error in s, answered signed or unsigned as s says):
+ * such a query never gets a policy answer, whatever its source address.
+ */
+static int
+check_tsig(struct resolver *r, const uint8_t *pkt, size_t len, struct request *req,
+           const struct netaddr *source, struct tsig_session *s)
+{
+	struct tsig_record t;
+	struct tsig_key key;
+	const struct policy_key *pk = NULL;
+
+	if (tsig_parse(pkt, len, req->tsig_start, &t) != 0)
+		return LDNS_RCODE_FORMERR;
+	pk = policy_find_key(r->policy, POLICY_KEY_TSIG, t.key_name);
+	if (pk) {
+		memcpy(key.name, pk->name, dname_length(pk->name, DNAME_MAXLEN));
+		key.algorithm = (enum tsig_algorithm)pk->algorithm;
+		memcpy(key.secret, pk->secret, pk->secret_len);
+		key.secret_len = pk->secret_len;
+	}
+	int rc = tsig_verify(pkt, len, &t, pk ? &key : NULL, time(NULL), s);
+	if (s->active)
+		req->tsig = s;
+	if (rc != 0) {
+		static const char *const names[] = { [TSIG_BADSIG] = "BADSIG", [TSIG_BADKEY] = "BADKEY",
+		                                     [TSIG_BADTIME] = "BADTIME", [TSIG_BADTRUNC] = "BADTRUNC" };
+		char kn[DNAME_TEXT_MAX], addr[64];
+		r->stats.tsig_errors++;
+		if (log_level() >= LOG_LEVEL_INFO)
+			log_query("TSIG %s: key %s from %s", rc == LDNS_RCODE_FORMERR ? "FORMERR" : names[s->error],
+			          dname_to_text(t.key_name, kn, sizeof(kn)),
+			          netaddr_format_addr(source, addr, sizeof(addr)));
+	}
+	return rc;
+}
+
 enum query_result
 query_process(struct resolver *r, const uint8_t *pkt, size_t len, const struct netaddr *source,
               bool tcp, const struct reply_handle *h, uint8_t *out, size_t outcap, size_t *outlen)
@@ -1009,12 +1114,21 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	req.cd = LDNS_CD_WIRE(pkt) != 0;
 	req.ad = LDNS_AD_WIRE(pkt) != 0;
 	int rcode = parse_request(pkt, len, &req);
-	size_t limit = tcp ? 65535 : udp_limit(r, &req);
+	struct tsig_session tsig;
+	if (rcode == 0 && req.tsig_start)
+		rcode = check_tsig(r, pkt, len, &req, source, &tsig);
+	size_t limit = answer_limit(r, &req, tcp);
+	if (rcode == LDNS_RCODE_NOTAUTH) {
+		/* a TSIG error: the question and the TSIG record (RFC 8945 5.3.2) */
+		start_answer(r, &a, &req, out, outcap, limit, (uint8_t)rcode);
+		goto done;
+	}
 	if (rcode != 0) {
 		r->stats.formerr++;
 		if (req.question == NULL)
 			req.question_len = 0;
 		req.edns = false; /* the OPT may be what was malformed */
+		req.tsig = NULL;
 		start_answer(r, &a, &req, out, outcap, tcp ? 65535 : 512, (uint8_t)rcode);
 		goto done;
 	}
@@ -1028,12 +1142,19 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	}
 
 	if (cert) {
-		/* the first name of the certificate that is a community domain, if any */
+		/* the first name of the certificate that stands for a community domain, if any */
 		for (size_t i = 0; i < cert->n && !req.certified; i++)
-			if (policy_find_domain_wire(r->policy, cert->names[i]) != POLICY_NONE)
+			if (certificate_domain(r->policy, cert->names[i]) != POLICY_NONE)
 				req.certified = cert->names[i];
 	}
-	uint32_t requester = identify(r, &req, source);
+	enum policy_identity how;
+	uint32_t requester = identify_how(r, &req, source, &how);
+	if (requester != POLICY_NONE && r->policy->domains[requester].require > how) {
+		/* the domain asks for a stronger identity than this query shows */
+		r->stats.identity_refused++;
+		refuse(r, &a);
+		goto done;
+	}
 	if (!tcp) {
 		switch (rrl_check(r->rrl, source, requester != POLICY_NONE, query_clock_ms())) {
 		case RRL_PASS:
@@ -1074,6 +1195,14 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 		return res;
 done:
 	*outlen = answer_finish(&a);
+	if (req.tsig) {
+		size_t n = tsig_sign_answer(out, *outlen, outcap, req.tsig, time(NULL));
+		if (n == 0) {
+			r->stats.dropped++;
+			return QUERY_DROP;
+		}
+		*outlen = n;
+	}
 	metrics_answer(r->metrics, tcp, req.qtype, LDNS_RCODE_WIRE(out));
 	return QUERY_ANSWERED;
 }
@@ -1448,8 +1577,10 @@ answer_pending(struct resolver *r, struct pending *p, const struct upstream_resu
 		}
 	}
 	size_t len = answer_finish(&a);
+	if (p->req.tsig)
+		len = tsig_sign_answer(out, len, sizeof(out), p->req.tsig, time(NULL));
 	metrics_answer(r->metrics, p->tcp, p->req.qtype, LDNS_RCODE_WIRE(out));
-	r->transport.reply(r->transport.ctx, p->client, out, len);
+	r->transport.reply(r->transport.ctx, p->client, len ? out : NULL, len);
 }
 
 /*

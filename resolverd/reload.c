@@ -417,6 +417,25 @@ release_retired(struct reload *rl)
 }
 
 /*
+ * TSIG secrets are only as secret as the file that holds them: say so, at
+ * every full build (keys change by full builds only), when every user may
+ * read the database (chpolicy refuses to store a key in such a file; the
+ * mode may have changed since).
+ */
+static void
+warn_readable_secrets(const struct reload *rl, const struct policy *p)
+{
+	struct stat sb;
+	size_t keys = 0;
+
+	for (size_t i = 0; i < p->nkeys; i++)
+		keys += p->keys[i].kind == POLICY_KEY_TSIG;
+	if (keys && stat(rl->path, &sb) == 0 && (sb.st_mode & S_IROTH))
+		log_warn("%s holds %zu TSIG secret%s and every user may read it: chmod o-rwx %s and its "
+		         "-wal and -shm files", rl->path, keys, keys == 1 ? "" : "s", rl->path);
+}
+
+/*
  * Bring the snapshot up to date and hand it over: the changes applied to the
  * base, or (full, no base, or changes that cannot be applied) a full build.
  * false: the failure is recorded.
@@ -447,6 +466,7 @@ watch_load(struct reload *rl, struct watch *w, bool full)
 			watch_close(w); /* a damaged or replaced file: start again from a fresh connection */
 			return false;
 		}
+		warn_readable_secrets(rl, p);
 	} else {
 		why[0] = '\0';
 	}
@@ -463,10 +483,11 @@ watch_load(struct reload *rl, struct watch *w, bool full)
 	}
 	uint64_t from = rl->serial;
 	rl->serial = p->serial;
-	if (why[0] || !rl->current)
+	if (why[0] || !rl->current) {
 		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms (full build%s%s)",
 		         (unsigned long long)p->serial, p->ndomains - p->ndeleted, p->nrules,
 		         (double)ms_since(&t0), why[0] ? ": " : "", why);
+	}
 	else
 		log_info("policy serial %llu loaded: %zu domains, %zu rules in %.1f ms (%llu change%s applied)",
 		         (unsigned long long)p->serial, p->ndomains - p->ndeleted, p->nrules,

@@ -135,7 +135,7 @@ resolver_stats_log(const struct resolver *r)
 	         "limited=%llu timeouts=%llu in-flight=%zu servfail=%llu "
 	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu rate-limited=%llu "
 	         "rate-slipped=%llu tcp-refused=%llu "
-	         "tcp-evicted=%llu policy-serial=%llu "
+	         "tcp-evicted=%llu tsig-errors=%llu identity-refused=%llu policy-serial=%llu "
 	         "decision-cache=%llu/%llu answer-cache=%llu/%llu (%zu answers)",
 	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
 	         (unsigned long long)st->policy_deny, (unsigned long long)st->recursions,
@@ -145,7 +145,8 @@ resolver_stats_log(const struct resolver *r)
 	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
 	         (unsigned long long)st->dropped, (unsigned long long)st->rate_limited,
 	         (unsigned long long)st->rate_slipped, (unsigned long long)st->tcp_refused,
-	         (unsigned long long)st->tcp_evicted, (unsigned long long)r->policy->serial,
+	         (unsigned long long)st->tcp_evicted, (unsigned long long)st->tsig_errors,
+	         (unsigned long long)st->identity_refused, (unsigned long long)r->policy->serial,
 	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
 	         (unsigned long long)(ah + am), entries);
 }

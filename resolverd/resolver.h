@@ -42,6 +42,8 @@ struct query_stats {
 	uint64_t rate_slipped;       /* UDP answers sent truncated by rate limiting */
 	uint64_t tcp_refused;    /* TCP connections closed at once: tcp-max-per-source */
 	uint64_t tcp_evicted;    /* TCP connections closed to admit a new one */
+	uint64_t tsig_errors;    /* queries with a bad TSIG: FORMERR, BADKEY, BADSIG, BADTIME, BADTRUNC */
+	uint64_t identity_refused; /* REFUSED: weaker identity than the domain's require_identity */
 };
 
 /**

@@ -102,16 +102,24 @@ add_name(struct tls_identity *id, const char *text, size_t len)
 bool
 tls_certificate_identity(SSL *ssl, struct tls_identity *id)
 {
-	static const char srv_prefix[] = "_xmpp-server.";
 	X509 *cert = SSL_get_peer_certificate(ssl);
 
 	id->n = 0;
 	if (!cert)
 		return false;
-	if (SSL_get_verify_result(ssl) != X509_V_OK) {
-		X509_free(cert);
-		return false;
-	}
+	bool named = SSL_get_verify_result(ssl) == X509_V_OK && tls_x509_names(cert, id);
+	X509_free(cert);
+	if (!named)
+		id->n = 0;
+	return named;
+}
+
+bool
+tls_x509_names(X509 *cert, struct tls_identity *id)
+{
+	static const char srv_prefix[] = "_xmpp-server.";
+
+	id->n = 0;
 	ASN1_OBJECT *srv_oid = OBJ_txt2obj("1.3.6.1.5.5.7.8.7", 1);  /* id-on-dnsSRV */
 	ASN1_OBJECT *xmpp_oid = OBJ_txt2obj("1.3.6.1.5.5.7.8.5", 1); /* id-on-xmppAddr */
 	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
@@ -140,6 +148,5 @@ tls_certificate_identity(SSL *ssl, struct tls_identity *id)
 	GENERAL_NAMES_free(sans);
 	ASN1_OBJECT_free(srv_oid);
 	ASN1_OBJECT_free(xmpp_oid);
-	X509_free(cert);
 	return id->n > 0;
 }

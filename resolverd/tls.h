@@ -37,7 +37,8 @@ SSL_CTX *tls_server_context(const struct options *opt, char *err, size_t errlen)
  * format: from the subjectAltName's dNSName (wildcards are skipped), XMPP
  * SRV-ID (id-on-dnsSRV, RFC 7673: "_xmpp-server.DOMAIN" gives DOMAIN) and
  * XmppAddr (id-on-xmppAddr, RFC 6120 13.7.1.4, a bare domain). Which of
- * them is a community domain is asked per query (policy_find_domain_wire),
+ * them is a community domain, or a certificate name bound to one in the
+ * identities table, is asked per query,
  * so an edit of the policy applies to open connections too.
  */
 struct tls_identity {
@@ -50,5 +51,12 @@ struct tls_identity {
  * false (id->n == 0) when there is none or it did not verify. Loop thread.
  */
 bool tls_certificate_identity(SSL *ssl, struct tls_identity *id);
+
+/**
+ * The names of cert as above, without any verification (chpolicy check
+ * --as cert:FILE). False (id->n == 0) when it names none. Any thread; cert
+ * stays the caller's.
+ */
+bool tls_x509_names(X509 *cert, struct tls_identity *id);
 
 #endif

@@ -16,6 +16,7 @@ PACKAGES=(
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 stunnel4 curl
     bc ca-certificates procps util-linux
     unbound bind9-utils knot-dnssecutils
+    bind9       # named as a site forwarder that signs with TSIG (identity tests)
     clang libclang-rt-dev
     debhelper dpkg-dev lintian mandoc man-db systemd
 )
@@ -66,7 +67,7 @@ fi
 # was started by a package script despite the policy and is stopped.
 service_pids() {
     {
-        cat /run/nsd/nsd.pid /run/prosody/prosody.pid /run/unbound.pid 2>/dev/null || true
+        cat /run/nsd/nsd.pid /run/prosody/prosody.pid /run/unbound.pid /run/named/named.pid 2>/dev/null || true
         pgrep -x beam.smp -u ejabberd 2>/dev/null || true
         pgrep -x epmd -u ejabberd 2>/dev/null || true
     } | sort -u

@@ -194,9 +194,13 @@ random_edit(void)
 			edit("INSERT OR REPLACE INTO identities (value, domain) VALUES ('%s', '%s')", PICK(addrs), d);
 		break;
 	case 25:
-		/* the reserved identity kinds: checked for their domain, not read */
-		edit("INSERT INTO identities (kind, value, domain) VALUES ('%s', 'key-%d', '%s')",
-		     rand() % 2 ? "tsig" : "cert", rand() % 4, d);
+		/* TSIG keys and certificate names: read by a full build */
+		if (rand() % 2)
+			edit("INSERT INTO identities (kind, value, domain, algorithm, secret) VALUES"
+			     " ('tsig', 'key-%d', '%s', 'hmac-sha256', 'QUJDREVGR0hJSktMTU5PUA==')", rand() % 4, d);
+		else
+			edit("INSERT INTO identities (kind, value, domain) VALUES ('cert', 'name-%d', '%s')",
+			     rand() % 4, d);
 		break;
 	case 3:
 		edit("UPDATE domains SET level = %d, enabled = %d WHERE name = '%s'", rand() % 5,
@@ -562,8 +566,9 @@ step(struct policy **cur, struct policy **full_cur, int *applied, int *rebuilt)
 		SAME(full->serial == (*cur)->serial, "unchanged, but serial %llu after %llu",
 		     (unsigned long long)full->serial, (unsigned long long)(*cur)->serial);
 	} else if (st == POLICYDB_REBUILD) {
-		/* only the garbage of removed entries may ask for a full build here */
-		SAME(policy_wants_rebuild(*cur), "a full build was needed: %s", err);
+		/* only the garbage of removed entries, or a key or certificate name, ask for a full build */
+		SAME(policy_wants_rebuild(*cur) || strstr(err, "identity changed"),
+		     "a full build was needed: %s", err);
 		(*rebuilt)++;
 		inc = policy_ref(full);
 	} else {
