@@ -57,6 +57,7 @@ cert alpha "DNS:alpha.test"
 cert bravo "otherName:1.3.6.1.5.5.7.8.7;IA5STRING:_xmpp-server.bravo.test"
 cert charlie "DNS:charlie.test"
 cert wild "DNS:*.test"
+cert echo "DNS:xmpp1.echo-site.test"
 pki ca -batch -config ca.cnf -keyfile ca.key -cert ca.pem -revoke charlie.pem
 pki ca -batch -config ca.cnf -keyfile ca.key -cert ca.pem -gencrl -out crl.pem
 pki req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -out rogue.pem -days 30 \
@@ -68,10 +69,14 @@ pki req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.k
 DB=$T/policy.db
 new_policy_db "$DB" <<'SQL' || bail "test policy loads"
 INSERT INTO domains (name) VALUES ('alpha.test'), ('bravo.test'), ('charlie.test'), ('delta.test');
-INSERT INTO identities (value, domain) VALUES ('127.0.0.8/32', 'bravo.test');
+INSERT INTO domains (name, require_identity) VALUES ('echo.test', 'cert');
+INSERT INTO identities (value, domain) VALUES ('127.0.0.8/32', 'bravo.test'), ('127.0.0.10/32', 'echo.test');
+INSERT INTO identities (kind, value, domain) VALUES ('cert', 'xmpp1.echo-site.test', 'echo.test');
 INSERT INTO rules (priority, from_kind, from_name, to_kind, to_name, action) VALUES
     (10, 'domain', 'alpha.test', 'domain', 'delta.test', 'allow'),
-    (10, 'domain', 'delta.test', 'domain', 'alpha.test', 'allow');
+    (10, 'domain', 'delta.test', 'domain', 'alpha.test', 'allow'),
+    (10, 'domain', 'echo.test', 'domain', 'delta.test', 'allow'),
+    (10, 'domain', 'delta.test', 'domain', 'echo.test', 'allow');
 INSERT INTO targets (domain, priority, weight, port, host) VALUES ('delta.test', 0, 5, 5269, 'xmpp.delta.test');
 INSERT INTO target_addresses (host, address) VALUES ('xmpp.delta.test', '198.18.4.11');
 SQL
@@ -119,6 +124,24 @@ out=$(dot 127.0.0.5 rogue)
 assert_not_match "a certificate from another CA naming alpha: no answer" "status: NOERROR" "$out"
 assert_match "the decision log says the certificate identified alpha" '"requester":"alpha.test","identity":"certificate","source":"127.0.0.5"' "$(cat "$T/decisions.json")"
 assert_match "... and the text log too" "requester=alpha.test source=127.0.0.5 peer=delta.test allow .*identity=certificate" "$(cat "$LOG")"
+out=$(dot 127.0.0.5 echo)
+assert_eq "a certificate naming xmpp1.echo-site.test, bound to echo by a cert identity: echo's view" "$REAL" "$(answer "$out")"
+out=$(dig +time=3 +tries=1 -b 127.0.0.10 -p "$PORT" @127.0.0.1 _xmpp-server._tcp.delta.test SRV)
+assert_eq "echo requires a certificate: its plain query from its address is REFUSED" REFUSED "$(status_of "$out")"
+out=$(dot 127.0.0.10 none)
+assert_eq "... over TLS without a certificate too" REFUSED "$(status "$out")"
+out=$("$CHPOLICY" --db "$DB" check --as "cert:$T/echo.pem" delta.test)
+assert_eq "chpolicy check --as cert:FILE: allow (exit 0)" 0 "$?"
+assert_match "... naming the certificate's name and the domain it is bound to" \
+    "allow cert:$T/echo.pem \(xmpp1.echo-site.test -> echo.test\) -> delta.test" "$out"
+out=$("$CHPOLICY" --db "$DB" check --as "cert:$T/bravo.pem" delta.test)
+assert_match "chpolicy check --as a certificate with an XMPP SRV-ID" "deny cert:$T/bravo.pem \(bravo.test\) -> delta.test" "$out"
+"$CHPOLICY" --db "$DB" check --as "cert:$T/wild.pem" delta.test >/dev/null 2>&1
+assert_eq "chpolicy check --as a certificate naming no community domain: exit 2" 2 "$?"
+out=$("$CHPOLICY" --db "$DB" check 127.0.0.10 delta.test)
+assert_match "chpolicy check by echo's address: REFUSED, a certificate is required" "requires client certificate identity" "$out"
+out=$("$CHPOLICY" --db "$DB" identity list)
+assert_match "identity list shows the certificate name" "cert +xmpp1.echo-site.test +echo.test" "$out"
 out=$(dot 127.0.0.5 alpha +keepopen _xmpps-server._tcp.delta.test SRV _jabber._tcp.delta.test SRV)
 assert_eq "several queries on one TLS connection" 3 "$(grep -c 'status: NOERROR' <<<"$out")"
 
