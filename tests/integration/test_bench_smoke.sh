@@ -28,4 +28,13 @@ if [ "$rc" -ne 0 ] && [ "$TESTS_FAILED" -eq 0 ]; then
 elif [ $((TESTS_PASSED + TESTS_FAILED)) -eq 0 ]; then
     not_ok "bench/run.sh --smoke printed no result (exit $rc)"
 fi
+# bench/identity.sh: plain UDP, TSIG, TCP and DoT against one resolverd, a second each
+if [ -x "$SRCDIR/bench/identity.sh" ]; then
+    RESOLVERD=$RESOLVERD CHPOLICY=$CHPOLICY DUR=1 REPS=1 TMPDIR=$T "$SRCDIR/bench/identity.sh" >"$T/identity.out" 2>&1 </dev/null
+    rc=$?
+    assert_eq "bench/identity.sh runs" 0 "$rc"
+    rows=$(grep -cE '^\| (UDP|TCP|DoT) \| .* \| [1-9][0-9]* \| [0-9.]+ \|$' "$T/identity.out")
+    assert_eq "... and reports QPS and CPU per answer for its four modes" 4 "$rows"
+    assert_not_match "... every answer NOERROR" "response codes" "$(cat "$T/identity.out")"
+fi
 finish
