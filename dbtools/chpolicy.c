@@ -250,7 +250,8 @@ static const struct ch_cmd ch_cmds[] = {
 	  "every table, index and trigger of the schema is present and unchanged, then\n"
 	  "warns about expired rules, shadowed rules, groups named by rules but without\n"
 	  "members, level selectors that match no domain, identities not in canonical\n"
-	  "form, target hosts without an address, domains without identity and domains\n"
+	  "form, TSIG secrets in a file every user may read,\n"
+	  "target hosts without an address, domains without identity and domains\n"
 	  "nobody may reach (with mutual consent unless --no-mutual).\n"
 	  "Exit status: 0 clean, 1 warnings only, 3 integrity or schema error.\n" },
 	{ "export view", ch_cmd_export_view, "R [--out FILE] [SETTINGS]",

@@ -647,6 +647,12 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 		sqlite3_finalize(st);
 	}
 	verify_lint_identities(c, &vf);
+	struct stat sb;
+	if (stat(c->db_path, &sb) == 0 && (sb.st_mode & S_IROTH))
+		verify_lint_sql(c, &vf,
+		        "SELECT count(*) || ' TSIG secret(s) in a database file every user may read"
+		        " (fix: chmod o-rwx DB and its -wal and -shm files)'"
+		        " FROM identities WHERE kind = 'tsig' HAVING count(*) > 0");
 	/* SERVFAIL: a closed-network target host is never asked upstream */
 	verify_lint_sql(c, &vf,
 	        "SELECT 'target host ' || host || ' of ' || group_concat(DISTINCT domain) || ':"

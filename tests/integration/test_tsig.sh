@@ -232,6 +232,9 @@ chmod o+r "$DB"
 kill -HUP "$RESOLVERD_PID"
 wait_until 5 "" grep -q "TSIG secrets and every user may read it" "$LOG"
 assert_eq "resolverd warns when the database holding keys becomes readable by every user" 0 "$?"
+out=$(ch verify 2>&1)
+assert_eq "... chpolicy verify warns too (exit 1)" 1 "$?"
+assert_match "... saying so" "TSIG secret\(s\) in a database file every user may read" "$out"
 chmod o-rwx "$DB"
 assert_match "the audit records that a secret was set" '"algorithm":"hmac-sha512","secret":"set"' "$(cat audit.out)"
 out=$(dig +time=3 +tries=1 -b 127.0.0.8 -p "$PORT" @127.0.0.1 "$Q" SRV)
