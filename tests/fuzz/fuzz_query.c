@@ -56,6 +56,7 @@
 #include "resolver.h"
 #include "rrl.h"
 #include "targetmap.h"
+#include "tsig.h"
 #include "zone.h"
 
 #include <stdio.h>
@@ -397,6 +398,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		};
 		for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 			policy_add_rule(pol, &rules[i]);
+		/* a TSIG key of b.test (secret bytes 0..31, seeds.py signs with it), a
+		 * certificate name of c.test, and e.test requiring TSIG */
+		uint8_t kname[DNAME_MAXLEN], secret[32];
+		for (int i = 0; i < 32; i++)
+			secret[i] = (uint8_t)i;
+		dname_from_text("k.test", kname);
+		policy_add_key(pol, POLICY_KEY_TSIG, kname, d[1], TSIG_HMAC_SHA256, secret, sizeof(secret));
+		dname_from_text("xmpp1.c-site.test", kname);
+		policy_add_key(pol, POLICY_KEY_CERT, kname, d[2], 0, NULL, 0);
+		policy_set_domain_require(pol, d[4], POLICY_ID_TSIG);
 		policy_finish(pol);
 		uint32_t t = policy_add_target(pol, d[1], XMPP_SERVER, 5, 10, 5270, "xmpp.b.test");
 		struct netaddr n;

@@ -24,6 +24,7 @@ a scratch directory and merge them in, rather than writing here directly.
 """
 import argparse
 import hashlib
+import hmac
 import os
 import socket
 import struct
@@ -229,7 +230,29 @@ def crafted_queries():
     q.append(header(ar=2) + question("sink.clearinghouse.test") + opt() + tsig)
     q.append(header(ar=1) + question("sink.clearinghouse.test") + tsig)
     q.append(header(ar=1) + question("sink.clearinghouse.test") + opt()[:-2] + b"\x00\x10")
+    # signed with fuzz_query.c's key k.test (hmac-sha256, secret bytes 0..31): a
+    # time long past (BADTIME, signed), a wrong MAC, truncated MACs, an unknown key
+    for qname, extra in [("_xmpp-server._tcp.c.test", b""), ("xmpp.b.test", opt())]:
+        base = header(ar=1 if extra else 0) + question(qname, "SRV") + extra
+        for key, mac_len, flip in [("k.test", 32, False), ("k.test", 32, True), ("k.test", 16, False),
+                                   ("k.test", 8, False), ("nokey.test", 32, False)]:
+            q.append(signed(base, key, 1700000000, mac_len, flip))
     return q
+
+
+def signed(msg, key, when, mac_len=32, flip=False):
+    """msg with a TSIG record (RFC 8945 4.3.3), hmac-sha256 over secret bytes 0..31."""
+    alg = name("hmac-sha256")
+    variables = (name(key) + struct.pack("!HI", 255, 0) + alg +
+                 struct.pack("!HIHHH", when >> 32, when & 0xffffffff, 300, 0, 0))
+    mac = hmac.new(bytes(range(32)), msg + variables, hashlib.sha256).digest()[:mac_len]
+    if flip:
+        mac = bytes([mac[0] ^ 1]) + mac[1:]
+    rdata = (alg + struct.pack("!HIHH", when >> 32, when & 0xffffffff, 300, len(mac)) + mac +
+             msg[:2] + b"\x00\x00\x00\x00")
+    arcount = struct.unpack("!H", msg[10:12])[0] + 1
+    return (msg[:10] + struct.pack("!H", arcount) + msg[12:] + name(key) +
+            struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata)
 
 
 # ------------------------------------------------------------------ upstream answers

@@ -142,6 +142,15 @@ out=$("$CHPOLICY" --db "$DB" check 127.0.0.10 delta.test)
 assert_match "chpolicy check by echo's address: REFUSED, a certificate is required" "requires client certificate identity" "$out"
 out=$("$CHPOLICY" --db "$DB" identity list)
 assert_match "identity list shows the certificate name" "cert +xmpp1.echo-site.test +echo.test" "$out"
+# a TSIG key comes before the certificate: bravo's certificate, alpha's key
+chmod o-rwx "$DB"
+ALPHA_SECRET=$(head -c 32 /dev/urandom | base64 -w0)
+printf '%s\n' "$ALPHA_SECRET" >alpha-key.secret
+"$CHPOLICY" --db "$DB" identity add alpha.test --tsig alpha-key.test --secret-file alpha-key.secret >/dev/null
+wait_until 5 "" bash -c "kdig +time=2 +retry=0 -b 127.0.0.5 -p $PORT @127.0.0.1 -y hmac-sha256:alpha-key.test:$ALPHA_SECRET _xmpp-server._tcp.delta.test SRV 2>&1 | grep -q 'status: NOERROR'"
+out=$(dot 127.0.0.5 bravo -y "hmac-sha256:alpha-key.test:$ALPHA_SECRET")
+assert_eq "over TLS, alpha's TSIG key with bravo's certificate: alpha's view (the key comes first)" "$REAL" "$(answer "$out")"
+assert_not_match "... the answer signed and verified" "WARNING|failed|BADSIG" "$out"
 out=$(dot 127.0.0.5 alpha +keepopen _xmpps-server._tcp.delta.test SRV _jabber._tcp.delta.test SRV)
 assert_eq "several queries on one TLS connection" 3 "$(grep -c 'status: NOERROR' <<<"$out")"
 
