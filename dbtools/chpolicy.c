@@ -100,7 +100,8 @@ static const struct ch_optdef ch_optdefs[] = {
 static const struct ch_cmd ch_cmds[] = {
 	{ "init", ch_cmd_init, "", "create a new policy database (WAL mode)", "", 0, 0, DB_NONE,
 	  "Creates the database named by --db from the schema built into chpolicy.\n"
-	  "Refuses a file that exists and is not empty.\n" },
+	  "Refuses a file that exists and is not empty. The file gets no permission for\n"
+	  "other users (it may hold TSIG secrets): 0640 with the usual umask.\n" },
 	{ "domain add", ch_cmd_domain_add,
 	  "NAME [--level N] [--disabled] [--require-identity source|cert|tsig] [--note TEXT]",
 	  "add a community domain", "level disabled require-identity note", 1, 1, DB_WRITE,

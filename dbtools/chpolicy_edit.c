@@ -376,7 +376,13 @@ ch_cmd_init(struct ch_ctx *c, const struct ch_args *a)
 			                c->db_path);
 		existed = true;
 	}
+	/* no access for other users: the file may hold TSIG secrets (its -wal and -shm take its mode) */
+	mode_t mask = umask(0);
+	umask(mask | S_IRWXO);
 	rc = sqlite3_open_v2(c->db_path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	umask(mask);
+	if (rc == SQLITE_OK && existed)
+		chmod(c->db_path, sb.st_mode & ~(mode_t)S_IRWXO & 07777);
 	if (rc != SQLITE_OK) {
 		ch_error(c, CH_FAIL, "%s: %s", c->db_path,
 		         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));

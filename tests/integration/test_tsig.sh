@@ -43,6 +43,8 @@ INSERT INTO target_addresses (host, address) VALUES ('xmpp.delta.test', '198.18.
 SQL
 chmod o+r "$DB"
 ch() { "$CHPOLICY" --db "$DB" "$@"; }
+"$CHPOLICY" --db "$T/fresh.db" init >/dev/null
+assert_eq "chpolicy init makes a database other users cannot read" "" "$(find "$T/fresh.db" -perm /o=rwx)"
 printf '%s\n' "$ALPHA" >alpha.secret
 ch identity add alpha.test --tsig alpha-key.test --secret-file alpha.secret >ch.out 2>&1
 assert_eq "a TSIG key is refused while the database is readable by every user" 3 "$?"
