@@ -148,6 +148,21 @@ char *ch_fmt_time(time_t t, char *buf, size_t len);
 char *ch_name_arg(const struct ch_ctx *c, const char *what, const char *text, bool root_ok);
 
 /**
+ * A TSIG key name or certificate name argument: ch_name_arg, and a name the
+ * schema stores (policydb_valid_name), so that a bad one is a usage error
+ * with a reason, not the schema's CHECK message. Malloced, or NULL after a
+ * usage error was printed.
+ */
+char *ch_key_name_arg(const struct ch_ctx *c, const char *what, const char *text);
+
+/**
+ * Whether the database at path (and its -wal and -shm, when they exist) is
+ * private enough to hold TSIG secrets: no permission for other users.
+ * CH_OK, or CH_FAIL with the error printed (the file and the chmod to run).
+ */
+int ch_db_private(struct ch_ctx *c, const char *path);
+
+/**
  * name (from the database: A-labels) for output: the name itself, followed
  * by its Unicode form in parentheses when it has an A-label that libidn2
  * can convert ("xn--bcher-kva.test (bücher.test)"). Into buf (len bytes);

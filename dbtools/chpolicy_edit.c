@@ -443,6 +443,15 @@ opt_level(const struct ch_ctx *c, const char *text, int64_t *level)
 	return CH_OK;
 }
 
+/* --require-identity: one of the schema's three words (NULL: not given). */
+static int
+opt_require(const struct ch_ctx *c, const char *text)
+{
+	if (text && strcmp(text, "source") != 0 && strcmp(text, "cert") != 0 && strcmp(text, "tsig") != 0)
+		return ch_usage(c, "--require-identity: '%s' is not source, cert or tsig", text);
+	return CH_OK;
+}
+
 int
 ch_cmd_domain_add(struct ch_ctx *c, const struct ch_args *a)
 {
@@ -451,6 +460,8 @@ ch_cmd_domain_add(struct ch_ctx *c, const struct ch_args *a)
 	int rc;
 
 	if (a->level && (rc = opt_level(c, a->level, &level)) != CH_OK)
+		return rc;
+	if ((rc = opt_require(c, a->require_identity)) != CH_OK)
 		return rc;
 	char *name = ch_name_arg(c, "NAME", a->pos[0], false);
 	if (!name)
@@ -484,6 +495,8 @@ ch_cmd_domain_set(struct ch_ctx *c, const struct ch_args *a)
 		return ch_usage(c, "nothing to change");
 	if (a->enable && a->disable)
 		return ch_usage(c, "--enable and --disable exclude each other");
+	if ((rc = opt_require(c, a->require_identity)) != CH_OK)
+		return rc;
 	if (a->level && (rc = opt_level(c, a->level, &level)) != CH_OK)
 		return rc;
 	char *name = ch_name_arg(c, "NAME", a->pos[0], false);
@@ -721,7 +734,7 @@ tsig_secret(struct ch_ctx *c, const struct ch_args *a, const char *name, enum ts
 	uint8_t raw[TSIG_SECRET_MAX + 3];
 
 	if (!!a->secret_file == a->generate)
-		return ch_usage(c, "--tsig needs one of --secret-file F and --generate");
+		return ch_usage(c, "--tsig needs exactly one of --secret-file F and --generate");
 	if (a->generate) {
 		size_t n = tsig_mac_size(alg);
 		if (RAND_bytes(raw, (int)n) != 1)
@@ -755,23 +768,6 @@ tsig_secret(struct ch_ctx *c, const struct ch_args *a, const char *name, enum ts
 	return CH_OK;
 }
 
-/*
- * Secrets belong in a file only their owner (and resolverd's group) reads:
- * refuse to store one in a database file every user can read.
- */
-static int
-private_database(struct ch_ctx *c)
-{
-	struct stat sb;
-
-	if (stat(c->db_path, &sb) != 0)
-		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, strerror(errno));
-	if (sb.st_mode & S_IROTH)
-		return ch_error(c, CH_FAIL, "%s is readable by every user: a TSIG secret is not stored "
-		                "there (chmod o-rwx %s and its -wal and -shm files)", c->db_path, c->db_path);
-	return CH_OK;
-}
-
 /* identity add DOMAIN --tsig NAME ... */
 static int
 identity_add_tsig(struct ch_ctx *c, const struct ch_args *a, const char *domain)
@@ -784,22 +780,29 @@ identity_add_tsig(struct ch_ctx *c, const struct ch_args *a, const char *domain)
 		                a->algorithm, strncasecmp(a->algorithm, "hmac-sha1", 9) == 0 ||
 		                              strncasecmp(a->algorithm, "hmac-md5", 8) == 0
 		                                  ? " (hmac-sha1 and hmac-md5 are refused)" : "");
-	char *name = ch_name_arg(c, "--tsig", a->tsig, false);
+	char *name = ch_key_name_arg(c, "--tsig", a->tsig);
 	if (!name)
 		return CH_USAGE;
-	int rc = private_database(c);
+	int rc = ch_db_private(c, c->db_path);
 	if (rc == CH_OK)
 		rc = tsig_secret(c, a, name, alg, secret, sizeof(secret));
+	if (rc == CH_OK && a->generate) {
+		/* shown before it is stored: a secret nobody saw must not identify anyone */
+		printf("key \"%s\" {\n\talgorithm %s;\n\tsecret \"%s\";\n};\n"
+		       "# dig -y %s:%s:%s\n# this secret is not shown again\n",
+		       name, tsig_algorithm_text(alg), secret, tsig_algorithm_text(alg), name, secret);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			rc = ch_error(c, CH_FAIL, "the new secret could not be written out (%s): the key is "
+			              "not stored", strerror(errno));
+	}
 	if (rc == CH_OK) {
 		const char *params[] = { name, domain, a->note ? a->note : "", tsig_algorithm_text(alg), secret };
 		rc = db_edit(c, "INSERT INTO identities (kind, value, domain, note, algorithm, secret)"
 		             " VALUES ('tsig', ?, ?, ?, ?, ?)", 5, params, NULL);
-		if (rc == CH_OK && a->generate)
-			printf("key \"%s\" {\n\talgorithm %s;\n\tsecret \"%s\";\n};\n"
-			       "# dig -y %s:%s:%s\n# this secret is not shown again\n",
-			       name, tsig_algorithm_text(alg), secret, tsig_algorithm_text(alg), name, secret);
-		OPENSSL_cleanse(secret, sizeof(secret));
+		if (rc != CH_OK && a->generate)
+			fprintf(stderr, "chpolicy: identity add: the secret printed above is not stored\n");
 	}
+	OPENSSL_cleanse(secret, sizeof(secret));
 	free(name);
 	return rc;
 }
@@ -820,7 +823,7 @@ ch_cmd_identity_add(struct ch_ctx *c, const struct ch_args *a)
 	if (a->tsig) {
 		rc = identity_add_tsig(c, a, domain);
 	} else if (a->cert) {
-		char *name = ch_name_arg(c, "--cert", a->cert, false);
+		char *name = ch_key_name_arg(c, "--cert", a->cert);
 		const char *params[] = { name, domain, a->note ? a->note : "" };
 		rc = name ? db_edit(c, "INSERT INTO identities (kind, value, domain, note)"
 		                    " VALUES ('cert', ?, ?, ?)", 3, params, NULL)
@@ -855,7 +858,7 @@ ch_cmd_identity_remove(struct ch_ctx *c, const struct ch_args *a)
 		bool mapped;
 		rc = cidr_canonical(c, a->pos[0], value, sizeof(value), &mapped);
 	} else {
-		char *name = ch_name_arg(c, a->tsig ? "--tsig" : "--cert", a->tsig ? a->tsig : a->cert, false);
+		char *name = ch_key_name_arg(c, a->tsig ? "--tsig" : "--cert", a->tsig ? a->tsig : a->cert);
 		if (!name)
 			return CH_USAGE;
 		snprintf(value, sizeof(value), "%s", name);
@@ -1318,6 +1321,22 @@ out:
 	return rc;
 }
 
+/* The TSIG keys of a database (0 for a schema without them, or on error). */
+static int64_t
+count_keys(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int64_t n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM identities WHERE kind = 'tsig'", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 int
 ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a)
 {
@@ -1374,6 +1393,10 @@ ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a)
 		goto out;
 	}
 	policy_free(p);
+	/* keys: never into a file others read, and never lost without a word */
+	int64_t keys_in = count_keys(mem), keys_live = count_keys(c->db);
+	if (keys_in > 0 && (rc = ch_db_private(c, c->db_path)) != CH_OK)
+		goto out;
 	/* a WAL database keeps its page size: the copy takes the live one's */
 	sqlite3_stmt *st;
 	if (live > 0 && sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
@@ -1404,6 +1427,10 @@ ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a)
 	}
 	printf("%s: restored from %s (serial %lld there), serial %lld\n", c->db_path, file,
 	       (long long)src_serial, (long long)serial);
+	if (keys_in < keys_live)
+		printf("%s: %lld TSIG key%s before, %lld now: queries signed with a key that is gone get "
+		       "BADKEY\n", c->db_path, (long long)keys_live, keys_live == 1 ? "" : "s",
+		       (long long)keys_in);
 	rc = CH_OK;
 out:
 	sqlite3_close(src);

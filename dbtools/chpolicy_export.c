@@ -603,18 +603,27 @@ put_peer(struct ex_view *w, uint32_t d, const struct ex_host *hosts, size_t nhos
 	}
 }
 
-/* The identities of domain d, comma separated, into buf. */
+/*
+ * The identities of a domain of kind ("cidr" or "tsig") that a stock server
+ * can match, space separated, into buf: its prefixes only when its
+ * require-identity accepts a source address (require, enum
+ * policy_identity), its TSIG key names always.
+ */
 static char *
-identities_of(struct ch_ctx *c, const char *domain, char *buf, size_t len)
+identities_of(struct ch_ctx *c, const char *domain, unsigned require, const char *kind, char *buf,
+              size_t len)
 {
 	sqlite3_stmt *st;
 	size_t used = 0;
 
 	buf[0] = '\0';
-	if (sqlite3_prepare_v2(c->db, "SELECT value FROM identities WHERE kind = 'cidr' AND domain = ?"
+	if (strcmp(kind, "cidr") == 0 && require != POLICY_ID_SOURCE)
+		return buf;
+	if (sqlite3_prepare_v2(c->db, "SELECT value FROM identities WHERE kind = ?2 AND domain = ?1"
 	                              " ORDER BY value", -1, &st, NULL) != SQLITE_OK)
 		return buf;
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW && used < len) {
 		int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", ch_col_text(st, 0, ""));
 		if (n < 0)
@@ -676,7 +685,17 @@ write_view(struct ch_ctx *c, const struct ch_expolicy *x, const struct ex_settin
 	        rd->name);
 	fprintf(f, "; requester: %s (level %u, %s, groups: %s)\n", rd->name, rd->level,
 	        rd->enabled ? "enabled" : "disabled", groups[0] ? groups : "none");
-	fprintf(f, "; identities: %s\n", identities_of(c, rd->name, ids, sizeof(ids))[0] ? ids : "none (resolverd cannot identify it)");
+	char keys[4096];
+	identities_of(c, rd->name, POLICY_ID_SOURCE, "cidr", ids, sizeof(ids));
+	identities_of(c, rd->name, POLICY_ID_SOURCE, "tsig", keys, sizeof(keys));
+	if (!ids[0] && !keys[0])
+		fprintf(f, "; identities: none (resolverd cannot identify it)\n");
+	else
+		fprintf(f, "; identities: %s%s%s%s\n", ids, ids[0] && keys[0] ? " " : "",
+		        keys[0] ? "TSIG keys " : "", keys);
+	if (rd->require != POLICY_ID_SOURCE)
+		fprintf(f, "; require-identity: %s (its addresses alone do not identify it)\n",
+		        rd->require == POLICY_ID_TSIG ? "tsig" : "cert");
 	fprintf(f, "; made: %s UTC\n", ch_fmt_time(x->now, when, sizeof(when)));
 	fprintf(f, "; policy serial: %llu (the SOA serial)\n", (unsigned long long)p->serial);
 	fprintf(f, "; settings (%s): sink-mode %s, sink-host %s, sink-port %d, ttl-cap %d, "
@@ -832,19 +851,22 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 	        "# module: module-config: \"respip validator iterator\".\n"
 	        "server:\n", when, (unsigned long long)p->serial, dir);
 	fprintf(bind.f, "// named.conf fragment made by chpolicy export views at %s UTC from policy\n"
-	        "// serial %llu: one view per requester, matched by its identities, with its\n"
-	        "// Response Policy Zone. Every view needs the rest of your configuration (forwarders,\n"
-	        "// zones) too; a client that matches no view is not answered.\n", when,
+	        "// serial %llu: one view per requester, matched by its identities (its addresses\n"
+	        "// when its require-identity is source, and its TSIG keys), with its Response\n"
+	        "// Policy Zone. Every view needs the rest of your configuration (forwarders,\n"
+	        "// zones) too; a client that matches no view is not answered. Keys are named,\n"
+	        "// never written: define each one (key \"NAME\" { algorithm ...; secret ...; };)\n"
+	        "// in a file only named reads, included before this one.\n", when,
 	        (unsigned long long)p->serial);
 	/* define-tag: one line with every requester that has an identity */
 	fprintf(ub.f, "    define-tag: \"");
 	bool first = true;
 	for (size_t i = 0; i < p->ndomains; i++) {
 		char ids[4096];
-		const char *name = p->domains[x.order[i]].name;
-		if (!identities_of(c, name, ids, sizeof(ids))[0])
+		const struct policy_domain *d = &p->domains[x.order[i]];
+		if (!identities_of(c, d->name, d->require, "cidr", ids, sizeof(ids))[0])
 			continue;
-		fprintf(ub.f, "%s%s", first ? "" : " ", tag_of(name, tag, sizeof(tag)));
+		fprintf(ub.f, "%s%s", first ? "" : " ", tag_of(d->name, tag, sizeof(tag)));
 		first = false;
 	}
 	fprintf(ub.f, "\"\n    # policy answers are never cached for longer than ttl-cap\n"
@@ -862,7 +884,7 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 	for (size_t i = 0; i < p->ndomains; i++) {
 		uint32_t r = x.order[i];
 		const char *name = p->domains[r].name;
-		char ids[4096], zpath[PATH_MAX + 300], *save = NULL;
+		char ids[4096], keys[4096], zpath[PATH_MAX + 300], *save = NULL;
 		snprintf(zpath, sizeof(zpath), "%s/%s.rpz", dir, name);
 		if ((rc = ch_out_open(c, &out, zpath)) != CH_OK)
 			goto out;
@@ -870,18 +892,28 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 		if ((rc = ch_out_commit(c, &out)) != CH_OK)
 			goto out;
 		zones++;
-		identities_of(c, name, ids, sizeof(ids));
-		if (!ids[0]) {
-			fprintf(ub.f, "    # %s: no identity, resolverd cannot identify it: no tag\n", name);
+		unsigned require = p->domains[r].require;
+		identities_of(c, name, require, "cidr", ids, sizeof(ids));
+		identities_of(c, name, require, "tsig", keys, sizeof(keys));
+		tag_of(name, tag, sizeof(tag));
+		if (!ids[0] && !keys[0]) {
+			fprintf(ub.f, "    # %s: no identity a stock server can match (%s): no tag\n", name,
+			        require == POLICY_ID_SOURCE ? "no address" : "its require-identity excludes addresses");
+			fprintf(bind.f, "// %s: no address or key identifies it here: no view\n", name);
 			continue;
 		}
-		tag_of(name, tag, sizeof(tag));
-		fprintf(ub.f, "    # %s\n", name);
+		if (!ids[0])
+			fprintf(ub.f, "    # %s: identified by TSIG key only (%s), which Unbound cannot match: no tag\n",
+			        name, keys);
+		else
+			fprintf(ub.f, "    # %s\n", name);
 		fprintf(bind.f, "acl \"%s\" {", tag);
 		for (char *id = strtok_r(ids, " ", &save); id; id = strtok_r(NULL, " ", &save)) {
 			fprintf(ub.f, "    access-control: %s allow\n    access-control-tag: %s \"%s\"\n", id, id, tag);
 			fprintf(bind.f, " %s;", id);
 		}
+		for (char *k = strtok_r(keys, " ", &save); k; k = strtok_r(NULL, " ", &save))
+			fprintf(bind.f, " key \"%s\";", k);
 		fprintf(bind.f, " };\nview \"%s\" {\n    match-clients { \"%s\"; };\n    recursion yes;\n"
 		        "    zone \"%s.rpz\" { type primary; file \"%s\"; };\n"
 		        "    response-policy { zone \"%s.rpz\"; } qname-wait-recurse no;\n};\n",
@@ -891,8 +923,9 @@ ch_cmd_export_views(struct ch_ctx *c, const struct ch_args *a)
 	        "    access-control: 0.0.0.0/0 refuse\n    access-control: ::/0 refuse\n");
 	for (size_t i = 0; i < p->ndomains; i++) {
 		char ids[4096];
-		const char *name = p->domains[x.order[i]].name;
-		if (!identities_of(c, name, ids, sizeof(ids))[0])
+		const struct policy_domain *d = &p->domains[x.order[i]];
+		const char *name = d->name;
+		if (!identities_of(c, name, d->require, "cidr", ids, sizeof(ids))[0])
 			continue;
 		fprintf(ub.f, "\nrpz:\n    name: \"%s.rpz.\"\n    zonefile: \"%s/%s.rpz\"\n    tags: \"%s\"\n"
 		        "    rpz-log: yes\n    rpz-log-name: \"%s\"\n", name, dir, name,

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -647,12 +648,24 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 		sqlite3_finalize(st);
 	}
 	verify_lint_identities(c, &vf);
-	struct stat sb;
-	if (stat(c->db_path, &sb) == 0 && (sb.st_mode & S_IROTH))
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	bool readable = false;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char file[PATH_MAX];
+		struct stat sb;
+		snprintf(file, sizeof(file), "%s%s", c->db_path, suffixes[i]);
+		readable = readable || (stat(file, &sb) == 0 && (sb.st_mode & S_IROTH));
+	}
+	if (readable)
 		verify_lint_sql(c, &vf,
 		        "SELECT count(*) || ' TSIG secret(s) in a database file every user may read"
 		        " (fix: chmod o-rwx DB and its -wal and -shm files)'"
 		        " FROM identities WHERE kind = 'tsig' HAVING count(*) > 0");
+	/* whoever holds one domain's secret could sign as the other */
+	verify_lint_sql(c, &vf,
+	        "SELECT 'TSIG keys ' || group_concat(value, ', ') || ' share one secret across domains '"
+	        " || group_concat(DISTINCT domain) || ': give each domain its own'"
+	        " FROM identities WHERE kind = 'tsig' GROUP BY secret HAVING count(DISTINCT domain) > 1");
 	/* SERVFAIL: a closed-network target host is never asked upstream */
 	verify_lint_sql(c, &vf,
 	        "SELECT 'target host ' || host || ' of ' || group_concat(DISTINCT domain) || ':"

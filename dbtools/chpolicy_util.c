@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -551,4 +552,40 @@ ch_out_abort(struct ch_out *o)
 	free(o->tmp);
 	free(o->path);
 	o->tmp = o->path = NULL;
+}
+
+char *
+ch_key_name_arg(const struct ch_ctx *c, const char *what, const char *text)
+{
+	char *name = ch_name_arg(c, what, text, false);
+
+	if (name && !policydb_valid_name(name)) {
+		ch_usage(c, "%s: '%s' is not a name the database stores: letters, digits and hyphens, "
+		         "labels of 1 to 63 characters that neither start nor end with a hyphen, 253 "
+		         "characters in all", what, name);
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+int
+ch_db_private(struct ch_ctx *c, const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char file[PATH_MAX];
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+		if (stat(file, &sb) != 0) {
+			if (i == 0)
+				return ch_error(c, CH_FAIL, "%s: %s", file, strerror(errno));
+			continue; /* no -wal or -shm (yet): they take the database's mode */
+		}
+		if (sb.st_mode & S_IROTH)
+			return ch_error(c, CH_FAIL, "%s is readable by every user: TSIG secrets are not stored "
+			                "there (chmod o-rwx %s %s-wal %s-shm)", file, path, path, path);
+	}
+	return CH_OK;
 }

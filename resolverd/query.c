@@ -743,7 +743,13 @@ log_decision_json(const struct resolver *r, const struct request *req, uint32_t 
 	json_escape(dname_to_text(req->qname, qname, sizeof(qname)), qn, sizeof(qn));
 	json_escape(peer, pn, sizeof(pn));
 	json_escape(requester != POLICY_NONE ? r->policy->domains[requester].name : "", rn, sizeof(rn));
-	char would[80] = "";
+	char would[80] = "", key[2 * DNAME_TEXT_MAX + 16] = "";
+	if (req->tsig) {
+		/* which key: a rollover can be watched before the old key goes */
+		char kt[DNAME_TEXT_MAX], ke[2 * DNAME_TEXT_MAX];
+		json_escape(dname_to_text(req->tsig->key.name, kt, sizeof(kt)), ke, sizeof(ke));
+		snprintf(key, sizeof(key), ",\"key\":\"%s\"", ke);
+	}
 	if (v->would_differ)
 		snprintf(would, sizeof(would), ",\"dry_run_would\":\"%s\",\"dry_run_rule\":%lld",
 		         v->would_allow ? "allow" : "deny", (long long)v->would_rule_id);
@@ -753,12 +759,12 @@ log_decision_json(const struct resolver *r, const struct request *req, uint32_t 
 	else
 		snprintf(type, sizeof(type), "TYPE%u", req->qtype);
 	int n = snprintf(line, sizeof(line),
-	                 "{\"time\":%lld,\"requester\":%s%s%s,\"identity\":\"%s\",\"source\":\"%s\","
+	                 "{\"time\":%lld,\"requester\":%s%s%s,\"identity\":\"%s\"%s,\"source\":\"%s\","
 	                 "\"qname\":\"%s\",\"qtype\":\"%s\",\"peer\":\"%s\",\"decision\":\"%s\","
 	                 "\"rule\":%lld,\"reason\":\"%s\",\"serial\":%llu%s}",
 	                 (long long)time(NULL), requester != POLICY_NONE ? "\"" : "",
 	                 requester != POLICY_NONE ? rn : "null", requester != POLICY_NONE ? "\"" : "",
-	                 identity_text(req, requester), addr,
+	                 identity_text(req, requester), key, addr,
 	                 qn, type, pn,
 	                 v->allow ? "allow" : "deny", (long long)v->rule_id, v->reason ? v->reason : "",
 	                 (unsigned long long)r->policy->serial, would);
@@ -779,11 +785,16 @@ log_decision(struct resolver *r, const struct request *req, uint32_t requester,
 		                  v);
 	if (log_level() < LOG_LEVEL_INFO)
 		return;
+	char key[DNAME_TEXT_MAX + 32] = "";
+	if (req->tsig)
+		snprintf(key, sizeof(key), " identity=tsig key=%s",
+		         dname_to_text(req->tsig->key.name, (char[DNAME_TEXT_MAX]){ 0 }, DNAME_TEXT_MAX));
+	else if (req->certified)
+		snprintf(key, sizeof(key), " identity=certificate");
 	log_query("decision requester=%s source=%s peer=%s %s rule=%lld%s%s%s",
 	         requester != POLICY_NONE ? r->policy->domains[requester].name : "-",
 	         netaddr_format_addr(source, addr, sizeof(addr)), peer, v->allow ? "allow" : "deny",
-	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "",
-	         req->tsig ? " identity=tsig" : req->certified ? " identity=certificate" : "");
+	         (long long)v->rule_id, v->reason ? " reason=" : "", v->reason ? v->reason : "", key);
 	if (v->would_differ)
 		log_query("dry-run: rule %lld would %s %s -> %s (not enforced)", (long long)v->would_rule_id,
 		          v->would_allow ? "allow" : "deny",
@@ -1035,6 +1046,25 @@ in_recursion_acl(const struct resolver *r, const struct netaddr *source)
 }
 
 /*
+ * Response rate limiting of one UDP answer (rrl.h), counted: RRL_PASS;
+ * RRL_SLIP, the answer made truncated (TC=1 and nothing else: a real
+ * client asks again over TCP); RRL_DROP, no answer at all.
+ */
+static enum rrl_verdict
+rate_limit(struct resolver *r, const struct netaddr *source, bool identified, struct answer *a)
+{
+	enum rrl_verdict v = rrl_check(r->rrl, source, identified, query_clock_ms());
+
+	if (v == RRL_SLIP) {
+		r->stats.rate_slipped++;
+		a->truncated = true;
+	} else if (v == RRL_DROP) {
+		r->stats.rate_limited++;
+	}
+	return v;
+}
+
+/*
  * A query with a TSIG record (RFC 8945): the key must be the policy's and
  * the MAC, time and MAC size right. On success req->tsig is set and the key
  * identifies the requester. Otherwise the RCODE to answer with (FORMERR, or
@@ -1121,6 +1151,8 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	if (rcode == LDNS_RCODE_NOTAUTH) {
 		/* a TSIG error: the question and the TSIG record (RFC 8945 5.3.2) */
 		start_answer(r, &a, &req, out, outcap, limit, (uint8_t)rcode);
+		if (!tcp && rate_limit(r, source, false, &a) == RRL_DROP)
+			return QUERY_DROP;
 		goto done;
 	}
 	if (rcode != 0) {
@@ -1130,6 +1162,9 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 		req.edns = false; /* the OPT may be what was malformed */
 		req.tsig = NULL;
 		start_answer(r, &a, &req, out, outcap, tcp ? 65535 : 512, (uint8_t)rcode);
+		/* whoever sends it, an error answer goes to a source address that may be forged */
+		if (!tcp && rate_limit(r, source, false, &a) == RRL_DROP)
+			return QUERY_DROP;
 		goto done;
 	}
 	start_answer(r, &a, &req, out, outcap, limit, LDNS_RCODE_NOERROR);
@@ -1149,24 +1184,19 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	}
 	enum policy_identity how;
 	uint32_t requester = identify_how(r, &req, source, &how);
-	if (requester != POLICY_NONE && r->policy->domains[requester].require > how) {
-		/* the domain asks for a stronger identity than this query shows */
+	/* the domain asks for a stronger identity than this query shows */
+	bool too_weak = requester != POLICY_NONE && r->policy->domains[requester].require > how;
+	if (!tcp) {
+		enum rrl_verdict v = rate_limit(r, source, requester != POLICY_NONE && !too_weak, &a);
+		if (v == RRL_DROP)
+			return QUERY_DROP;
+		if (v == RRL_SLIP)
+			goto done;
+	}
+	if (too_weak) {
 		r->stats.identity_refused++;
 		refuse(r, &a);
 		goto done;
-	}
-	if (!tcp) {
-		switch (rrl_check(r->rrl, source, requester != POLICY_NONE, query_clock_ms())) {
-		case RRL_PASS:
-			break;
-		case RRL_SLIP:
-			r->stats.rate_slipped++;
-			a.truncated = true; /* TC=1 and nothing else: a real client asks over TCP */
-			goto done;
-		case RRL_DROP:
-			r->stats.rate_limited++;
-			return QUERY_DROP;
-		}
 	}
 	if ((requester == POLICY_NONE && !in_recursion_acl(r, source)) ||
 	    req.qclass != LDNS_RR_CLASS_IN) {

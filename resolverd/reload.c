@@ -425,14 +425,21 @@ release_retired(struct reload *rl)
 static void
 warn_readable_secrets(const struct reload *rl, const struct policy *p)
 {
-	struct stat sb;
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
 	size_t keys = 0;
 
 	for (size_t i = 0; i < p->nkeys; i++)
 		keys += p->keys[i].kind == POLICY_KEY_TSIG;
-	if (keys && stat(rl->path, &sb) == 0 && (sb.st_mode & S_IROTH))
-		log_warn("%s holds %zu TSIG secret%s and every user may read it: chmod o-rwx %s and its "
-		         "-wal and -shm files", rl->path, keys, keys == 1 ? "" : "s", rl->path);
+	for (size_t i = 0; keys && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char file[PATH_MAX];
+		struct stat sb;
+		snprintf(file, sizeof(file), "%s%s", rl->path, suffixes[i]);
+		if (stat(file, &sb) == 0 && (sb.st_mode & S_IROTH)) {
+			log_warn("%s holds %zu TSIG secret%s and every user may read %s: chmod o-rwx %s and "
+			         "its -wal and -shm files", rl->path, keys, keys == 1 ? "" : "s", file, rl->path);
+			return;
+		}
+	}
 }
 
 /*

@@ -122,12 +122,19 @@ tsig_parse(const uint8_t *msg, size_t len, size_t start, struct tsig_record *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->start = start;
-	size_t o = start, n = dname_length(msg + o, len - o);
-	if (n == 0)
+	/* the owner may be compressed (some signers do, as for any owner name) */
+	size_t o = start;
+	ldns_rdf *owner = NULL;
+	if (ldns_wire2dname(&owner, msg, len, &o) != LDNS_STATUS_OK)
 		return -1;
-	memcpy(t->key_name, msg + o, n);
+	size_t n = ldns_rdf_size(owner);
+	if (n > DNAME_MAXLEN) {
+		ldns_rdf_deep_free(owner);
+		return -1;
+	}
+	memcpy(t->key_name, ldns_rdf_data(owner), n);
+	ldns_rdf_deep_free(owner);
 	dname_lower(t->key_name);
-	o += n;
 	if (o + 10 > len || ldns_read_uint16(msg + o) != LDNS_RR_TYPE_TSIG ||
 	    ldns_read_uint16(msg + o + 2) != LDNS_RR_CLASS_ANY || ldns_read_uint32(msg + o + 4) != 0)
 		return -1;
@@ -264,9 +271,10 @@ tsig_verify(const uint8_t *msg, size_t len, const struct tsig_record *t,
 	s->key = *key;
 	memcpy(s->request_mac, t->mac, t->mac_len);
 	s->request_mac_len = t->mac_len;
-	/* 5.2.3: the time, within the request's fudge */
-	uint64_t t_now = (uint64_t)now;
-	if ((t_now > t->time_signed ? t_now - t->time_signed : t->time_signed - t_now) > t->fudge) {
+	/* 5.2.3: the time, within the request's fudge, and never beyond ours: a
+	 * signer's fudge of hours would let a captured query be replayed for hours */
+	uint64_t t_now = (uint64_t)now, fudge = t->fudge < TSIG_FUDGE ? t->fudge : TSIG_FUDGE;
+	if ((t_now > t->time_signed ? t_now - t->time_signed : t->time_signed - t_now) > fudge) {
 		s->error = TSIG_BADTIME;
 		return LDNS_RCODE_NOTAUTH;
 	}
@@ -351,6 +359,9 @@ tsig_sign_answer(uint8_t *msg, size_t len, size_t cap, const struct tsig_session
 		ldns_write_uint16(scratch, s->request_mac_len);
 		memcpy(scratch + 2, s->request_mac, s->request_mac_len);
 		memcpy(scratch + o, msg, len);
+		/* the MAC covers the original id: a middlebox may have changed the id in
+		 * transit, and the client puts the original back before it checks */
+		ldns_write_uint16(scratch + o, s->original_id);
 		o += len;
 		uint8_t alg[DNAME_MAXLEN];
 		algorithm_wire(s->key.algorithm, alg);

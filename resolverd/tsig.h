@@ -34,7 +34,11 @@ enum tsig_algorithm { TSIG_NONE = 0, TSIG_HMAC_SHA256, TSIG_HMAC_SHA384, TSIG_HM
 #define TSIG_SECRET_MAX 128
 /** Most bytes of a MAC: the SHA-512 output. */
 #define TSIG_MAC_MAX 64
-/** The fudge of our answers, seconds (RFC 8945 10: 300 recommended). */
+/**
+ * The fudge of our answers, and the most we accept from a query (seconds;
+ * RFC 8945 10 recommends 300): a query signed further from our clock than
+ * the smaller of its fudge and this is BADTIME.
+ */
 #define TSIG_FUDGE 300
 
 /** The algorithm of a name such as "hmac-sha256" (any case, optional dot), or TSIG_NONE. */
@@ -72,9 +76,10 @@ struct tsig_record {
 };
 
 /**
- * Read the TSIG record that starts at offset start of msg (len bytes): owner,
- * TYPE TSIG, CLASS ANY, TTL 0 and its RDATA, uncompressed names (RFC 8945
- * 4.2), ending exactly at len. 0, or -1 when malformed (the caller answers
+ * Read the TSIG record that starts at offset start of msg (len bytes): owner
+ * (compression allowed, as some signers use it), TYPE TSIG, CLASS ANY, TTL 0
+ * and its RDATA (the algorithm name uncompressed, RFC 3597 4), ending
+ * exactly at len. 0, or -1 when malformed (the caller answers
  * FORMERR).
  */
 int tsig_parse(const uint8_t *msg, size_t len, size_t start, struct tsig_record *t);
@@ -102,8 +107,8 @@ struct tsig_session {
  * the policy has no key of that name), at now (seconds since the epoch), in
  * the order of RFC 8945 5.2: the key and algorithm (BADKEY), the MAC size
  * (FORMERR when above the algorithm's or below max(10, half) bytes:
- * 5.2.2.1), the MAC (BADSIG), the time within the fudge (BADTIME), a
- * truncated MAC (BADTRUNC: we accept full MACs only). Fills s for the
+ * 5.2.2.1), the MAC (BADSIG), the time within the fudge, at most
+ * TSIG_FUDGE (BADTIME), a truncated MAC (BADTRUNC: we accept full MACs only). Fills s for the
  * answer. Returns 0 when valid, an RCODE to answer otherwise: FORMERR, or
  * NOTAUTH with s->error set.
  */
@@ -116,7 +121,9 @@ size_t tsig_answer_space(const struct tsig_session *s);
 /**
  * Append the TSIG record of s to the finished answer msg (len bytes, room
  * for cap) and count it in ARCOUNT: signed with s->key over the request's
- * MAC, the answer and the TSIG variables (RFC 8945 4.3.3), at now; for
+ * MAC, the answer with the request's original id and the TSIG variables
+ * (RFC 8945 4.3.3; the client restores the original id before it checks,
+ * so the answer verifies through a proxy that rewrote the id), at now; for
  * BADTIME with the request's time and ours as Other Data (5.2.3); unsigned
  * (MAC size 0) for BADKEY and BADSIG (5.3.2). Returns the new length, or 0
  * when it does not fit in cap or HMAC fails (the caller sends nothing).

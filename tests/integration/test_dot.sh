@@ -143,7 +143,7 @@ assert_match "chpolicy check by echo's address: REFUSED, a certificate is requir
 out=$("$CHPOLICY" --db "$DB" identity list)
 assert_match "identity list shows the certificate name" "cert +xmpp1.echo-site.test +echo.test" "$out"
 # a TSIG key comes before the certificate: bravo's certificate, alpha's key
-chmod o-rwx "$DB"
+chmod o-rwx "$DB"*
 ALPHA_SECRET=$(head -c 32 /dev/urandom | base64 -w0)
 printf '%s\n' "$ALPHA_SECRET" >alpha-key.secret
 "$CHPOLICY" --db "$DB" identity add alpha.test --tsig alpha-key.test --secret-file alpha-key.secret >/dev/null

@@ -49,7 +49,7 @@ printf '%s\n' "$ALPHA" >alpha.secret
 ch identity add alpha.test --tsig alpha-key.test --secret-file alpha.secret >ch.out 2>&1
 assert_eq "a TSIG key is refused while the database is readable by every user" 3 "$?"
 assert_match "... saying why" "readable by every user" "$(cat ch.out)"
-chmod o-rwx "$DB"
+chmod o-rwx "$DB"*
 assert_cmd "chpolicy identity add --tsig (hmac-sha256, --secret-file)" \
     ch identity add alpha.test --tsig alpha-key.test --secret-file alpha.secret
 printf '%s\n' "$BRAVO" >bravo.secret
@@ -65,6 +65,14 @@ assert_match "... and hmac-md5 by the schema itself" "a TSIG key needs an algori
 printf 'QUJD\n' >short.secret
 ch identity add alpha.test --tsig short-key.test --secret-file short.secret >ch.out 2>&1
 assert_eq "a secret shorter than 16 bytes is refused" 2 "$?"
+ch identity add alpha.test --tsig full-key.test --generate >/dev/full 2>ch.out
+assert_eq "--generate whose secret cannot be written out: refused (exit 3)" 3 "$?"
+assert_eq "... and the key is not stored" "" "$(ch identity list | grep full-key)"
+ch identity add alpha.test --tsig under_score.test --generate >ch.out 2>&1
+assert_eq "a key name the database cannot store: usage error (exit 2)" 2 "$?"
+ch domain set alpha.test --require-identity bogus >ch.out 2>&1
+assert_eq "--require-identity bogus: usage error (exit 2)" 2 "$?"
+assert_match "... saying which words it takes" "not source, cert or tsig" "$(cat ch.out)"
 out=$(ch identity add alpha.test --tsig gen-key.test --generate)
 assert_match "--generate prints the key once, as BIND and dig take it" 'secret "[A-Za-z0-9+/=]{44}";' "$out"
 assert_cmd "... and it can be removed" ch identity remove --tsig gen-key.test
@@ -113,6 +121,12 @@ assert_not_match "... both verified" "WARNING|failed|BADSIG" "$out"
 out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV good)
 assert_eq "an independent HMAC check of the signed answer (request MAC included)" \
     "rcode=NOERROR tsig=NOERROR mac=32 other=0 verified=yes ancount=1" "$out"
+out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV newid)
+assert_eq "a query whose id a proxy changed: the answer verifies with the original id restored" \
+    "rcode=NOERROR tsig=NOERROR mac=32 other=0 verified=yes ancount=1" "$out"
+out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV compressed)
+assert_eq "a key name compressed against the question (as dnspython writes it): answered, signed" \
+    "rcode=NOERROR tsig=NOERROR mac=32 other=0 verified=yes ancount=1" "$out"
 out=$(tq --tcp --repeat 4 --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV good)
 assert_eq "four signed queries pipelined over TCP: four signed answers, each verified" 4 \
     "$(grep -c 'rcode=NOERROR tsig=NOERROR mac=32 other=0 verified=yes ancount=1' <<<"$out")"
@@ -133,6 +147,9 @@ assert_eq "one bit of the MAC flipped: BADSIG" "rcode=NOTAUTH tsig=BADSIG mac=0 
 out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV badtime)
 assert_eq "signed 1000 s ago: BADTIME, signed, with our time as other data" \
     "rcode=NOTAUTH tsig=BADTIME mac=32 other=6 verified=yes ancount=0" "$out"
+out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV bigfudge)
+assert_eq "signed 1000 s ago with a fudge of 2000 s: BADTIME all the same (our fudge, 300 s, is the most)" \
+    "rcode=NOTAUTH tsig=BADTIME mac=32 other=6 verified=yes ancount=0" "$out"
 out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV trunc:16)
 assert_eq "a MAC truncated to half: BADTRUNC, signed (we take full MACs only)" \
     "rcode=NOTAUTH tsig=BADTRUNC mac=32 other=0 verified=yes ancount=0" "$out"
@@ -140,6 +157,29 @@ for c in trunc:15 trunc:8 notlast inanswer badrdata twotsig; do
     out=$(tq --src 127.0.0.5 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$ALPHA" "$Q" SRV "$c")
     assert_eq "malformed ($c): FORMERR without TSIG" "rcode=FORMERR tsig=none mac=0 other=0 verified=- ancount=0" "$out"
 done
+out=$(python3 - "$PORT" <<'PY'
+import socket, struct, sys
+# 400 queries with an unknown key in a burst from one address: error answers are rate limited
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.6", 0))
+s.settimeout(0.5)
+q = (struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 1) + b"\x01a\x04test\x00\x00\x01\x00\x01" +
+     b"\x05nokey\x04test\x00" + struct.pack("!HHIH", 250, 255, 0, 33) + b"\x0bhmac-sha256\x00" +
+     struct.pack("!HIHH", 0, 0, 300, 4) + b"abcd" + struct.pack("!HHH", 7, 0, 0))
+for _ in range(400):
+    s.sendto(q, ("127.0.0.1", port))
+n = 0
+try:
+    while True:
+        s.recvfrom(4096)
+        n += 1
+except socket.timeout:
+    pass
+print(n)
+PY
+)
+assert_le "400 bad TSIGs from one address in a burst: at most the rate limit's answers (and slips)" 300 "$out"
 out=$(tq --tcp --src 127.0.0.8 127.0.0.1 "$PORT" alpha-key.test hmac-sha256 "$WRONG" "$Q" SRV good)
 assert_eq "BADSIG over TCP too" "rcode=NOTAUTH tsig=BADSIG mac=0 other=0 verified=- ancount=0" "$out"
 
@@ -160,7 +200,7 @@ assert_eq "chpolicy check --as an unknown key: exit 2" 2 "$?"
 
 wait_until 5 "" grep -q '"identity":"tsig"' decisions.json
 assert_match "the decision log says a key identified alpha" \
-    '"requester":"alpha.test","identity":"tsig","source":"127.0.0.8"' "$(cat decisions.json)"
+    '"requester":"alpha.test","identity":"tsig","key":"alpha-key.test","source":"127.0.0.8"' "$(cat decisions.json)"
 assert_match "the text log names the TSIG errors" "TSIG BADSIG: key alpha-key.test from 127.0.0.8" "$(cat "$LOG")"
 
 # ---------------------------------------------------------------- BIND signs for the site
@@ -203,7 +243,7 @@ NCONF
     assert_eq "dig -> named (signs with alpha's key, sends from bravo's address) -> resolverd: alpha's view" \
         "$REAL" "$(rdata_type "$out" SRV)"
     assert_match "resolverd saw a key, at bravo's address" \
-        "decision requester=alpha.test source=127.0.0.8 peer=delta.test allow .*identity=tsig" "$(cat "$LOG")"
+        "decision requester=alpha.test source=127.0.0.8 peer=delta.test allow .*identity=tsig key=alpha-key.test" "$(cat "$LOG")"
     stop_pid "$NAMED_PID"
     named_start wrong alpha-key.test "$WRONG"
     out=$(dig +time=5 +tries=1 -b 127.0.0.5 -p "$NPORT" @127.0.0.1 "$Q" SRV)
@@ -230,17 +270,55 @@ for s in "$ALPHA" "$BRAVO" "$CHARLIE"; do
     found=$(grep -lF -- "$s" "$LOG" decisions.json audit.out matrix.out list.out 2>/dev/null)
     assert_eq "a secret is in no log, audit, export or listing" "" "$found"
 done
+assert_cmd "a key of another domain with charlie's secret (stored)" \
+    ch identity add delta.test --tsig shared-key.test --secret-file charlie.secret
+out=$(ch verify 2>&1)
+assert_match "chpolicy verify warns about one secret shared by two domains' keys" \
+    "TSIG keys .*shared-key.test.* share one secret across domains" "$out"
+ch identity remove --tsig shared-key.test
+touch "$DB-wal"
+chmod o+r "$DB-wal"
+ch identity add alpha.test --tsig wal-key.test --generate >ch.out 2>&1
+assert_eq "a TSIG key is refused while the -wal file is readable by every user" 3 "$?"
+chmod o-rwx "$DB-wal"
 chmod o+r "$DB"
 kill -HUP "$RESOLVERD_PID"
-wait_until 5 "" grep -q "TSIG secrets and every user may read it" "$LOG"
+wait_until 5 "" grep -q "TSIG secrets and every user may read" "$LOG"
 assert_eq "resolverd warns when the database holding keys becomes readable by every user" 0 "$?"
 out=$(ch verify 2>&1)
 assert_eq "... chpolicy verify warns too (exit 1)" 1 "$?"
 assert_match "... saying so" "TSIG secret\(s\) in a database file every user may read" "$out"
-chmod o-rwx "$DB"
+chmod o-rwx "$DB"*
 assert_match "the audit records that a secret was set" '"algorithm":"hmac-sha512","secret":"set"' "$(cat audit.out)"
 out=$(dig +time=3 +tries=1 -b 127.0.0.8 -p "$PORT" @127.0.0.1 "$Q" SRV)
 assert_eq "plain UDP still answers after every bad TSIG" "$SINK" "$(rdata_type "$out" SRV)"
+# export views: BIND matches keys by name; addresses of a domain that requires a key match nothing
+mkdir -p views
+assert_cmd "chpolicy export views with keys and require-identity" ch export views "$T/views" --config "$T/tsig.conf"
+assert_match "named.conf: bravo's view matches its address and its key" \
+    'acl "[^"]*bravo[^"]*" \{ 127.0.0.8/32; key "bravo-key.test"; \}' "$(cat views/named.conf)"
+assert_match "... charlie (require-identity tsig) its key only" \
+    'acl "[^"]*charlie[^"]*" \{ key "charlie-key.test"; \}' "$(cat views/named.conf)"
+assert_not_match "unbound.conf: charlie's address gets no tag (Unbound cannot match a key)" \
+    "access-control: 127.0.0.9" "$(cat views/unbound.conf)"
+assert_match "... and says why" "charlie.test: identified by TSIG key only" "$(cat views/unbound.conf)"
+assert_not_match "no secret in the exported views" "secret \"" "$(cat views/named.conf)"
+if command -v named-checkconf >/dev/null 2>&1; then
+    printf 'key "bravo-key.test" { algorithm hmac-sha512; secret "%s"; };\nkey "charlie-key.test" { algorithm hmac-sha256; secret "%s"; };\ninclude "%s/views/named.conf";\n' \
+        "$BRAVO" "$CHARLIE" "$T" >views/check.conf
+    out=$(named-checkconf views/check.conf 2>&1)
+    assert_eq "named-checkconf accepts the views with the keys defined before them" "" "$out"
+fi
+# restore: never keys into a file others read; a restore that drops keys says so
+assert_cmd "chpolicy backup (holds the keys)" ch backup "$T/with-keys.db"
+"$CHPOLICY" --db "$T/open.db" init >/dev/null
+chmod o+r "$T/open.db"*
+"$CHPOLICY" --db "$T/open.db" restore "$T/with-keys.db" >ch.out 2>&1
+assert_eq "restoring keys into a database file every user may read: refused (exit 3)" 3 "$?"
+assert_cmd "chpolicy rebuild at the current serial (keys are left out)" \
+    ch rebuild "$(ch serial)" "$T/rebuilt.db"
+out=$(ch restore "$T/rebuilt.db" 2>&1)
+assert_match "a restore that drops keys says how many" "2 TSIG keys before, 0 now" "$out"
 errs=$(sanitizer_errors "$LOG")
 assert_eq "no sanitizer report" "" "$errs"
 finish

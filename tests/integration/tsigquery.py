@@ -15,6 +15,9 @@ CASE is one of:
     badrdata       the TSIG RDATA cut short by 3 bytes
     badmac         one bit of the MAC flipped
     twotsig        two TSIG records
+    newid          a correctly signed query whose id a proxy changed in transit
+    compressed     the key name (the TSIG owner) compressed against the question
+    bigfudge       signed 1000 s ago with a fudge of 2000 s
 
 --repeat N sends N such queries pipelined on one TCP connection (each
 signed on its own) and prints one line per answer, in order.
@@ -138,8 +141,8 @@ def main():
 
 def build(a, secret, digest, qid):
     """One query of the case, signed: (message, the MAC it carries)."""
-    when = int(time.time()) - (1000 if a.case == "badtime" else 0)
-    fudge = 300
+    when = int(time.time()) - (1000 if a.case in ("badtime", "bigfudge") else 0)
+    fudge = 2000 if a.case == "bigfudge" else 300
     body = name(a.qname) + struct.pack("!HH", TYPES[a.qtype], 1)
     head = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
     mac = hmac.new(secret, head + body + variables(a.key, a.alg, when, fudge, 0, b""), digest).digest()
@@ -159,6 +162,13 @@ def build(a, secret, digest, qid):
         return struct.pack("!HHHHHH", qid, 0x0100, 1, 1, 0, 0) + body + rr, mac
     if a.case == "twotsig":
         return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 2) + body + rr + rr, mac
+    if a.case == "newid":
+        return struct.pack("!HHHHHH", qid ^ 0x5a5a, 0x0100, 1, 0, 0, 1) + body + rr, mac
+    if a.case == "compressed":
+        first, rest = a.key.split(".", 1)
+        at = 12 + body.index(name(rest))
+        owner = bytes([len(first)]) + first.encode() + struct.pack("!H", 0xc000 | at)
+        rr = owner + rr[len(name(a.key)):]
     return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + body + rr, mac
 
 

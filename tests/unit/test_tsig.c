@@ -153,6 +153,20 @@ test_answer(void)
 	CHECK(tsig_parse(ans, alen, start, &at) == 0, "the answer's TSIG parses");
 	CHECK_INT(tsig_verify_answer(ans, alen, &at, &k, mac, maclen), 0,
 	          "the answer verifies over the request's MAC");
+	/* a proxy changed the id of the query in transit: the answer carries that id */
+	memcpy(ans, msg, start);
+	ans[2] |= 0x80;
+	ldns_write_uint16(ans, 0x7777);
+	ldns_write_uint16(ans + 10, 0);
+	size_t plen = tsig_sign_answer(ans, start, sizeof(ans), &s, 1700000001);
+	CHECK(plen > 0 && tsig_parse(ans, plen, start, &at) == 0 &&
+	      tsig_verify_answer(ans, plen, &at, &k, mac, maclen) == 0,
+	      "an answer whose id was changed verifies with the original id restored");
+	memcpy(ans, msg, start);
+	ans[2] |= 0x80;
+	ldns_write_uint16(ans + 10, 0);
+	alen = tsig_sign_answer(ans, start, sizeof(ans), &s, 1700000001);
+	tsig_parse(ans, alen, start, &at);
 	uint8_t wrong[TSIG_MAC_MAX];
 	memcpy(wrong, mac, maclen);
 	wrong[5] ^= 1;
