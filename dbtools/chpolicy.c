@@ -247,6 +247,17 @@ static const struct ch_cmd ch_cmds[] = {
 	  "made and the validity end (--valid-for, default 30d). --sign KEYFILE (PEM\n"
 	  "Ed25519, from chpolicy keygen) also writes FILE.sig: base64 of the Ed25519\n"
 	  "signature over FILE's exact bytes. The format is in docs/chpolicy.md.\n" },
+	{ "export zone", ch_cmd_export_zone, "--apex NAME [--out FILE]",
+	  "the whole policy as a DNS zone for secondaries (policy-source xfr)", "apex out", 0, 0,
+	  DB_READ,
+	  "Every domain, group, membership, identity (never a secret), rule and target\n"
+	  "with its addresses as one TXT record per row under <hash>.<table>.NAME, a\n"
+	  "_meta.NAME record with the count per table and a SHA-256 digest, and the SOA\n"
+	  "whose serial is the policy serial: one edit changes only the records of the\n"
+	  "rows it touched, so an IXFR carries only the change. The encoding is in\n"
+	  "docs/policy-zone.md.\n"
+	  "  --apex NAME    the zone's name (required)\n"
+	  "  --out FILE     write FILE (whole or not at all) instead of standard output\n" },
 	{ "keygen", ch_cmd_keygen, "--out PREFIX", "make an Ed25519 key pair for export table --sign",
 	  "out", 0, 0, DB_NONE,
 	  "Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (PEM public key);\n"
