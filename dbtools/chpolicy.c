@@ -204,9 +204,11 @@ static const struct ch_cmd ch_cmds[] = {
 	  "cp): resolverd refuses a replaced file. Works on a damaged live database too.\n" },
 	{ "status", ch_cmd_status, "", "what resolverd serves: its serial and last reload error", "", 0,
 	  0, DB_NONE,
-	  "Reads resolverd's status file (DATABASE-status) and the database's serial.\n"
+	  "Reads resolverd's status file (DATABASE-status) and the database's serial;\n"
+	  "at a site fed by zone transfer also DATABASE-xfr-status (policy-source xfr).\n"
 	  "Exit status: 0 resolverd serves the database's serial, 1 it serves an older one\n"
-	  "or its last reload failed, 3 no status file or the resolverd that wrote it is gone.\n" },
+	  "or its last reload failed (or its last policy transfer), 3 no status file or the\n"
+	  "resolverd that wrote it is gone.\n" },
 	{ "verify", ch_cmd_verify, "[--no-mutual]", "check integrity and lint the policy", "no-mutual",
 	  0, 0, DB_READ,
 	  "Runs PRAGMA integrity_check and quick_check, checks the schema version and that\n"

@@ -16,6 +16,7 @@ PACKAGES=(
     sqlite3 nsd bind9-dnsutils knot-dnsutils ldnsutils dnsperf python3 stunnel4 curl
     bc ca-certificates procps util-linux
     unbound bind9-utils knot-dnssecutils
+    knot openssl   # test_sites.sh: Knot DNS as primary and secondary of the policy zone; TSIG secrets
     clang libclang-rt-dev
     debhelper dpkg-dev lintian mandoc man-db systemd
 )

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# Several sites fed by zone transfer: the primary's policy database, published
+# as a DNS zone (chpolicy export zone, then resolverd's policy-zone hook) by a
+# Knot DNS primary, carried with TSIG to a Knot secondary (IXFR from zone file
+# differences, NOTIFY), and two site resolverds with policy-source xfr
+# transferring it from the secondary. An edit reaches both sites within 2 s;
+# an IXFR after one edit carries only that edit's records; with the primary
+# and the secondary gone the sites keep answering from the last policy and say
+# so (log, status file, chpolicy status, metrics); a corrupt zone is refused;
+# after the partition heals the sites catch up; a site that has never had a
+# policy does not start.
+#
+#   make check, or by hand: [RESOLVERD=BINARY CHPOLICY=BINARY] tests/integration/test_sites.sh
+
+set -u
+. "$(dirname "$0")/../lib.sh"
+require_tools dig kdig knotd knotc kzonecheck sqlite3 python3 setsid curl openssl
+require_resolverd
+[ -x "$CHPOLICY" ] || bail "chpolicy binary exists at $CHPOLICY (build first)"
+make_tmpdir T
+
+APEX=policy.test
+XFRKEY=$(openssl rand -base64 32)    # primary <-> secondary
+SITEKEY=$(openssl rand -base64 32)   # secondary -> sites
+mkdir -p "$T/pri" "$T/sec" "$T/bad" "$T/site1" "$T/site2" "$T/site3"
+P_PRI=$(free_port) || bail "a free port"
+P_SEC=$(free_port) || bail "a free port"
+while [ "$P_SEC" = "$P_PRI" ]; do P_SEC=$(free_port); done
+
+ch() { "$CHPOLICY" --db "$T/pri/policy.db" --actor test "$@"; }
+sitekey_file="$T/sitekey.conf"
+printf 'key "sitekey" {\n\talgorithm hmac-sha256;\n\tsecret "%s";\n};\n' "$SITEKEY" >"$sitekey_file"
+
+# ---------------------------------------------------------------- the primary's policy
+ch init >/dev/null || bail "chpolicy init"
+{
+    ch domain add a.test --level 3 &&
+    ch domain add b.test --level 3 &&
+    ch domain add c.test --level 1 --note 'a "quoted" note, é' &&
+    ch group add partners &&
+    ch member add a.test partners &&
+    ch identity add a.test 127.0.0.2 &&
+    ch identity add b.test 127.0.0.3 &&
+    ch identity add c.test 127.0.0.4 &&
+    ch rule add --from level:'>=3' --to level:'>=3' --allow --note 'level 3 talks to level 3' &&
+    ch rule add --from domain:c.test --to any --allow --expires +30d &&
+    ch target add b.test xmpp.b.test --address 10.0.0.11 &&
+    ch target add c.test xmpp.c.test
+} >/dev/null || bail "the primary's policy"
+
+# ---------------------------------------------------------------- export zone
+ch export zone --apex "$APEX" --out "$T/pri/$APEX.zone" 2>"$T/export.err"
+assert_eq "chpolicy export zone writes the zone" 0 $?
+serial=$(ch serial)
+assert_match "the SOA serial is the policy serial" "IN SOA ns.invalid. hostmaster.invalid. $serial " "$(cat "$T/pri/$APEX.zone")"
+assert_cmd "kzonecheck accepts the policy zone" kzonecheck -o "$APEX" "$T/pri/$APEX.zone"
+rows=$(grep -c '\.\(domains\|groups\|memberships\|identities\|rules\|targets\|target-addresses\)\.policy\.test\. ' "$T/pri/$APEX.zone")
+assert_eq "one TXT record per row (3 domains, 1 group, 1 membership, 3 identities, 2 rules, 2 targets, 1 address)" 13 "$rows"
+assert_match "_meta carries the counts and the digest" '"domains=3" "groups=1" "memberships=1" "identities=3" "rules=2" "targets=2" "target-addresses=1" "sha256=' "$(grep '^_meta' "$T/pri/$APEX.zone")"
+assert_not_match "no secret is exported" 'secret' "$(cat "$T/pri/$APEX.zone")"
+
+# ---------------------------------------------------------------- Knot primary and secondary
+# knot_conf DIR PORT ROLE: a knotd config; ROLE primary, secondary or bad
+knot_conf() {
+    local dir=$1 port=$2 role=$3
+    cat <<EOF
+server:
+    rundir: "$dir"
+    listen: 127.0.0.1@$port
+    tcp-workers: 1
+    udp-workers: 1
+    background-workers: 1
+database:
+    storage: "$dir/db"
+log:
+  - target: "$dir/knot.log"
+    any: info
+control:
+    listen: "$dir/knot.sock"
+key:
+  - id: xfrkey
+    algorithm: hmac-sha256
+    secret: $XFRKEY
+  - id: sitekey
+    algorithm: hmac-sha256
+    secret: $SITEKEY
+remote:
+  - id: primary
+    address: 127.0.0.1@$P_PRI
+    key: xfrkey
+  - id: secondary
+    address: 127.0.0.1@$P_SEC
+    key: xfrkey
+acl:
+  - id: secondary_xfr
+    address: 127.0.0.1
+    key: xfrkey
+    action: transfer
+  - id: primary_notify
+    address: 127.0.0.1
+    key: xfrkey
+    action: notify
+  - id: sites_xfr
+    address: 127.0.0.0/8
+    key: sitekey
+    action: transfer
+zone:
+  - domain: $APEX
+    storage: "$dir"
+    file: "$dir/$APEX.zone"
+    zonefile-sync: -1
+    journal-content: changes
+EOF
+    case $role in
+        primary) printf '    zonefile-load: difference\n    notify: secondary\n    acl: [secondary_xfr, sites_xfr]\n' ;;
+        secondary) printf '    master: primary\n    acl: [primary_notify, sites_xfr]\n    zonefile-load: none\n' ;;
+        bad) printf '    zonefile-load: whole\n    acl: [sites_xfr]\n' ;;
+    esac
+}
+# soa_serial PORT: the serial a server answers for the zone ("" if none)
+soa_serial() { kdig +time=1 +retry=0 -p "$1" @127.0.0.1 "$APEX" SOA +short 2>/dev/null | awk '{print $3}'; }
+serial_is() { [ "$(soa_serial "$1")" = "$2" ]; }
+# start_knot DIR PORT ROLE: sets KNOT_PID
+start_knot() {
+    mkdir -p "$1/db"
+    knot_conf "$1" "$2" "$3" >"$1/knot.conf"
+    setsid knotd -c "$1/knot.conf" >>"$1/knotd.out" 2>&1 </dev/null &
+    KNOT_PID=$!
+    track_pid "$KNOT_PID"
+}
+
+start_knot "$T/pri" "$P_PRI" primary
+PRI_PID=$KNOT_PID
+wait_until 15 "$PRI_PID" serial_is "$P_PRI" "$serial" || bail "knotd (primary) serves serial $serial: $(tail -n 5 "$T/pri/knot.log")"
+start_knot "$T/sec" "$P_SEC" secondary
+SEC_PID=$KNOT_PID
+wait_until 15 "$SEC_PID" serial_is "$P_SEC" "$serial" || bail "knotd (secondary) transferred serial $serial: $(tail -n 5 "$T/sec/knot.log")"
+ok "a Knot secondary transfers the zone from the Knot primary with TSIG"
+
+# ---------------------------------------------------------------- resolverds
+# site_conf NAME KEYSPEC: a site resolverd's config lines; sets M_<NAME> (metrics port)
+DB=$T/pri/policy.db
+run_resolverd primary <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+policy-zone: $APEX $T/pri/$APEX.zone knotc -s $T/pri/knot.sock zone-reload $APEX
+CONF
+PRIMARY_PORT=$PORT
+PRIMARY_LOG=$LOG
+
+M1=$(free_port) || bail "a free port"
+DB=$T/site1/policy.db
+run_resolverd site1 <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+policy-source: xfr 127.0.0.1@$P_SEC sitekey:hmac-sha256:$SITEKEY
+policy-zone-apex: $APEX
+policy-xfr-refresh: 1
+metrics-listen: 127.0.0.1@$M1
+CONF
+S1_PORT=$PORT
+S1_LOG=$LOG
+S1_PID=$RESOLVERD_PID
+
+M2=$(free_port) || bail "a free port"
+DB=$T/site2/policy.db
+run_resolverd site2 <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+policy-source: xfr 127.0.0.1@$P_SEC $sitekey_file
+policy-zone-apex: $APEX
+policy-xfr-refresh: 1
+metrics-listen: 127.0.0.1@$M2
+CONF
+S2_PORT=$PORT
+S2_LOG=$LOG
+S2_PID=$RESOLVERD_PID
+
+REAL_B="0 0 5269 xmpp.b.test."
+REAL_C="0 0 5269 xmpp.c.test."
+SINK="0 0 5269 sink.clearinghouse.test."
+srv() { dig +short +time=1 +tries=1 -b "$2" -p "$1" @127.0.0.1 "_xmpp-server._tcp.$3" SRV 2>/dev/null; }
+
+assert_match "site 1: the first transfer is an AXFR" "AXFR serial $serial from 127.0.0.1@$P_SEC" "$(cat "$S1_LOG")"
+for s in "1 $S1_PORT" "2 $S2_PORT"; do
+    set -- $s
+    assert_eq "site $1: a.test -> b.test allowed (level 3 and 3)" "$REAL_B" "$(srv "$2" 127.0.0.2 b.test)"
+    assert_eq "site $1: a.test -> c.test denied (level 1)" "$SINK" "$(srv "$2" 127.0.0.2 c.test)"
+    assert_eq "site $1: c.test -> b.test denied (mutual: b.test may not reach c.test)" "$SINK" "$(srv "$2" 127.0.0.4 b.test)"
+done
+out=$("$CHPOLICY" --db "$T/site1/policy.db" status 2>&1)
+assert_eq "site 1: chpolicy status: in sync" 0 $?
+assert_match "site 1: chpolicy status shows the transfer" "xfr-state: ok" "$out"
+out=$("$CHPOLICY" --db "$T/site1/policy.db" verify 2>&1)
+assert_match "site 1: chpolicy verify checks the replica (warnings about the test policy only)" "integrity ok, schema version 1, serial $serial, 3 domains, 2 rules" "$out"
+assert_eq "site 1: the replica's rules are the primary's" "$(ch rule list)" "$("$CHPOLICY" --db "$T/site1/policy.db" rule list)"
+assert_eq "site 2: the replica's domains are the primary's" "$(ch domain list)" "$("$CHPOLICY" --db "$T/site2/policy.db" domain list)"
+
+# ---------------------------------------------------------------- one edit: time to both sites, IXFR size
+# wait_both PEER WANT: ms until both sites answer WANT for a.test (bounded to 5 s)
+wait_both() {
+    local t0 t
+    t0=$(now_ms)
+    while :; do
+        if [ "$(srv "$S1_PORT" 127.0.0.2 "$1")" = "$2" ] && [ "$(srv "$S2_PORT" 127.0.0.2 "$1")" = "$2" ]; then
+            echo $(( $(now_ms) - t0 ))
+            return 0
+        fi
+        t=$(( $(now_ms) - t0 ))
+        [ "$t" -gt 5000 ] && { echo timeout; return 1; }
+        sleep 0.02
+    done
+}
+old=$(ch serial)
+ch rule add --from domain:a.test --to domain:b.test --deny --priority 1 --note 'edit 1' >/dev/null || bail "edit 1"
+new=$(ch serial)
+t=$(wait_both b.test "$SINK")
+echo "# edit on the primary to both sites' answers: ${t} ms"
+assert_le "an edit on the primary reaches both sites within 2 s (${t} ms)" 2000 "${t/timeout/99999}"
+line=$(grep "IXFR serial $old -> $new" "$S1_LOG" | tail -n 1)
+echo "# site 1: ${line#*policy transfer: }"
+assert_match "site 1: one edit came as an IXFR of 7 records (SOA new, SOA old, _meta old, SOA new, _meta new, the rule, SOA new)" "7 records in 1 messages .1 deleted, 2 added." "$line"
+n=$(kdig -y "hmac-sha256:sitekey:$SITEKEY" -p "$P_SEC" @127.0.0.1 "$APEX" "IXFR=$old" +noall +answer 2>/dev/null | grep -c "IN")
+echo "# kdig IXFR=$old from the secondary: $n records"
+assert_eq "kdig: the secondary's IXFR of that edit carries 7 records" 7 "$n"
+n=$(kdig -y "hmac-sha256:sitekey:$SITEKEY" -p "$P_SEC" @127.0.0.1 "$APEX" AXFR +noall +answer 2>/dev/null | grep -c "IN")
+echo "# kdig AXFR from the secondary: $n records"
+assert_cmd "a transfer without the site key is refused" bash -c "! kdig -p $P_SEC @127.0.0.1 $APEX AXFR +noall +answer 2>/dev/null | grep -q TXT"
+assert_match "the primary resolverd wrote the zone after the edit (policy-zone hook)" "policy-zone: $APEX serial $new written" "$(cat "$PRIMARY_LOG")"
+
+ch rule remove "$(ch rule list | awk '/edit 1/ {print $1; exit}')" >/dev/null || bail "undo edit 1"
+t=$(wait_both b.test "$REAL_B")
+echo "# undo on the primary to both sites' answers: ${t} ms"
+assert_le "the undo reaches both sites within 2 s (${t} ms)" 2000 "${t/timeout/99999}"
+
+# ---------------------------------------------------------------- partition
+before=$(ch serial)
+stop_pid "$PRI_PID"
+stop_pid "$SEC_PID"
+ch domain set c.test --level 3 >/dev/null || bail "an edit during the partition"
+fails() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^resolverd_policy_xfr_failures_total/ {print $2}'; }
+failing() { [ "${1:-0}" -gt 0 ] 2>/dev/null; }
+wait_until 10 "" bash -c "[ \"\$(curl -s http://127.0.0.1:$M1/metrics | awk '/^resolverd_policy_xfr_failures_total/ {print \$2}')\" -gt 0 ]"
+wait_until 10 "" bash -c "[ \"\$(curl -s http://127.0.0.1:$M2/metrics | awk '/^resolverd_policy_xfr_failures_total/ {print \$2}')\" -gt 0 ]"
+for s in "1 $S1_PORT $M1 $T/site1 $S1_LOG" "2 $S2_PORT $M2 $T/site2 $S2_LOG"; do
+    set -- $s
+    assert_eq "partition: site $1 still answers from the last policy (a.test -> b.test allowed)" "$REAL_B" "$(srv "$2" 127.0.0.2 b.test)"
+    assert_eq "partition: site $1 still denies a.test -> c.test" "$SINK" "$(srv "$2" 127.0.0.2 c.test)"
+    f=$(fails "$3")
+    assert_cmd "partition: site $1 counts failed transfers in its metrics ($f)" failing "$f"
+    assert_match "partition: site $1 logs the failure" "policy transfer from 127.0.0.1@$P_SEC failed: .*still serving the last good policy" "$(cat "$5")"
+    assert_match "partition: site $1's status file says failing" "xfr-state: failing" "$(cat "$4/policy.db-xfr-status")"
+    out=$("$CHPOLICY" --db "$4/policy.db" status 2>&1)
+    rc=$?
+    assert_eq "partition: site $1: chpolicy status exits 1" 1 "$rc"
+    assert_match "partition: site $1: chpolicy status says it" "NOT IN SYNC WITH THE PRIMARY" "$out"
+done
+assert_match "metrics: the last success time is there" "resolverd_policy_xfr_last_success_seconds [0-9]" "$(curl -s "http://127.0.0.1:$M1/metrics")"
+
+# ---------------------------------------------------------------- a corrupt zone is refused
+# A separate Knot on the secondary's address serves the zone at a higher
+# serial with one row changed but _meta left as it was.
+bad_serial=$((before + 1000))
+"$CHPOLICY" --db "$T/site1/policy.db" export zone --apex "$APEX" 2>/dev/null |
+    sed -e "s/ SOA ns.invalid. hostmaster.invalid. $before / SOA ns.invalid. hostmaster.invalid. $bad_serial /" \
+        -e "s/^\(_meta.*\"serial=\)$before\"/\1$bad_serial\"/" \
+        -e 's/\\"name\\":\\"c.test\\",\\"level\\":1/\\"name\\":\\"c.test\\",\\"level\\":3/' >"$T/bad/$APEX.zone"
+assert_match "the corrupt zone differs in one row" 'c.test\\",\\"level\\":3' "$(cat "$T/bad/$APEX.zone")"
+start_knot "$T/bad" "$P_SEC" bad
+BAD_PID=$KNOT_PID
+wait_until 15 "$BAD_PID" serial_is "$P_SEC" "$bad_serial" || bail "knotd (bad) serves serial $bad_serial: $(tail -n 5 "$T/bad/knot.log")"
+refused() { grep -q "serial $bad_serial refused: the digest" "$1"; }
+wait_until 10 "" refused "$S1_LOG"
+assert_eq "corrupt zone: site 1 refuses it (the digest)" 0 $?
+wait_until 10 "" refused "$S2_LOG"
+assert_eq "corrupt zone: site 2 refuses it (the digest)" 0 $?
+assert_eq "corrupt zone: site 1 keeps the last policy (a.test -> c.test still denied)" "$SINK" "$(srv "$S1_PORT" 127.0.0.2 c.test)"
+assert_eq "corrupt zone: the replica keeps its serial" "$before" "$("$CHPOLICY" --db "$T/site1/policy.db" serial)"
+stop_pid "$BAD_PID"
+
+# ---------------------------------------------------------------- the partition heals
+start_knot "$T/pri" "$P_PRI" primary
+PRI_PID=$KNOT_PID
+start_knot "$T/sec" "$P_SEC" secondary
+SEC_PID=$KNOT_PID
+now=$(ch serial)
+# the primary resolverd wrote the zone during the partition; its server loads it at start
+wait_until 15 "$PRI_PID" serial_is "$P_PRI" "$now" || diag "the primary serves $(soa_serial "$P_PRI"), want $now"
+t0=$(now_ms)
+t=$(wait_both c.test "$REAL_C")
+echo "# after the partition healed: both sites took the edit made meanwhile in $(( $(now_ms) - t0 )) ms"
+assert_ne "healed: both sites answer the edit made during the partition (c.test now level 3)" timeout "$t"
+wait_until 5 "" grep -q "works again" "$S1_LOG"
+assert_match "healed: site 1 says the transfer works again" "policy transfer from 127.0.0.1@$P_SEC works again" "$(cat "$S1_LOG")"
+assert_cmd "healed: site 1: chpolicy status in sync" "$CHPOLICY" --db "$T/site1/policy.db" status
+
+# ---------------------------------------------------------------- a site without a policy does not start
+P3=$(free_port) || bail "a free port"
+cat >"$T/site3.conf" <<CONF
+listen: 127.0.0.1@$P3
+database: $T/site3/policy.db
+zone-file: $SRCDIR/zones/clearinghouse.test.zone
+username: root
+forward: 127.0.0.1@9
+policy-source: xfr 127.0.0.1@9 sitekey:hmac-sha256:$SITEKEY
+policy-zone-apex: $APEX
+CONF
+timeout 40 "$RESOLVERD" -c "$T/site3.conf" -f >"$T/site3.log" 2>&1
+assert_ne "a site that cannot transfer a first policy does not start" 0 $?
+assert_match "it says why" "no policy to serve: the first transfer failed" "$(cat "$T/site3.log")"
+
+# ---------------------------------------------------------------- shutdown
+for pid in "$S1_PID" "$S2_PID"; do
+    stop_pid "$pid"
+done
+assert_match "site 1 stopped: its transfer status says so" "xfr-state: stopped" "$(cat "$T/site1/policy.db-xfr-status")"
+for l in "$PRIMARY_LOG" "$S1_LOG" "$S2_LOG"; do
+    if errs=$(sanitizer_errors "$l"); then
+        not_ok "no sanitizer report in $(basename "$l")"
+        diag "$errs"
+    else
+        ok "no sanitizer report in $(basename "$l")"
+    fi
+done
+
+finish
