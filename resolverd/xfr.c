@@ -74,6 +74,7 @@ struct xfr {
 	ldns_rr_list *zone;
 	int64_t serial;
 	uint32_t soa_refresh, soa_retry;
+	bool force_axfr;           /* the last IXFR did not apply or check out: the whole zone next */
 	/* the thread */
 	pthread_t thread;
 	bool started;
@@ -561,7 +562,7 @@ struct stream {
 	uint32_t final_serial, to_serial;
 	ldns_rr_list *zone;        /* the zone being built: a copy of the held one for an IXFR */
 	ldns_rr *first_soa;
-	size_t records, deleted, added, messages;
+	size_t records, deleted, added, messages, signed_messages;
 };
 
 static uint32_t
@@ -656,6 +657,7 @@ stream_rr(struct xfr *x, struct stream *s, const ldns_rr *rr, char *err, size_t 
 		s->deleted++;
 		if (list_remove(s->zone, rr) != 0) {
 			char *t = ldns_rr2str(rr);
+			x->force_axfr = true;
 			snprintf(err, errlen, "the IXFR deletes a record this site does not hold: %.200s", t ? t : "?");
 			free(t);
 			return -1;
@@ -668,6 +670,7 @@ stream_rr(struct xfr *x, struct stream *s, const ldns_rr *rr, char *err, size_t 
 				return 0;
 			}
 			if (soa_serial(rr) != s->to_serial) {
+				x->force_axfr = true;
 				snprintf(err, errlen, "the IXFR's difference sequences do not follow each other");
 				return -1;
 			}
@@ -788,6 +791,7 @@ transfer(struct xfr *x, bool axfr, struct stream *s, char *err, size_t errlen)
 			ldns_pkt_free(r);
 			goto out;
 		}
+		s->signed_messages += is_signed;
 		const ldns_rr_list *an = ldns_pkt_answer(r);
 		size_t n = ldns_rr_list_rr_count(an);
 		for (size_t i = 0; i < n; i++)
@@ -1026,8 +1030,14 @@ check(struct xfr *x, char *err, size_t errlen)
 
 	err[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (transfer(x, false, &s, err, errlen) != 0)
+	bool axfr = x->force_axfr;
+	if (transfer(x, axfr, &s, err, errlen) != 0)
 		return -1;
+	if (s.state == ST_SECOND && axfr) {
+		stream_free(&s);
+		snprintf(err, errlen, "the AXFR of %s is a lone SOA", x->apex);
+		return -1;
+	}
 	if (s.state == ST_SECOND) {
 		/* a lone SOA: nothing newer, or the server wants an AXFR */
 		uint32_t serial = s.final_serial;
@@ -1053,6 +1063,8 @@ check(struct xfr *x, char *err, size_t errlen)
 			char why[512];
 			snprintf(why, sizeof(why), "%s of serial %u refused: %s", kind, s.final_serial, err);
 			snprintf(err, errlen, "%s", why);
+			/* a difference that does not add up may come from the zone held: start afresh */
+			x->force_axfr = s.ixfr;
 			stream_free(&s);
 			remove_tmp(x);
 			return -1;
@@ -1069,13 +1081,13 @@ check(struct xfr *x, char *err, size_t errlen)
 	if (live != (int64_t)s.final_serial) {
 		if (s.ixfr)
 			log_info("policy transfer: IXFR serial %" PRId64 " -> %u from %s: %zu records in %zu "
-			         "messages (%zu deleted, %zu added), %zu rows checked, copied in %.1f ms",
-			         x->serial, s.final_serial, x->server_text, s.records, s.messages, s.deleted,
-			         s.added, info.total, ms);
+			         "messages (%zu deleted, %zu added; %zu messages signed), %zu rows checked, "
+			         "copied in %.1f ms", x->serial, s.final_serial, x->server_text, s.records,
+			         s.messages, s.deleted, s.added, s.signed_messages, info.total, ms);
 		else
-			log_info("policy transfer: AXFR serial %u from %s: %zu records in %zu messages, %zu rows "
-			         "checked, copied in %.1f ms", s.final_serial, x->server_text, s.records,
-			         s.messages, info.total, ms);
+			log_info("policy transfer: AXFR serial %u from %s: %zu records in %zu messages (%zu "
+			         "signed), %zu rows checked, copied in %.1f ms", s.final_serial, x->server_text,
+			         s.records, s.messages, s.signed_messages, info.total, ms);
 	} else {
 		log_info("policy transfer: %s serial %u from %s: %zu records, the database already holds it",
 		         kind, s.final_serial, x->server_text, s.records);
@@ -1083,6 +1095,7 @@ check(struct xfr *x, char *err, size_t errlen)
 	ldns_rr_list_deep_free(x->zone);
 	x->zone = s.zone;
 	s.zone = NULL;
+	x->force_axfr = false;
 	x->serial = s.final_serial;
 	take_timers(x);
 	snprintf(x->last_kind, sizeof(x->last_kind), "%s", kind);

@@ -14,7 +14,7 @@
 
 set -u
 . "$(dirname "$0")/../lib.sh"
-require_tools dig kdig knotd knotc kzonecheck sqlite3 python3 setsid curl openssl
+require_tools dig kdig knotd knotc kzonecheck nsd nsd-checkconf sqlite3 python3 setsid curl openssl
 require_resolverd
 [ -x "$CHPOLICY" ] || bail "chpolicy binary exists at $CHPOLICY (build first)"
 make_tmpdir T
@@ -22,10 +22,12 @@ make_tmpdir T
 APEX=policy.test
 XFRKEY=$(openssl rand -base64 32)    # primary <-> secondary
 SITEKEY=$(openssl rand -base64 32)   # secondary -> sites
-mkdir -p "$T/pri" "$T/sec" "$T/bad" "$T/site1" "$T/site2" "$T/site3"
+mkdir -p "$T/pri" "$T/sec" "$T/bad" "$T/nsd" "$T/site1" "$T/site2" "$T/site3" "$T/site4"
 P_PRI=$(free_port) || bail "a free port"
 P_SEC=$(free_port) || bail "a free port"
 while [ "$P_SEC" = "$P_PRI" ]; do P_SEC=$(free_port); done
+P_NSD=$(free_port) || bail "a free port"
+while [ "$P_NSD" = "$P_PRI" ] || [ "$P_NSD" = "$P_SEC" ]; do P_NSD=$(free_port); done
 
 ch() { "$CHPOLICY" --db "$T/pri/policy.db" --actor test "$@"; }
 sitekey_file="$T/sitekey.conf"
@@ -91,6 +93,9 @@ remote:
   - id: secondary
     address: 127.0.0.1@$P_SEC
     key: xfrkey
+  - id: nsd
+    address: 127.0.0.1@$P_NSD
+    key: xfrkey
 acl:
   - id: secondary_xfr
     address: 127.0.0.1
@@ -112,7 +117,7 @@ zone:
     journal-content: changes
 EOF
     case $role in
-        primary) printf '    zonefile-load: difference\n    notify: secondary\n    acl: [secondary_xfr, sites_xfr]\n' ;;
+        primary) printf '    zonefile-load: difference\n    notify: [secondary, nsd]\n    acl: [secondary_xfr, sites_xfr]\n' ;;
         secondary) printf '    master: primary\n    acl: [primary_notify, sites_xfr]\n    zonefile-load: none\n' ;;
         bad) printf '    zonefile-load: whole\n    acl: [sites_xfr]\n' ;;
     esac
@@ -136,6 +141,49 @@ start_knot "$T/sec" "$P_SEC" secondary
 SEC_PID=$KNOT_PID
 wait_until 15 "$SEC_PID" serial_is "$P_SEC" "$serial" || bail "knotd (secondary) transferred serial $serial: $(tail -n 5 "$T/sec/knot.log")"
 ok "a Knot secondary transfers the zone from the Knot primary with TSIG"
+
+# An NSD secondary too (NSD signs only some messages of a long transfer: the
+# site checks the unsigned ones with the next signed one, RFC 8945 5.3.1)
+cat >"$T/nsd/nsd.conf" <<NSDCONF
+server:
+    ip-address: 127.0.0.1@$P_NSD
+    port: $P_NSD
+    do-ip4: yes
+    do-ip6: no
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "$T/nsd"
+    database: ""
+    zonelistfile: "$T/nsd/zone.list"
+    pidfile: "$T/nsd/nsd.pid"
+    xfrdfile: "$T/nsd/xfrd.state"
+    xfrdir: "$T/nsd"
+    logfile: "$T/nsd/nsd.log"
+    verbosity: 2
+remote-control:
+    control-enable: no
+key:
+    name: xfrkey
+    algorithm: hmac-sha256
+    secret: "$XFRKEY"
+key:
+    name: sitekey
+    algorithm: hmac-sha256
+    secret: "$SITEKEY"
+zone:
+    name: $APEX
+    zonefile: $APEX.zone
+    request-xfr: 127.0.0.1@$P_PRI xfrkey
+    allow-notify: 127.0.0.1 xfrkey
+    provide-xfr: 127.0.0.0/8 sitekey
+NSDCONF
+nsd-checkconf "$T/nsd/nsd.conf" || bail "nsd-checkconf accepts the NSD secondary's config"
+setsid nsd -d -c "$T/nsd/nsd.conf" >>"$T/nsd/nsd.out" 2>&1 </dev/null &
+NSD_PID=$!
+track_pid "$NSD_PID"
+wait_until 15 "$NSD_PID" serial_is "$P_NSD" "$serial" || bail "nsd (secondary) transferred serial $serial: $(tail -n 5 "$T/nsd/nsd.log")"
+ok "an NSD secondary transfers the zone from the Knot primary with TSIG"
 
 # ---------------------------------------------------------------- resolverds
 # site_conf NAME KEYSPEC: a site resolverd's config lines; sets M_<NAME> (metrics port)
@@ -175,6 +223,18 @@ CONF
 S2_PORT=$PORT
 S2_LOG=$LOG
 S2_PID=$RESOLVERD_PID
+
+DB=$T/site3/policy.db
+run_resolverd site3 <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+policy-source: xfr 127.0.0.1@$P_NSD $sitekey_file
+policy-zone-apex: $APEX
+policy-xfr-refresh: 1
+CONF
+S3_PORT=$PORT
+S3_LOG=$LOG
+S3_PID=$RESOLVERD_PID
 
 REAL_B="0 0 5269 xmpp.b.test."
 REAL_C="0 0 5269 xmpp.c.test."
@@ -219,7 +279,7 @@ echo "# edit on the primary to both sites' answers: ${t} ms"
 assert_le "an edit on the primary reaches both sites within 2 s (${t} ms)" 2000 "${t/timeout/99999}"
 line=$(grep "IXFR serial $old -> $new" "$S1_LOG" | tail -n 1)
 echo "# site 1: ${line#*policy transfer: }"
-assert_match "site 1: one edit came as an IXFR of 7 records (SOA new, SOA old, _meta old, SOA new, _meta new, the rule, SOA new)" "7 records in 1 messages .1 deleted, 2 added." "$line"
+assert_match "site 1: one edit came as an IXFR of 7 records (SOA new, SOA old, _meta old, SOA new, _meta new, the rule, SOA new)" "7 records in 1 messages .1 deleted, 2 added; 1 messages signed." "$line"
 n=$(kdig -y "hmac-sha256:sitekey:$SITEKEY" -p "$P_SEC" @127.0.0.1 "$APEX" "IXFR=$old" +noall +answer 2>/dev/null | grep -c "IN")
 echo "# kdig IXFR=$old from the secondary: $n records"
 assert_eq "kdig: the secondary's IXFR of that edit carries 7 records" 7 "$n"
@@ -232,6 +292,29 @@ ch rule remove "$(ch rule list | awk '/edit 1/ {print $1; exit}')" >/dev/null ||
 t=$(wait_both b.test "$REAL_B")
 echo "# undo on the primary to both sites' answers: ${t} ms"
 assert_le "the undo reaches both sites within 2 s (${t} ms)" 2000 "${t/timeout/99999}"
+
+# ---------------------------------------------------------------- a big edit: many messages
+# 3000 domains in one transaction: a transfer of several messages each way
+python3 -c '
+for i in range(3000):
+    print("INSERT INTO domains (name, level, note) VALUES (\x27bulk%d.test\x27, 2, \x27%s\x27);" % (i, "x" * 100))
+' | { echo "BEGIN;"; cat; echo "COMMIT;"; } | sqlite3 -cmd '.timeout 5000' "$T/pri/policy.db" || bail "the bulk edit"
+bulk=$(ch serial)
+has_serial() { grep -q "serial [0-9]* -> $2 \|AXFR serial $2 " "$1"; }
+for l in "$S1_LOG" "$S2_LOG" "$S3_LOG"; do
+    wait_until 20 "" has_serial "$l" "$bulk"
+done
+line=$(grep "IXFR serial [0-9]* -> $bulk " "$S1_LOG" | tail -n 1)
+echo "# site 1 (from Knot): ${line#*policy transfer: }"
+assert_match "site 1: 3000 new domains came as one IXFR of several messages, each checked" "IXFR serial [0-9]* -> $bulk .*: 300[0-9] records in ([2-9]|[1-9][0-9]) messages .1 deleted, 3001 added;" "$line"
+line=$(grep "serial [0-9]* -> $bulk \|AXFR serial $bulk " "$S3_LOG" | tail -n 1)
+echo "# site 3 (from NSD): ${line#*policy transfer: }"
+assert_match "site 3: the transfer from NSD (not every message signed) is checked and taken" "serial .*$bulk.* records in ([2-9]|[1-9][0-9]) messages" "$line"
+nmsg=$(sed -n 's/.* in \([0-9]*\) messages.*/\1/p' <<<"$line")
+nsig=$(sed -n 's/.*[(;] \{0,1\}\([0-9]*\) \(messages \)\{0,1\}signed.*/\1/p' <<<"$line")
+echo "# site 3: $nsig of $nmsg messages were signed"
+assert_eq "site 3: the replica holds the 3000 new domains" 3003 "$(sqlite3 "$T/site3/policy.db" 'SELECT count(*) FROM domains')"
+assert_eq "site 1: the replica holds the 3000 new domains" 3003 "$(sqlite3 "$T/site1/policy.db" 'SELECT count(*) FROM domains')"
 
 # ---------------------------------------------------------------- partition
 before=$(ch serial)
@@ -295,26 +378,26 @@ assert_match "healed: site 1 says the transfer works again" "policy transfer fro
 assert_cmd "healed: site 1: chpolicy status in sync" "$CHPOLICY" --db "$T/site1/policy.db" status
 
 # ---------------------------------------------------------------- a site without a policy does not start
-P3=$(free_port) || bail "a free port"
-cat >"$T/site3.conf" <<CONF
-listen: 127.0.0.1@$P3
-database: $T/site3/policy.db
+P4=$(free_port) || bail "a free port"
+cat >"$T/site4.conf" <<CONF
+listen: 127.0.0.1@$P4
+database: $T/site4/policy.db
 zone-file: $SRCDIR/zones/clearinghouse.test.zone
 username: root
 forward: 127.0.0.1@9
 policy-source: xfr 127.0.0.1@9 sitekey:hmac-sha256:$SITEKEY
 policy-zone-apex: $APEX
 CONF
-timeout 40 "$RESOLVERD" -c "$T/site3.conf" -f >"$T/site3.log" 2>&1
+timeout 40 "$RESOLVERD" -c "$T/site4.conf" -f >"$T/site4.log" 2>&1
 assert_ne "a site that cannot transfer a first policy does not start" 0 $?
-assert_match "it says why" "no policy to serve: the first transfer failed" "$(cat "$T/site3.log")"
+assert_match "it says why" "no policy to serve: the first transfer failed" "$(cat "$T/site4.log")"
 
 # ---------------------------------------------------------------- shutdown
-for pid in "$S1_PID" "$S2_PID"; do
+for pid in "$S1_PID" "$S2_PID" "$S3_PID"; do
     stop_pid "$pid"
 done
 assert_match "site 1 stopped: its transfer status says so" "xfr-state: stopped" "$(cat "$T/site1/policy.db-xfr-status")"
-for l in "$PRIMARY_LOG" "$S1_LOG" "$S2_LOG"; do
+for l in "$PRIMARY_LOG" "$S1_LOG" "$S2_LOG" "$S3_LOG"; do
     if errs=$(sanitizer_errors "$l"); then
         not_ok "no sanitizer report in $(basename "$l")"
         diag "$errs"
