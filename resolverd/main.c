@@ -483,9 +483,12 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	sqlite3 *db = access(d.opt.database, F_OK) == 0 ? policydb_open(d.opt.database, 0, err, sizeof(err)) : NULL;
-	if (!db && d.xfr)
+	/* a site's replica may not exist yet; elsewhere policydb_open says what is missing */
+	sqlite3 *db = NULL;
+	if (d.opt.policy_source && access(d.opt.database, F_OK) != 0)
 		snprintf(err, sizeof(err), "%s: no database yet", d.opt.database);
+	else
+		db = policydb_open(d.opt.database, 0, err, sizeof(err));
 	if (db) {
 		d.r.policy = policydb_load(db, err, sizeof(err));
 		sqlite3_close(db);
@@ -503,6 +506,13 @@ main(int argc, char **argv)
 			d.r.policy = policydb_load(db, err, sizeof(err));
 			sqlite3_close(db);
 		}
+	}
+	if (!d.r.policy && check_only && d.opt.policy_source) {
+		/* a site before its first transfer: the start transfers it (or does not start) */
+		printf("config and zone are valid; policy: %s (transferred at start: %s)\n", err,
+		       d.opt.policy_source);
+		ret = 0;
+		goto out;
 	}
 	if (!d.r.policy) {
 		/* no last good policy to fall back on: refuse to start rather than fail open */

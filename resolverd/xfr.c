@@ -401,6 +401,8 @@ struct tsig_state {
 static int
 buf_add(uint8_t **b, size_t *n, size_t *cap, const void *data, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (*n + len > *cap) {
 		size_t c = (*n + len) * 2;
 		uint8_t *nb = realloc(*b, c);
