@@ -47,6 +47,7 @@
 #define XFR_FUDGE 300
 #define XFR_DEFAULT_RETRY 10       /* s, before a zone gave its SOA retry */
 #define XFR_LOG_REPEAT_S 60        /* the same error is logged again after this */
+#define XFR_LONE_SOA_MS 1000       /* after a lone SOA of another serial: does more follow? */
 
 struct tsig_key {
 	char name[256];            /* presentation, trailing dot */
@@ -804,8 +805,17 @@ transfer(struct xfr *x, bool axfr, struct stream *s, char *err, size_t errlen)
 				goto out;
 			}
 		ldns_pkt_free(r);
-		if (s->state == ST_SECOND && s->messages == 1 && n == 1)
-			break; /* a lone SOA */
+		if (s->state == ST_SECOND && s->messages == 1 && n == 1 && use_ixfr) {
+			/*
+			 * One SOA, alone in the first message: the answer to an IXFR
+			 * when nothing is newer (RFC 1995 4; also "ask for an AXFR"
+			 * when its serial differs), unless it is the first record of a
+			 * server that sends one record per message: then more follows.
+			 */
+			struct pollfd pfd = { fd, POLLIN, 0 };
+			if (s->final_serial == (uint32_t)x->serial || poll(&pfd, 1, XFR_LONE_SOA_MS) != 1)
+				break;
+		}
 		if (s->state == ST_FIRST) {
 			snprintf(err, errlen, "%s sent no records for zone %s (not authoritative for it?)",
 			         x->server_text, x->apex);

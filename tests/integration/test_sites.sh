@@ -7,6 +7,7 @@
 # an IXFR after one edit carries only that edit's records; with the primary
 # and the secondary gone the sites keep answering from the last policy and say
 # so (log, status file, chpolicy status, metrics); a corrupt zone is refused;
+# TSIG is checked on every message, unsigned ones between signed ones too;
 # after the partition heals the sites catch up; a site that has never had a
 # policy does not start.
 #
@@ -392,12 +393,66 @@ timeout 40 "$RESOLVERD" -c "$T/site4.conf" -f >"$T/site4.log" 2>&1
 assert_ne "a site that cannot transfer a first policy does not start" 0 $?
 assert_match "it says why" "no policy to serve: the first transfer failed" "$(cat "$T/site4.log")"
 
+# ---------------------------------------------------------------- unsigned messages between signed ones
+# xfr_fake.py signs the first message, every fourth and the last (RFC 8945
+# 5.3.1); the servers above sign every one. A changed byte in an unsigned
+# message, or an unsigned last message, must be refused.
+mkdir -p "$T/fake" "$T/site5" "$T/site6" "$T/site7"
+ch export zone --apex "$APEX" --out "$T/fake/$APEX.zone" 2>/dev/null || bail "export for the fake server"
+fake_serial=$(ch serial)
+# fake_site NAME MODE: start xfr_fake.py in MODE and a new site resolverd's config NAME.conf for it
+fake_site() {
+    local port p
+    port=$(free_port) || bail "a free port"
+    setsid python3 "$SRCDIR/tests/integration/xfr_fake.py" "$port" "$T/fake/$APEX.zone" sitekey "$SITEKEY" "$2" \
+        >>"$T/fake/$2.log" 2>&1 </dev/null &
+    track_pid $!
+    wait_until 10 "" bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || bail "xfr_fake.py ($2) listens"
+    FAKE_PORT=$port
+}
+fake_site site5 sparse
+DB=$T/site5/policy.db
+run_resolverd site5 <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+policy-source: xfr 127.0.0.1@$FAKE_PORT sitekey:hmac-sha256:$SITEKEY
+policy-zone-apex: $APEX
+policy-xfr-refresh: 1
+CONF
+line=$(grep "AXFR serial $fake_serial " "$LOG" | head -n 1)
+echo "# site 5: ${line#*policy transfer: }"
+assert_match "a transfer with unsigned messages between signed ones is checked and taken" "records in [0-9]* messages .[0-9]* signed." "$line"
+nmsg=$(sed -n 's/.* in \([0-9]*\) messages.*/\1/p' <<<"$line")
+nsig=$(sed -n 's/.* messages (\([0-9]*\) signed.*/\1/p' <<<"$line")
+assert_cmd "fewer messages signed ($nsig) than sent ($nmsg)" test "${nsig:-0}" -lt "${nmsg:-0}"
+assert_eq "site 5 answers from that policy (c.test now level 3: a.test -> c.test allowed)" "$REAL_C" "$(srv "$PORT" 127.0.0.2 c.test)"
+S5_LOG=$LOG
+S5_PID=$RESOLVERD_PID
+for m in "site6 tamper does.not.verify" "site7 unsigned-last last.message.of.the.transfer.is.not.signed"; do
+    set -- $m
+    fake_site "$1" "$2"
+    p=$(free_port) || bail "a free port"
+    cat >"$T/$1.conf" <<CONF
+listen: 127.0.0.1@$p
+database: $T/$1/policy.db
+zone-file: $SRCDIR/zones/clearinghouse.test.zone
+username: root
+forward: 127.0.0.1@9
+policy-source: xfr 127.0.0.1@$FAKE_PORT sitekey:hmac-sha256:$SITEKEY
+policy-zone-apex: $APEX
+CONF
+    timeout 40 "$RESOLVERD" -c "$T/$1.conf" -f >"$T/$1.log" 2>&1
+    assert_ne "$2: the transfer is refused and the site does not start" 0 $?
+    assert_match "$2: it says why" "first transfer failed: .*$3" "$(cat "$T/$1.log")"
+    assert_cmd "$2: no database was made" test ! -e "$T/$1/policy.db"
+done
+
 # ---------------------------------------------------------------- shutdown
-for pid in "$S1_PID" "$S2_PID" "$S3_PID"; do
+for pid in "$S1_PID" "$S2_PID" "$S3_PID" "$S5_PID"; do
     stop_pid "$pid"
 done
 assert_match "site 1 stopped: its transfer status says so" "xfr-state: stopped" "$(cat "$T/site1/policy.db-xfr-status")"
-for l in "$PRIMARY_LOG" "$S1_LOG" "$S2_LOG" "$S3_LOG"; do
+for l in "$PRIMARY_LOG" "$S1_LOG" "$S2_LOG" "$S3_LOG" "$S5_LOG"; do
     if errs=$(sanitizer_errors "$l"); then
         not_ok "no sanitizer report in $(basename "$l")"
         diag "$errs"
