@@ -475,6 +475,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.r.zone = d.zone;
+	if (d.opt.policy_source && check_only &&
+	    xfr_check_config(d.opt.policy_source, d.opt.policy_zone_apex, true, err, sizeof(err)) != 0) {
+		log_err("config: %s", err);
+		goto out;
+	}
 	if (d.opt.policy_source && !check_only) {
 		d.xfr = xfr_new(d.opt.policy_source, d.opt.policy_zone_apex, d.opt.database,
 		                policydb_schema_sql, d.opt.policy_xfr_refresh, err, sizeof(err));

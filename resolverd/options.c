@@ -547,7 +547,7 @@ options_check(const struct options *o, char *err, size_t errlen)
 	if (o->ntls_listen && (!o->tls_cert || !o->tls_key))
 		line_error(&nerr, err, errlen, "tls-listen needs tls-cert and tls-key");
 	char why[512];
-	if (o->policy_source && xfr_check_config(o->policy_source, o->policy_zone_apex, why, sizeof(why)) != 0)
+	if (o->policy_source && xfr_check_config(o->policy_source, o->policy_zone_apex, false, why, sizeof(why)) != 0)
 		line_error(&nerr, err, errlen, "%s", why);
 	if (o->policy_source && o->chroot_dir)
 		line_error(&nerr, err, errlen, "policy-source xfr does not work with chroot (its first "

@@ -627,71 +627,80 @@ without_trigger(sqlite3 *db, const char *trigger, const char *sql, const char *t
 	return rc;
 }
 
-/* Whether text is one JSON object (SQLite's own parser, the one the inserts use). */
-static bool
-json_object_text(sqlite3 *db, const char *text)
-{
-	sqlite3_stmt *st;
-	bool ok = false;
-
-	if (sqlite3_prepare_v2(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1, &st,
-	                       NULL) != SQLITE_OK)
-		return false;
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		ok = sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
-	return ok;
-}
-
 /*
- * Insert every row through the schema. A rule's expiry is set after its
- * insert with the "already expired" trigger of edits set aside: a rule that
- * expired since it was written is still a row of the policy (inactive), and
- * the primary holds it too.
+ * Insert every row through the schema. A rule's expiry is set after all
+ * the inserts, with the "already expired" trigger of edits set aside once:
+ * a rule that expired since it was written is still a row of the policy
+ * (inactive), and the primary holds it too.
  */
 static int
 build_rows(sqlite3 *db, const struct pz_rows *r, char *err, size_t errlen)
 {
-	char msg[400];
+	sqlite3_stmt *is_object = NULL, *st = NULL;
+	char *expiring = NULL;  /* a JSON array of the rules with an expiry */
+	size_t elen = 0;
+	int rc = -1;
 
+	if (sqlite3_prepare_v2(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1, &is_object,
+	                       NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
 	for (int t = 0; t < POLICYZONE_NTABLES; t++) {
-		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(db, pz_tables[t].insert, -1, &st, NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-			return -1;
+			goto out;
 		}
 		for (size_t i = 0; i < r->n; i++) {
 			if (r->v[i].table != t)
 				continue;
-			if (!json_object_text(db, r->v[i].json)) {
+			/* SQLite's own JSON parser, the one the inserts use */
+			sqlite3_reset(is_object);
+			sqlite3_bind_text(is_object, 1, r->v[i].json, -1, SQLITE_STATIC);
+			if (sqlite3_step(is_object) != SQLITE_ROW || sqlite3_column_int(is_object, 0) != 1) {
 				snprintf(err, errlen, "%s.%s: not a JSON object: %.200s", r->v[i].label,
 				         pz_tables[t].label, r->v[i].json);
-				sqlite3_finalize(st);
-				return -1;
+				goto out;
 			}
 			sqlite3_reset(st);
 			sqlite3_bind_text(st, 1, r->v[i].json, -1, SQLITE_STATIC);
 			if (sqlite3_step(st) != SQLITE_DONE) {
 				snprintf(err, errlen, "%s row %.200s: refused by the schema: %s", pz_tables[t].label,
 				         r->v[i].json, sqlite3_errmsg(db));
-				sqlite3_finalize(st);
-				return -1;
+				goto out;
 			}
-			if (strcmp(pz_tables[t].label, "rules") == 0 &&
-			    without_trigger(db, "rules_refs_update",
-			                    "UPDATE rules SET expires = json_extract(?1, '$.expires')"
-			                    " WHERE id = json_extract(?1, '$.id')"
-			                    " AND json_extract(?1, '$.expires') IS NOT NULL",
-			                    r->v[i].json, msg, sizeof(msg)) != 0) {
-				snprintf(err, errlen, "rules row %.200s: refused by the schema: %s", r->v[i].json, msg);
-				sqlite3_finalize(st);
-				return -1;
+			if (strcmp(pz_tables[t].label, "rules") == 0 && strstr(r->v[i].json, "\"expires\":null") == NULL) {
+				size_t jl = strlen(r->v[i].json);
+				char *ne = realloc(expiring, elen + jl + 3);
+				if (!ne) {
+					snprintf(err, errlen, "out of memory");
+					goto out;
+				}
+				expiring = ne;
+				expiring[elen] = elen ? ',' : '[';
+				memcpy(expiring + elen + 1, r->v[i].json, jl);
+				elen += jl + 1;
+				memcpy(expiring + elen, "]", 2);
 			}
 		}
 		sqlite3_finalize(st);
+		st = NULL;
 	}
-	return 0;
+	char msg[400];
+	if (expiring && without_trigger(db, "rules_refs_update",
+	                                "UPDATE rules SET expires = (SELECT json_extract(j.value, '$.expires')"
+	                                " FROM json_each(?1) AS j WHERE json_extract(j.value, '$.id') = rules.id)"
+	                                " WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))",
+	                                expiring, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "rules: refused by the schema: %s", msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(expiring);
+	sqlite3_finalize(is_object);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* The rows the database now holds must be exactly the zone's: same labels, same JSON. */

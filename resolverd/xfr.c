@@ -207,10 +207,10 @@ key_file(struct tsig_key *k, const char *path, char *err, size_t errlen)
 	return key_set(k, name, alg, secret, err, errlen);
 }
 
-/* "xfr ADDR[@PORT] KEY" into the server address and the key. */
+/* "xfr ADDR[@PORT] KEY" into the server address and the key (a key file is read only if read_file). */
 static int
 parse_source(const char *source, struct sockaddr_storage *ss, socklen_t *sslen, char *text,
-             size_t textlen, struct tsig_key *k, char *err, size_t errlen)
+             size_t textlen, struct tsig_key *k, bool read_file, char *err, size_t errlen)
 {
 	char kind[16], addr[96], key[1024], host[64];
 	int n = 0;
@@ -259,11 +259,11 @@ parse_source(const char *source, struct sockaddr_storage *ss, socklen_t *sslen, 
 		*c1 = *c2 = '\0';
 		return key_set(k, key, c1 + 1, c2 + 1, err, errlen);
 	}
-	return key_file(k, key, err, errlen);
+	return read_file ? key_file(k, key, err, errlen) : 0;
 }
 
 int
-xfr_check_config(const char *source, const char *apex, char *err, size_t errlen)
+xfr_check_config(const char *source, const char *apex, bool read_key_file, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -276,7 +276,7 @@ xfr_check_config(const char *source, const char *apex, char *err, size_t errlen)
 		         "lower case, no trailing dot)");
 		return -1;
 	}
-	int rc = parse_source(source, &ss, &len, text, sizeof(text), &k, err, errlen);
+	int rc = parse_source(source, &ss, &len, text, sizeof(text), &k, read_key_file, err, errlen);
 	OPENSSL_cleanse(&k, sizeof(k));
 	return rc;
 }
@@ -1164,9 +1164,9 @@ xfr_new(const char *source, const char *apex, const char *database, const char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (xfr_check_config(source, apex, err, errlen) != 0 ||
+	if (xfr_check_config(source, apex, false, err, errlen) != 0 ||
 	    parse_source(source, &x->server, &x->server_len, x->server_text, sizeof(x->server_text),
-	                 &x->key, err, errlen) != 0) {
+	                 &x->key, true, err, errlen) != 0) {
 		OPENSSL_cleanse(&x->key, sizeof(x->key));
 		free(x);
 		return NULL;

@@ -47,9 +47,12 @@ struct xfr_stats {
  * starting anything: KEY is NAME:ALGORITHM:BASE64 or a key file (BIND or
  * Knot syntax: key "NAME" { algorithm ALG; secret "BASE64"; };), ALGORITHM
  * one of hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384,
- * hmac-sha512. 0, or -1 with the problem in err (errlen bytes).
+ * hmac-sha512. A key file is read only with read_key_file (it may be
+ * readable by root only: the config is read again on SIGHUP after the
+ * privileges are dropped). 0, or -1 with the problem in err (errlen bytes).
  */
-int xfr_check_config(const char *source, const char *apex, char *err, size_t errlen);
+int xfr_check_config(const char *source, const char *apex, bool read_key_file, char *err,
+                     size_t errlen);
 
 /**
  * Prepare transfers of the zone apex from source (as above) into the
