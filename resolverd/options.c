@@ -549,6 +549,9 @@ options_check(const struct options *o, char *err, size_t errlen)
 	char why[512];
 	if (o->policy_source && xfr_check_config(o->policy_source, o->policy_zone_apex, false, why, sizeof(why)) != 0)
 		line_error(&nerr, err, errlen, "%s", why);
+	if (o->policy_zone && o->chroot_dir)
+		line_error(&nerr, err, errlen, "policy-zone does not work with chroot (its file and "
+		           "command are outside it)");
 	if (o->policy_source && o->chroot_dir)
 		line_error(&nerr, err, errlen, "policy-source xfr does not work with chroot (its first "
 		           "transfer runs before the chroot)");

@@ -687,11 +687,16 @@ build_rows(sqlite3 *db, const struct pz_rows *r, char *err, size_t errlen)
 		st = NULL;
 	}
 	char msg[400];
-	if (expiring && without_trigger(db, "rules_refs_update",
-	                                "UPDATE rules SET expires = (SELECT json_extract(j.value, '$.expires')"
-	                                " FROM json_each(?1) AS j WHERE json_extract(j.value, '$.id') = rules.id)"
-	                                " WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))",
-	                                expiring, msg, sizeof(msg)) != 0) {
+	/* the array parsed once into a table with a key, then one indexed update */
+	if (expiring &&
+	    (exec1(db, "CREATE TEMP TABLE pz_expires (id INTEGER PRIMARY KEY, expires)", NULL, msg, sizeof(msg)) != 0 ||
+	     exec1(db, "INSERT INTO temp.pz_expires SELECT json_extract(value, '$.id'),"
+	           " json_extract(value, '$.expires') FROM json_each(?1)", expiring, msg, sizeof(msg)) != 0 ||
+	     without_trigger(db, "rules_refs_update",
+	                     "UPDATE rules SET expires = (SELECT e.expires FROM temp.pz_expires AS e"
+	                     " WHERE e.id = rules.id) WHERE id IN (SELECT id FROM temp.pz_expires)",
+	                     NULL, msg, sizeof(msg)) != 0 ||
+	     exec1(db, "DROP TABLE temp.pz_expires", NULL, msg, sizeof(msg)) != 0)) {
 		snprintf(err, errlen, "rules: refused by the schema: %s", msg);
 		goto out;
 	}

@@ -9,7 +9,9 @@
  * "knotc zone-reload APEX"; Knot with zonefile-load: difference then makes
  * an IXFR of the change and NOTIFYs its secondaries). Queries never wait
  * for it. A serial that moves on while one is written is written next; a
- * failure is logged and tried again at the next change or after 10 s.
+ * file that cannot be written is logged and tried again at the next change
+ * or after 10 s; a command that fails is logged and not run again until the
+ * next change (a server that was down reads FILE when it starts).
  *
  * Threads: zonehook_start and zonehook_stop from the main thread,
  * zonehook_kick from any.
