@@ -28,6 +28,8 @@ struct pz_table {
 	const char *label;
 	const char *select;   /* key JSON, row JSON */
 	const char *insert;   /* ?1: the row JSON */
+	const char *update;   /* ?1: the row JSON; the columns outside the key (NULL: all are key) */
+	const char *delete;   /* ?1: the row JSON; by its key */
 };
 
 static const struct pz_table pz_tables[POLICYZONE_NTABLES] = {
@@ -35,19 +37,29 @@ static const struct pz_table pz_tables[POLICYZONE_NTABLES] = {
 	  "SELECT json_array(name), json_object('name', name, 'level', level, 'enabled', enabled,"
 	  " 'note', note) FROM domains",
 	  "INSERT INTO domains (name, level, enabled, note) VALUES (json_extract(?1, '$.name'),"
-	  " json_extract(?1, '$.level'), json_extract(?1, '$.enabled'), json_extract(?1, '$.note'))" },
+	  " json_extract(?1, '$.level'), json_extract(?1, '$.enabled'), json_extract(?1, '$.note'))",
+	  "UPDATE domains SET level = json_extract(?1, '$.level'), enabled = json_extract(?1, '$.enabled'),"
+	  " note = json_extract(?1, '$.note') WHERE name = json_extract(?1, '$.name')",
+	  "DELETE FROM domains WHERE name = json_extract(?1, '$.name')" },
 	{ "groups",
 	  "SELECT json_array(name), json_object('name', name, 'note', note) FROM groups",
-	  "INSERT INTO groups (name, note) VALUES (json_extract(?1, '$.name'), json_extract(?1, '$.note'))" },
+	  "INSERT INTO groups (name, note) VALUES (json_extract(?1, '$.name'), json_extract(?1, '$.note'))",
+	  "UPDATE groups SET note = json_extract(?1, '$.note') WHERE name = json_extract(?1, '$.name')",
+	  "DELETE FROM groups WHERE name = json_extract(?1, '$.name')" },
 	{ "memberships",
 	  "SELECT json_array(domain, grp), json_object('domain', domain, 'grp', grp) FROM memberships",
 	  "INSERT INTO memberships (domain, grp) VALUES (json_extract(?1, '$.domain'),"
-	  " json_extract(?1, '$.grp'))" },
+	  " json_extract(?1, '$.grp'))",
+	  NULL,
+	  "DELETE FROM memberships WHERE domain = json_extract(?1, '$.domain') AND grp = json_extract(?1, '$.grp')" },
 	{ "identities",
 	  "SELECT json_array(kind, value), json_object('kind', kind, 'value', value, 'domain', domain,"
 	  " 'note', note) FROM identities",
 	  "INSERT INTO identities (kind, value, domain, note) VALUES (json_extract(?1, '$.kind'),"
-	  " json_extract(?1, '$.value'), json_extract(?1, '$.domain'), json_extract(?1, '$.note'))" },
+	  " json_extract(?1, '$.value'), json_extract(?1, '$.domain'), json_extract(?1, '$.note'))",
+	  "UPDATE identities SET domain = json_extract(?1, '$.domain'), note = json_extract(?1, '$.note')"
+	  " WHERE kind = json_extract(?1, '$.kind') AND value = json_extract(?1, '$.value')",
+	  "DELETE FROM identities WHERE kind = json_extract(?1, '$.kind') AND value = json_extract(?1, '$.value')" },
 	{ "rules",
 	  "SELECT json_array(id), json_object('id', id, 'priority', priority, 'from_kind', from_kind,"
 	  " 'from_name', from_name, 'from_min', from_min, 'from_max', from_max, 'to_kind', to_kind,"
@@ -60,18 +72,33 @@ static const struct pz_table pz_tables[POLICYZONE_NTABLES] = {
 	  " json_extract(?1, '$.from_name'), json_extract(?1, '$.from_min'),"
 	  " json_extract(?1, '$.from_max'), json_extract(?1, '$.to_kind'), json_extract(?1, '$.to_name'),"
 	  " json_extract(?1, '$.to_min'), json_extract(?1, '$.to_max'), json_extract(?1, '$.action'),"
-	  " NULL, json_extract(?1, '$.note'), json_extract(?1, '$.mode'))" },
+	  " NULL, json_extract(?1, '$.note'), json_extract(?1, '$.mode'))",
+	  "UPDATE rules SET priority = json_extract(?1, '$.priority'), from_kind = json_extract(?1, '$.from_kind'),"
+	  " from_name = json_extract(?1, '$.from_name'), from_min = json_extract(?1, '$.from_min'),"
+	  " from_max = json_extract(?1, '$.from_max'), to_kind = json_extract(?1, '$.to_kind'),"
+	  " to_name = json_extract(?1, '$.to_name'), to_min = json_extract(?1, '$.to_min'),"
+	  " to_max = json_extract(?1, '$.to_max'), action = json_extract(?1, '$.action'),"
+	  " expires = json_extract(?1, '$.expires'), note = json_extract(?1, '$.note'),"
+	  " mode = json_extract(?1, '$.mode') WHERE id = json_extract(?1, '$.id')",
+	  "DELETE FROM rules WHERE id = json_extract(?1, '$.id')" },
 	{ "targets",
 	  "SELECT json_array(domain, service, host, port), json_object('domain', domain, 'service',"
 	  " service, 'priority', priority, 'weight', weight, 'port', port, 'host', host) FROM targets",
 	  "INSERT INTO targets (domain, service, priority, weight, port, host) VALUES"
 	  " (json_extract(?1, '$.domain'), json_extract(?1, '$.service'), json_extract(?1, '$.priority'),"
-	  " json_extract(?1, '$.weight'), json_extract(?1, '$.port'), json_extract(?1, '$.host'))" },
+	  " json_extract(?1, '$.weight'), json_extract(?1, '$.port'), json_extract(?1, '$.host'))",
+	  "UPDATE targets SET priority = json_extract(?1, '$.priority'), weight = json_extract(?1, '$.weight')"
+	  " WHERE domain = json_extract(?1, '$.domain') AND service = json_extract(?1, '$.service')"
+	  " AND host = json_extract(?1, '$.host') AND port = json_extract(?1, '$.port')",
+	  "DELETE FROM targets WHERE domain = json_extract(?1, '$.domain') AND service = json_extract(?1, '$.service')"
+	  " AND host = json_extract(?1, '$.host') AND port = json_extract(?1, '$.port')" },
 	{ "target-addresses",
 	  "SELECT json_array(host, address), json_object('host', host, 'address', address)"
 	  " FROM target_addresses",
 	  "INSERT INTO target_addresses (host, address) VALUES (json_extract(?1, '$.host'),"
-	  " json_extract(?1, '$.address'))" },
+	  " json_extract(?1, '$.address'))",
+	  NULL,
+	  "DELETE FROM target_addresses WHERE host = json_extract(?1, '$.host') AND address = json_extract(?1, '$.address')" },
 };
 
 /* SOA timers and TTL of every record (docs/policy-zone.md says why these) */
@@ -446,6 +473,8 @@ dnssec_type(ldns_rr_type t)
 /*
  * Sort the records into rows and the meta record. Only SOA, NS, _meta and
  * row TXT records (and DNSSEC records, if the zone is signed) may be there.
+ * m NULL: a part of a zone (the records of a difference): only its rows
+ * are taken, the rest is left alone, and the rows are not sorted.
  */
 static int
 read_records(const char *apex, const ldns_rr_list *rrs, struct pz_rows *r, struct pz_meta *m,
@@ -470,7 +499,10 @@ read_records(const char *apex, const ldns_rr_list *rrs, struct pz_rows *r, struc
 		bool at_apex = strcmp(owner, apex) == 0;
 		bool below = ol > al + 1 && owner[ol - al - 1] == '.' && strcmp(owner + ol - al, apex) == 0;
 		int rc = 0;
-		if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
+		bool meta = below && ol == al + 6 && strncmp(owner, "_meta.", 6) == 0;
+		if (!m && (type != LDNS_RR_TYPE_TXT || !below || meta)) {
+			/* a difference's SOA, _meta, NS: the whole zone is checked apart */
+		} else if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
 			snprintf(err, errlen, "%s: not class IN", owner);
 			rc = -1;
 		} else if (dnssec_type(type)) {
@@ -484,7 +516,7 @@ read_records(const char *apex, const ldns_rr_list *rrs, struct pz_rows *r, struc
 			}
 		} else if (at_apex && type == LDNS_RR_TYPE_NS) {
 			/* the zone's own NS: no policy */
-		} else if (below && type == LDNS_RR_TYPE_TXT && ol == al + 6 && strncmp(owner, "_meta.", 6) == 0) {
+		} else if (type == LDNS_RR_TYPE_TXT && meta) {
 			if (m->seen) {
 				snprintf(err, errlen, "more than one _meta record");
 				rc = -1;
@@ -524,6 +556,8 @@ read_records(const char *apex, const ldns_rr_list *rrs, struct pz_rows *r, struc
 		if (rc != 0)
 			return -1;
 	}
+	if (!m)
+		return 0;
 	if (nsoa != 1) {
 		snprintf(err, errlen, "no SOA at the apex %s", apex);
 		return -1;
@@ -807,6 +841,154 @@ out:
 	if (db)
 		sqlite3_close(db);
 	if (ret != 0 && db) {
+		char side[4200];
+		unlink(path);
+		snprintf(side, sizeof(side), "%s-wal", path);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", path);
+		unlink(side);
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------ a difference */
+
+/* Whether (table, label) is in sorted rows. */
+static bool
+rows_have(const struct pz_rows *r, const struct pz_row *x)
+{
+	return r->n && bsearch(x, r->v, r->n, sizeof(*r->v), row_cmp) != NULL;
+}
+
+/*
+ * Run the statement of kind (0 insert, 1 update, 2 delete) of each row of
+ * r whose presence in other is want, tables in order (forward, or
+ * backward: references first). -1 with err set.
+ */
+static int
+apply_rows(sqlite3 *db, const struct pz_rows *r, int kind, const struct pz_rows *other, bool want,
+           bool backward, char *err, size_t errlen)
+{
+	static const char *const verbs[] = { "insert", "update", "delete" };
+
+	for (int k = 0; k < POLICYZONE_NTABLES; k++) {
+		int t = backward ? POLICYZONE_NTABLES - 1 - k : k;
+		const char *sql = kind == 0 ? pz_tables[t].insert : kind == 1 ? pz_tables[t].update : pz_tables[t].delete;
+		sqlite3_stmt *st = NULL;
+		for (size_t i = 0; i < r->n; i++) {
+			if (r->v[i].table != t || rows_have(other, &r->v[i]) != want)
+				continue;
+			if (!sql) {
+				snprintf(err, errlen, "%s row %.200s: an update of a table whose rows are all key",
+				         pz_tables[t].label, r->v[i].json);
+				sqlite3_finalize(st);
+				return -1;
+			}
+			if (!st && sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+				snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+				return -1;
+			}
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, r->v[i].json, -1, SQLITE_STATIC);
+			int rc = sqlite3_step(st);
+			/* a new rule's expiry: set as an update sets it */
+			if (rc == SQLITE_DONE && kind == 0 && strcmp(pz_tables[t].label, "rules") == 0)
+				rc = exec1(db, pz_tables[t].update, r->v[i].json, err, errlen) == 0 ? SQLITE_DONE : SQLITE_ERROR;
+			if (rc != SQLITE_DONE) {
+				snprintf(err, errlen, "%s row %.200s: %s refused by the schema: %s", pz_tables[t].label,
+				         r->v[i].json, verbs[kind], sqlite3_errmsg(db));
+				sqlite3_finalize(st);
+				return -1;
+			}
+		}
+		sqlite3_finalize(st);
+	}
+	return 0;
+}
+
+int
+policyzone_build_diff(const char *apex_in, const ldns_rr_list *rrs, const ldns_rr_list *deleted,
+                      const ldns_rr_list *added, const char *base_path, const char *path,
+                      int64_t audit_id, struct policyzone_info *info, char *err, size_t errlen)
+{
+	char apex[256], msg[512];
+	struct pz_rows r = { 0 }, del = { 0 }, add = { 0 };
+	struct pz_meta m;
+	int64_t serial = -1;
+	sqlite3 *db = NULL, *base = NULL;
+	int ret = -1;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(apex, sizeof(apex), "%s", apex_in);
+	size_t al = strlen(apex);
+	if (al > 1 && apex[al - 1] == '.')
+		apex[al - 1] = '\0';
+	for (char *c = apex; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	/* the whole zone first: complete and as its primary wrote it */
+	if (read_records(apex, rrs, &r, &m, &serial, err, errlen) != 0 ||
+	    check_meta(&m, &r, serial, err, errlen) != 0 ||
+	    read_records(apex, deleted, &del, NULL, NULL, err, errlen) != 0 ||
+	    read_records(apex, added, &add, NULL, NULL, err, errlen) != 0)
+		goto out;
+	qsort(del.v, del.n, sizeof(*del.v), row_cmp);
+	qsort(add.v, add.n, sizeof(*add.v), row_cmp);
+	/* the base: the database last built, copied page by page */
+	unlink(path);
+	if (sqlite3_open_v2(base_path, &base, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", base ? path : base_path, "cannot open");
+		goto out;
+	}
+	sqlite3_busy_timeout(base, 5000);
+	sqlite3_backup *b = sqlite3_backup_init(db, "main", base, "main");
+	int brc = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+	sqlite3_backup_finish(b);
+	if (brc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: copying the base: %s", base_path, sqlite3_errstr(brc));
+		goto out;
+	}
+	sqlite3_close(base);
+	base = NULL;
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	/*
+	 * New rows (tables in order: what they name first), changed rows (the
+	 * key, and so the owner, stays: an update), then removed rows (tables
+	 * backwards: what names a row goes before it). Every one through the
+	 * schema's checks.
+	 */
+	if (apply_rows(db, &add, 0, &del, false, false, msg, sizeof(msg)) != 0 ||
+	    apply_rows(db, &add, 1, &del, true, false, msg, sizeof(msg)) != 0 ||
+	    apply_rows(db, &del, 2, &add, false, true, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "%s", msg);
+		goto out;
+	}
+	/* then the whole: every row as the zone has it, the loader */
+	if (check_roundtrip(db, &r, err, errlen) != 0 || set_log(db, apex, serial, audit_id, err, errlen) != 0)
+		goto out;
+	struct policy *p = policydb_load(db, msg, sizeof(msg));
+	if (!p) {
+		snprintf(err, errlen, "resolverd's loader refuses it: %s", msg);
+		goto out;
+	}
+	policy_free(p);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: commit: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	rows_info(&r, serial, info);
+	ret = 0;
+out:
+	rows_free(&r);
+	rows_free(&del);
+	rows_free(&add);
+	sqlite3_close(base);
+	if (db)
+		sqlite3_close(db);
+	if (ret != 0) {
 		char side[4200];
 		unlink(path);
 		snprintf(side, sizeof(side), "%s-wal", path);

@@ -566,7 +566,43 @@ struct stream {
 	ldns_rr_list *zone;        /* the zone being built: a copy of the held one for an IXFR */
 	ldns_rr *first_soa;
 	size_t records, deleted, added, messages, signed_messages;
+	/* the net difference of an IXFR (records deleted then added again cancel out), for policyzone_build_diff */
+	ldns_rr_list *del, *add;
+	bool diff_too_big;
 };
+
+#define XFR_DIFF_MAX 20000         /* records; a larger difference is checked as a whole zone */
+
+/* Index of a record equal to rr in l, or -1. */
+static long
+list_find(const ldns_rr_list *l, const ldns_rr *rr)
+{
+	for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); i++)
+		if (ldns_rr_compare(ldns_rr_list_rr(l, i), rr) == 0)
+			return (long)i;
+	return -1;
+}
+
+static int list_remove(ldns_rr_list *l, const ldns_rr *rr);
+
+/* One record of a difference into the net lists: it cancels its opposite, else it is kept. */
+static int
+diff_note(struct stream *s, const ldns_rr *rr, bool added)
+{
+	ldns_rr_list **mine = added ? &s->add : &s->del, *other = added ? s->del : s->add;
+
+	if (s->diff_too_big)
+		return 0;
+	if (list_find(other, rr) >= 0)
+		return list_remove(other, rr);
+	if (!*mine && !(*mine = ldns_rr_list_new()))
+		return -1;
+	if (ldns_rr_list_rr_count(*mine) >= XFR_DIFF_MAX) {
+		s->diff_too_big = true;
+		return 0;
+	}
+	return ldns_rr_list_push_rr(*mine, ldns_rr_clone(rr)) ? 0 : -1;
+}
 
 static uint32_t
 soa_serial(const ldns_rr *rr)
@@ -658,6 +694,8 @@ stream_rr(struct xfr *x, struct stream *s, const ldns_rr *rr, char *err, size_t 
 			return ldns_rr_list_push_rr(s->zone, ldns_rr_clone(rr)) ? 0 : -1;
 		}
 		s->deleted++;
+		if (diff_note(s, rr, false) != 0)
+			return -1;
 		if (list_remove(s->zone, rr) != 0) {
 			char *t = ldns_rr2str(rr);
 			x->force_axfr = true;
@@ -683,6 +721,8 @@ stream_rr(struct xfr *x, struct stream *s, const ldns_rr *rr, char *err, size_t 
 			return 0;
 		}
 		s->added++;
+		if (s->ixfr && diff_note(s, rr, true) != 0)
+			return -1;
 		return ldns_rr_list_push_rr(s->zone, ldns_rr_clone(rr)) ? 0 : -1;
 	case ST_DONE:
 		snprintf(err, errlen, "records after the closing SOA");
@@ -695,6 +735,8 @@ static void
 stream_free(struct stream *s)
 {
 	ldns_rr_list_deep_free(s->zone);
+	ldns_rr_list_deep_free(s->del);
+	ldns_rr_list_deep_free(s->add);
 	ldns_rr_free(s->first_soa);
 	memset(s, 0, sizeof(*s));
 }
@@ -1068,10 +1110,34 @@ check(struct xfr *x, char *err, size_t errlen)
 	int64_t live = live_serial(x->database);
 	struct policyzone_info info;
 	memset(&info, 0, sizeof(info));
+	const char *how = "whole zone";
 	if (live != (int64_t)s.final_serial || !x->zone) {
-		/* a whole zone in hand: check it all, in a new file, before anything is replaced */
-		if (policyzone_build(x->apex, s.zone, x->schema_sql, x->tmp_path,
-		                     next_audit_id(x->database), &info, err, errlen) != 0) {
+		/*
+		 * A whole zone in hand: check it all, in a new file, before anything
+		 * is replaced. After an IXFR from the serial the database holds,
+		 * the file starts as a copy of the database with the difference
+		 * applied (the cost of the change, not of the policy); the whole is
+		 * checked either way, and a difference that does not apply there is
+		 * built from the whole zone instead.
+		 */
+		int built = -1;
+		if (s.ixfr && live == x->serial && !s.diff_too_big) {
+			char why[512];
+			ldns_rr_list *none = ldns_rr_list_new();
+			built = none ? policyzone_build_diff(x->apex, s.zone, s.del ? s.del : none,
+			                                     s.add ? s.add : none, x->database, x->tmp_path,
+			                                     next_audit_id(x->database), &info, why, sizeof(why)) : -1;
+			ldns_rr_list_free(none);
+			if (!none)
+				snprintf(why, sizeof(why), "out of memory");
+			if (built == 0)
+				how = "difference applied";
+			else
+				log_info("policy transfer: the IXFR to serial %u did not apply to the database (%s): "
+				         "checking the whole zone", s.final_serial, why);
+		}
+		if (built != 0 && policyzone_build(x->apex, s.zone, x->schema_sql, x->tmp_path,
+		                                   next_audit_id(x->database), &info, err, errlen) != 0) {
 			char why[512];
 			snprintf(why, sizeof(why), "%s of serial %u refused: %s", kind, s.final_serial, err);
 			snprintf(err, errlen, "%s", why);
@@ -1093,9 +1159,9 @@ check(struct xfr *x, char *err, size_t errlen)
 	if (live != (int64_t)s.final_serial) {
 		if (s.ixfr)
 			log_info("policy transfer: IXFR serial %" PRId64 " -> %u from %s: %zu records in %zu "
-			         "messages (%zu deleted, %zu added; %zu messages signed), %zu rows checked, "
+			         "messages (%zu deleted, %zu added; %zu messages signed), %zu rows checked (%s), "
 			         "copied in %.1f ms", x->serial, s.final_serial, x->server_text, s.records,
-			         s.messages, s.deleted, s.added, s.signed_messages, info.total, ms);
+			         s.messages, s.deleted, s.added, s.signed_messages, info.total, how, ms);
 		else
 			log_info("policy transfer: AXFR serial %u from %s: %zu records in %zu messages (%zu "
 			         "signed), %zu rows checked, copied in %.1f ms", s.final_serial, x->server_text,
