@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "unit.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,48 @@ with_meta_recomputed(const char *text)
 	return s;
 }
 
+/* The records of a not in b (both zone texts), as a list. */
+static ldns_rr_list *
+minus(const char *a, const char *b)
+{
+	ldns_rr_list *la = parse(a), *lb = parse(b), *out = ldns_rr_list_new();
+
+	for (size_t i = 0; la && lb && i < ldns_rr_list_rr_count(la); i++) {
+		bool found = false;
+		for (size_t j = 0; j < ldns_rr_list_rr_count(lb) && !found; j++)
+			found = ldns_rr_compare(ldns_rr_list_rr(la, i), ldns_rr_list_rr(lb, j)) == 0;
+		if (!found)
+			ldns_rr_list_push_rr(out, ldns_rr_clone(ldns_rr_list_rr(la, i)));
+	}
+	ldns_rr_list_deep_free(la);
+	ldns_rr_list_deep_free(lb);
+	return out;
+}
+
+/* Apply the difference old -> new to the database base_path; 0 and the written-back zone in *back, or -1. */
+static int
+diff_build(const char *old, const char *new, const char *base_path, char **back, char *err, size_t errlen)
+{
+	char path[256];
+	ldns_rr_list *del = minus(old, new), *add = minus(new, old), *all = parse(new);
+	struct policyzone_info info;
+
+	snprintf(path, sizeof(path), "%s/diff.db", tmpdir);
+	int rc = policyzone_build_diff("policy.test", all, del, add, base_path, path, 2, &info, err, errlen);
+	ldns_rr_list_deep_free(del);
+	ldns_rr_list_deep_free(add);
+	ldns_rr_list_deep_free(all);
+	*back = NULL;
+	if (rc == 0) {
+		sqlite3 *db;
+		sqlite3_open(path, &db);
+		*back = zone_text(db);
+		sqlite3_close(db);
+	}
+	unlink(path);
+	return rc;
+}
+
 /* Expect text to be refused with a message containing want. */
 static void
 refused(const char *what, const char *text, const char *want)
@@ -274,6 +317,34 @@ main(void)
 	free(s);
 	free(t);
 	CHECK(access(path, F_OK) != 0, "a refused zone leaves no file");
+
+	/* a difference applied to the database of the zone before it */
+	CHECK_INT(build(z, err, sizeof(err)), 0, "the base builds");
+	CHECK(sqlite3_exec(src, "INSERT INTO domains (name, level) VALUES ('d.test', 2);"
+	                   "UPDATE domains SET level = 2, note = 'changed' WHERE name = 'c.test';"
+	                   "INSERT INTO memberships VALUES ('d.test', 'g1');"
+	                   "DELETE FROM rules WHERE priority = 10;"
+	                   "INSERT INTO rules (priority, from_kind, from_name, to_kind, action, expires) VALUES (7, 'domain', 'd.test', 'any', 'allow', '2098-01-01 00:00:00');"
+	                   "DELETE FROM target_addresses; DELETE FROM targets;"
+	                   "UPDATE identities SET note = 'moved', domain = 'c.test' WHERE value = '2001:db8::/48'",
+	                   NULL, NULL, NULL) == SQLITE_OK, "edits of every kind on the source");
+	char *znew = zone_text(src), *back = NULL;
+	CHECK_INT(diff_build(z, znew, path, &back, err, sizeof(err)), 0, "the difference applies (%s)", err);
+	CHECK(back && strcmp(strstr(back, "IN NS"), strstr(znew, "IN NS")) == 0,
+	      "the database it makes writes the new zone's rows");
+	free(back);
+	char empty[256];
+	snprintf(empty, sizeof(empty), "%s/empty.db", tmpdir);
+	sqlite3 *e;
+	sqlite3_open(empty, &e);
+	sqlite3_exec(e, policydb_schema_sql, NULL, NULL, NULL);
+	sqlite3_close(e);
+	err[0] = '\0';
+	CHECK(diff_build(z, znew, empty, &back, err, sizeof(err)) != 0 && back == NULL,
+	      "a difference applied to another base is refused (%s)", err);
+	unlink(empty);
+	free(znew);
+	unlink(path);
 
 	/* no secret */
 	CHECK(sqlite3_exec(src, "ALTER TABLE identities ADD COLUMN secret TEXT;"
