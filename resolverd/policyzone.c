@@ -165,6 +165,14 @@ row_cmp(const void *a, const void *b)
 	return strcmp(x->label, y->label);
 }
 
+/* Sort rows into zone order (none: nothing to sort, and qsort must not see a NULL array). */
+static void
+rows_sort(struct pz_rows *r)
+{
+	if (r->n)
+		qsort(r->v, r->n, sizeof(*r->v), row_cmp);
+}
+
 /* The owner label of a row: SHA-256 over "table NUL key-JSON", 16 bytes in hex. */
 static int
 row_label(int table, const char *key, char out[PZ_HASH_HEX + 1])
@@ -245,7 +253,7 @@ rows_collect(sqlite3 *db, struct pz_rows *r, char *err, size_t errlen)
 		}
 		sqlite3_finalize(st);
 	}
-	qsort(r->v, r->n, sizeof(*r->v), row_cmp);
+	rows_sort(r);
 	for (size_t i = 1; i < r->n; i++)
 		if (row_cmp(&r->v[i - 1], &r->v[i]) == 0) {
 			snprintf(err, errlen, "two %s rows hash to the same label %s", pz_tables[r->v[i].table].label,
@@ -566,7 +574,7 @@ read_records(const char *apex, const ldns_rr_list *rrs, struct pz_rows *r, struc
 		snprintf(err, errlen, "no _meta.%s record: not a policy zone, or an incomplete one", apex);
 		return -1;
 	}
-	qsort(r->v, r->n, sizeof(*r->v), row_cmp);
+	rows_sort(r);
 	for (size_t i = 1; i < r->n; i++)
 		if (row_cmp(&r->v[i - 1], &r->v[i]) == 0) {
 			snprintf(err, errlen, "%s.%s: more than one record for one row", r->v[i].label,
@@ -989,8 +997,8 @@ policyzone_build_diff(const char *apex_in, const ldns_rr_list *rrs, const ldns_r
 	    read_records(apex, deleted, &del, NULL, NULL, err, errlen) != 0 ||
 	    read_records(apex, added, &add, NULL, NULL, err, errlen) != 0)
 		goto out;
-	qsort(del.v, del.n, sizeof(*del.v), row_cmp);
-	qsort(add.v, add.n, sizeof(*add.v), row_cmp);
+	rows_sort(&del);
+	rows_sort(&add);
 	/* the base: the database last built, copied page by page */
 	unlink(path);
 	if (sqlite3_open_v2(base_path, &base, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
