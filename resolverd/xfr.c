@@ -1098,6 +1098,11 @@ check(struct xfr *x, char *err, size_t errlen)
 		stream_free(&s);
 		if (x->zone && serial == (uint32_t)x->serial)
 			return 0;
+		if (x->zone && (int32_t)(serial - (uint32_t)x->serial) < 0) {
+			snprintf(err, errlen, "the server's serial %u is older than the serial %lld this site "
+			         "holds: refused (a server restored from an old copy?)", serial, (long long)x->serial);
+			return -1;
+		}
 		if (transfer(x, true, &s, err, errlen) != 0)
 			return -1;
 		if (s.state != ST_DONE) {
@@ -1108,6 +1113,15 @@ check(struct xfr *x, char *err, size_t errlen)
 	}
 	const char *kind = s.ixfr ? "IXFR" : "AXFR";
 	int64_t live = live_serial(x->database);
+	/* never backwards (RFC 1982 serial arithmetic, as secondaries compare) */
+	int64_t held = x->zone ? x->serial : live;
+	if (held >= 0 && (int32_t)(s.final_serial - (uint32_t)held) < 0) {
+		snprintf(err, errlen, "%s: the server's serial %u is older than the serial %lld this site "
+		         "holds: refused (a server restored from an old copy?)", kind, s.final_serial,
+		         (long long)held);
+		stream_free(&s);
+		return -1;
+	}
 	struct policyzone_info info;
 	memset(&info, 0, sizeof(info));
 	const char *how = "whole zone";
