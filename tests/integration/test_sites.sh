@@ -61,6 +61,8 @@ rows=$(grep -c '\.\(domains\|groups\|memberships\|identities\|rules\|targets\|ta
 assert_eq "one TXT record per row (3 domains, 1 group, 1 membership, 3 identities, 2 rules, 2 targets, 1 address)" 13 "$rows"
 assert_match "_meta carries the counts and the digest" '"domains=3" "groups=1" "memberships=1" "identities=3" "rules=2" "targets=2" "target-addresses=1" "sha256=' "$(grep '^_meta' "$T/pri/$APEX.zone")"
 assert_not_match "no secret is exported" 'secret' "$(cat "$T/pri/$APEX.zone")"
+mkdir -p "$T/old"
+cp "$T/pri/$APEX.zone" "$T/old/$APEX.zone"   # a valid zone, older than what follows
 
 # ---------------------------------------------------------------- Knot primary and secondary
 # knot_conf DIR PORT ROLE: a knotd config; ROLE primary, secondary or bad
@@ -360,6 +362,15 @@ wait_until 10 "" refused "$S2_LOG"
 assert_eq "corrupt zone: site 2 refuses it (the digest)" 0 $?
 assert_eq "corrupt zone: site 1 keeps the last policy (a.test -> c.test still denied)" "$SINK" "$(srv "$S1_PORT" 127.0.0.2 c.test)"
 assert_eq "corrupt zone: the replica keeps its serial" "$before" "$("$CHPOLICY" --db "$T/site1/policy.db" serial)"
+stop_pid "$BAD_PID"
+# a valid zone of an older serial (a server restored from an old copy): never taken
+start_knot "$T/old" "$P_SEC" bad
+BAD_PID=$KNOT_PID
+wait_until 15 "$BAD_PID" serial_is "$P_SEC" "$serial" || bail "knotd (old) serves serial $serial: $(tail -n 5 "$T/old/knot.log")"
+older() { grep -q "the server's serial $serial is older than the serial $before" "$1"; }
+wait_until 10 "" older "$S1_LOG"
+assert_eq "an older zone: site 1 refuses to go back to serial $serial" 0 $?
+assert_eq "an older zone: the replica keeps its serial" "$before" "$("$CHPOLICY" --db "$T/site1/policy.db" serial)"
 stop_pid "$BAD_PID"
 
 # ---------------------------------------------------------------- the partition heals
