@@ -593,6 +593,10 @@ main(int argc, char **argv)
 	}
 	/* the watcher applies edits to the snapshot served now, not to a second copy */
 	reload_adopt(d.reload, d.r.policy);
+	if (d.xfr) {
+		d.r.policy_notify = xfr_notify;
+		d.r.policy_notify_ctx = d.xfr;
+	}
 	if (d.xfr && xfr_start(d.xfr) != 0) {
 		log_err("cannot start the policy transfer thread");
 		goto out;

@@ -15,6 +15,7 @@
 #include "xfr.h"
 #include "log.h"
 #include "dname.h"
+#include "netaddr.h"
 #include "policydb.h"
 #include "policyzone.h"
 
@@ -47,6 +48,7 @@
 #define XFR_FUDGE 300
 #define XFR_DEFAULT_RETRY 10       /* s, before a zone gave its SOA retry */
 #define XFR_LOG_REPEAT_S 60        /* the same error is logged again after this */
+#define XFR_NOTIFY_MIN_MS 100      /* between two checks, whatever NOTIFYs say */
 #define XFR_LONE_SOA_MS 1000       /* after a lone SOA of another serial: does more follow? */
 
 struct tsig_key {
@@ -82,6 +84,9 @@ struct xfr {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
+	bool woken;                /* a NOTIFY came: check now */
+	uint8_t apex_wire[DNAME_MAXLEN];
+	struct netaddr server_addr;
 	/* what xfr_stats reads */
 	struct xfr_stats st;
 	/* the status file and log back-off (the thread's) */
@@ -1220,13 +1225,15 @@ xfr_thread(void *arg)
 			uint32_t t = rc < 0 ? x->soa_retry : x->soa_refresh;
 			wait_s = t ? (int)(t > 86400 ? 86400 : t) : XFR_DEFAULT_RETRY;
 		}
-		struct timespec until;
+		struct timespec until, pause = { 0, XFR_NOTIFY_MIN_MS * 1000000L };
+		nanosleep(&pause, NULL); /* NOTIFYs make one check each 100 ms at most */
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += wait_s;
 		pthread_mutex_lock(&x->lock);
-		while (!x->stop && pthread_cond_timedwait(&x->cond, &x->lock, &until) == 0)
+		while (!x->stop && !x->woken && pthread_cond_timedwait(&x->cond, &x->lock, &until) == 0)
 			;
 		bool stop = x->stop;
+		x->woken = false;
 		pthread_mutex_unlock(&x->lock);
 		if (stop)
 			break;
@@ -1266,6 +1273,8 @@ xfr_new(const char *source, const char *apex, const char *database, const char *
 	}
 	x->refresh_s = refresh_s;
 	x->schema_sql = schema_sql;
+	dname_from_text(apex, x->apex_wire);
+	netaddr_from_sockaddr((const struct sockaddr *)&x->server, &x->server_addr);
 	x->serial = -1;
 	x->st.serial = -1;
 	pthread_mutex_init(&x->lock, NULL);
@@ -1295,6 +1304,23 @@ xfr_start(struct xfr *x)
 		return -1;
 	x->started = true;
 	return 0;
+}
+
+bool
+xfr_notify(void *arg, const uint8_t *qname, const struct netaddr *source)
+{
+	struct xfr *x = arg;
+	struct netaddr from = *source;
+
+	netaddr_unmap(&from);
+	if (!dname_equal(qname, x->apex_wire) || from.family != x->server_addr.family ||
+	    memcmp(from.addr, x->server_addr.addr, from.family == AF_INET ? 4 : 16) != 0)
+		return false;
+	pthread_mutex_lock(&x->lock);
+	x->woken = true;
+	pthread_cond_signal(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	return true;
 }
 
 void

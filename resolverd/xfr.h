@@ -6,7 +6,8 @@
  * with TSIG: an IXFR from the serial it holds (falling back to AXFR when the
  * server sends a whole zone, or when nothing is held yet), every response
  * message's TSIG checked here (ldns's own transfer functions do not check
- * any), polled every SOA refresh or policy-xfr-refresh seconds. A zone that
+ * any), polled every SOA refresh or policy-xfr-refresh seconds, and at once
+ * on a NOTIFY from the server (xfr_notify). A zone that
  * arrived whole is built into a new SQLite file with the real schema and
  * checked by resolverd's loader (policyzone_build); only then is it copied
  * into the site's database with SQLite's backup API, in one commit, as
@@ -26,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+struct netaddr;
 
 /** The transfer status file is the database's path with this appended. */
 #define XFR_STATUS_SUFFIX "-xfr-status"
@@ -73,6 +76,14 @@ int xfr_once(struct xfr *x, char *err, size_t errlen);
 
 /** Start the polling thread. 0, or -1 (no thread). */
 int xfr_start(struct xfr *x);
+
+/**
+ * A NOTIFY arrived (resolver.h, policy_notify): true when qname (wire,
+ * lower case) is the policy zone and source the configured server's
+ * address; the thread then checks at once (at most every 100 ms). Loop
+ * thread; never blocks on a transfer.
+ */
+bool xfr_notify(void *x, const uint8_t *qname, const struct netaddr *source);
 
 /** Copy the counters; x may be NULL (all zero, serial -1). */
 void xfr_stats(struct xfr *x, struct xfr_stats *s);

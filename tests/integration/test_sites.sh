@@ -99,6 +99,10 @@ remote:
   - id: nsd
     address: 127.0.0.1@$P_NSD
     key: xfrkey
+EOF
+    # the secondary NOTIFYs site 1 once its port is known (a hint: unsigned)
+    [ "$role" = secondary ] && [ -n "${NOTIFY_PORT:-}" ] && printf '  - id: site1\n    address: 127.0.0.1@%s\n' "$NOTIFY_PORT"
+    cat <<EOF
 acl:
   - id: secondary_xfr
     address: 127.0.0.1
@@ -121,7 +125,8 @@ zone:
 EOF
     case $role in
         primary) printf '    zonefile-load: difference\n    notify: [secondary, nsd]\n    acl: [secondary_xfr, sites_xfr]\n' ;;
-        secondary) printf '    master: primary\n    acl: [primary_notify, sites_xfr]\n    zonefile-load: none\n' ;;
+        secondary) printf '    master: primary\n    acl: [primary_notify, sites_xfr]\n    zonefile-load: none\n'
+                   [ -n "${NOTIFY_PORT:-}" ] && printf '    notify: site1\n' ;;
         bad) printf '    zonefile-load: whole\n    acl: [sites_xfr]\n' ;;
     esac
 }
@@ -206,12 +211,16 @@ forward: 127.0.0.1@9
 transparent-zone: test.
 policy-source: xfr 127.0.0.1@$P_SEC sitekey:hmac-sha256:$SITEKEY
 policy-zone-apex: $APEX
-policy-xfr-refresh: 1
+policy-xfr-refresh: 5
 metrics-listen: 127.0.0.1@$M1
 CONF
 S1_PORT=$PORT
 S1_LOG=$LOG
 S1_PID=$RESOLVERD_PID
+# site 1 polls every 5 s only: the secondary's NOTIFY brings edits sooner
+NOTIFY_PORT=$S1_PORT
+knot_conf "$T/sec" "$P_SEC" secondary >"$T/sec/knot.conf"
+knotc -s "$T/sec/knot.sock" reload >/dev/null || bail "knotc reload of the secondary's config (NOTIFY to site 1)"
 
 M2=$(free_port) || bail "a free port"
 DB=$T/site2/policy.db
@@ -270,7 +279,7 @@ wait_both() {
             return 0
         fi
         t=$(( $(now_ms) - t0 ))
-        [ "$t" -gt 5000 ] && { echo timeout; return 1; }
+        [ "$t" -gt 8000 ] && { echo timeout; return 1; }
         sleep 0.02
     done
 }
@@ -290,6 +299,23 @@ n=$(kdig -y "hmac-sha256:sitekey:$SITEKEY" -p "$P_SEC" @127.0.0.1 "$APEX" AXFR +
 echo "# kdig AXFR from the secondary: $n records"
 assert_cmd "a transfer without the site key is refused" bash -c "! kdig -p $P_SEC @127.0.0.1 $APEX AXFR +noall +answer 2>/dev/null | grep -q TXT"
 assert_match "the primary resolverd wrote the zone after the edit (policy-zone hook)" "policy-zone: $APEX serial $new written" "$(cat "$PRIMARY_LOG")"
+assert_match "site 1 (polling every 5 s) had the edit by the secondary's NOTIFY" "notify, outgoing, remote 127.0.0.1@$S1_PORT.*serial $new" "$(cat "$T/sec/knot.log")"
+# notify_rcode PORT ZONE: the RCODE resolverd answers a NOTIFY for ZONE with
+notify_rcode() {
+    python3 - "$1" "$2" <<'PY'
+import socket, struct, sys
+q = struct.pack("!HHHHHH", 4660, 4 << 11, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[2].split(".")) + b"\0" + struct.pack("!HH", 6, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
+r = s.recv(512)
+print({0: "NOERROR", 4: "NOTIMP", 5: "REFUSED"}.get(r[3] & 15, r[3] & 15), "aa" if r[2] & 4 else "-")
+PY
+}
+assert_eq "a NOTIFY for another zone is refused" "REFUSED -" "$(notify_rcode "$S1_PORT" other.test)"
+assert_eq "a NOTIFY for the policy zone from the server's address is taken" "NOERROR aa" "$(notify_rcode "$S1_PORT" "$APEX")"
+assert_eq "a resolverd without policy-source answers NOTIFY with NOTIMP" "NOTIMP -" "$(notify_rcode "$PRIMARY_PORT" "$APEX")"
 
 ch rule remove "$(ch rule list | awk '/edit 1/ {print $1; exit}')" >/dev/null || bail "undo edit 1"
 t=$(wait_both b.test "$REAL_B")
