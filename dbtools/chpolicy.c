@@ -242,9 +242,11 @@ static const struct ch_cmd ch_cmds[] = {
 	  "cp): resolverd refuses a replaced file. Works on a damaged live database too.\n" },
 	{ "status", ch_cmd_status, "", "what resolverd serves: its serial and last reload error", "", 0,
 	  0, DB_NONE,
-	  "Reads resolverd's status file (DATABASE-status) and the database's serial.\n"
+	  "Reads resolverd's status file (DATABASE-status) and the database's serial;\n"
+	  "at a site fed by zone transfer also DATABASE-xfr-status (policy-source xfr).\n"
 	  "Exit status: 0 resolverd serves the database's serial, 1 it serves an older one\n"
-	  "or its last reload failed, 3 no status file or the resolverd that wrote it is gone.\n" },
+	  "or its last reload failed (or its last policy transfer), 3 no status file or the\n"
+	  "resolverd that wrote it is gone.\n" },
 	{ "verify", ch_cmd_verify, "[--no-mutual]", "check integrity and lint the policy", "no-mutual",
 	  0, 0, DB_READ,
 	  "Runs PRAGMA integrity_check and quick_check, checks the schema version and that\n"
@@ -286,6 +288,17 @@ static const struct ch_cmd ch_cmds[] = {
 	  "made and the validity end (--valid-for, default 30d). --sign KEYFILE (PEM\n"
 	  "Ed25519, from chpolicy keygen) also writes FILE.sig: base64 of the Ed25519\n"
 	  "signature over FILE's exact bytes. The format is in docs/chpolicy.md.\n" },
+	{ "export zone", ch_cmd_export_zone, "--apex NAME [--out FILE]",
+	  "the whole policy as a DNS zone for secondaries (policy-source xfr)", "apex out", 0, 0,
+	  DB_READ,
+	  "Every domain, group, membership, identity (never a secret), rule and target\n"
+	  "with its addresses as one TXT record per row under <hash>.<table>.NAME, a\n"
+	  "_meta.NAME record with the count per table and a SHA-256 digest, and the SOA\n"
+	  "whose serial is the policy serial: one edit changes only the records of the\n"
+	  "rows it touched, so an IXFR carries only the change. The encoding is in\n"
+	  "docs/policy-zone.md.\n"
+	  "  --apex NAME    the zone's name (required)\n"
+	  "  --out FILE     write FILE (whole or not at all) instead of standard output\n" },
 	{ "keygen", ch_cmd_keygen, "--out PREFIX", "make an Ed25519 key pair for export table --sign",
 	  "out", 0, 0, DB_NONE,
 	  "Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (PEM public key);\n"

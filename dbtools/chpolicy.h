@@ -493,6 +493,12 @@ int ch_cmd_export_matrix(struct ch_ctx *c, const struct ch_args *a);
  * (docs/chpolicy.md, "The policy table").
  */
 int ch_cmd_export_table(struct ch_ctx *c, const struct ch_args *a);
+/**
+ * export zone --apex NAME [--out FILE]: the whole policy as a master-format
+ * zone whose SOA serial is the policy serial (docs/policy-zone.md), for
+ * secondaries that carry it to the sites (policy-source xfr).
+ */
+int ch_cmd_export_zone(struct ch_ctx *c, const struct ch_args *a);
 
 /* chpolicy_sign.c */
 

@@ -3,7 +3,8 @@
  * requester's view as a Response Policy Zone (export view), every
  * requester's with unbound.conf and named.conf fragments (export views),
  * every decision as CSV or JSON Lines (export matrix), and the lookup table
- * of the policy push model (export table).
+ * of the policy push model (export table), and the whole policy as a DNS
+ * zone for secondaries (export zone).
  *
  * Every decision is made by resolverd's own code (policydb_load,
  * policy_decide) with resolverd's settings (options_read), so that an
@@ -34,6 +35,7 @@
 #include "options.h"
 #include "policy.h"
 #include "policydb.h"
+#include "policyzone.h"
 #include "zone.h"
 #include "chpolicy.h"
 
@@ -1268,4 +1270,35 @@ ch_cmd_export_table(struct ch_ctx *c, const struct ch_args *a)
 out:
 	ch_ex_free(&x);
 	return rc;
+}
+
+/* ------------------------------------------------------------ export zone */
+
+/*
+ * The whole policy as a DNS zone for secondaries (policyzone.h; the
+ * encoding is docs/policy-zone.md): written whole or not at all, so that an
+ * authoritative server reloading the file never reads half of it.
+ */
+int
+ch_cmd_export_zone(struct ch_ctx *c, const struct ch_args *a)
+{
+	struct ch_out out;
+	struct policyzone_info info;
+	char err[512];
+	int rc;
+
+	if (!a->apex)
+		return ch_usage(c, "export zone needs --apex NAME");
+	if ((rc = ch_out_open(c, &out, a->out)) != CH_OK)
+		return rc;
+	if (policyzone_write(c->db, a->apex, out.f, &info, err, sizeof(err)) != 0) {
+		ch_out_abort(&out);
+		return ch_error(c, CH_FAIL, "export zone: %s", err);
+	}
+	if ((rc = ch_out_commit(c, &out)) != CH_OK)
+		return rc;
+	if (a->out && strcmp(a->out, "-") != 0)
+		fprintf(stderr, "%s: serial %lld, %zu rows (%zu domains, %zu rules)\n", a->out,
+		        (long long)info.serial, info.total, info.rows[0], info.rows[4]);
+	return CH_OK;
 }

@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "policydb.h"
 #include "reload.h"
+#include "xfr.h"
 #include "chpolicy.h"
 #include "dname.h"
 #include "tls.h"
@@ -770,6 +771,25 @@ ch_cmd_status(struct ch_ctx *c, const struct ch_args *a)
 	else
 		printf("last reload error: none\n");
 	printf("failed reloads:    %lld\n", (long long)s.failed);
+	/* a site fed by zone transfer (policy-source xfr): the transfer's state too */
+	char xpath[4200], line[1100];
+	bool xfr_failing = false;
+	snprintf(xpath, sizeof(xpath), "%s%s", c->db_path, XFR_STATUS_SUFFIX);
+	FILE *xf = fopen(xpath, "r");
+	if (xf) {
+		while (fgets(line, sizeof(line), xf)) {
+			if (line[0] == '#' || strncmp(line, "pid:", 4) == 0)
+				continue;
+			fputs(line, stdout);
+			if (strncmp(line, "xfr-state: ", 11) == 0 && strncmp(line + 11, "ok", 2) != 0 &&
+			    strncmp(line + 11, "stopped", 7) != 0)
+				xfr_failing = true;
+		}
+		fclose(xf);
+	}
+	if (xfr_failing)
+		printf("NOT IN SYNC WITH THE PRIMARY: the last policy transfer failed (xfr-last-error "
+		       "above); resolverd serves the last good policy, serial %lld\n", (long long)s.served);
 	if (strcmp(s.state, "serving") != 0) {
 		printf("NOT IN SYNC: the last reload failed; resolverd serves serial %lld%s\n",
 		       (long long)s.served, strcmp(s.state, "replaced") == 0
@@ -782,5 +802,5 @@ ch_cmd_status(struct ch_ctx *c, const struct ch_args *a)
 		return CH_NO;
 	}
 	printf("in sync: resolverd serves the database's serial %lld\n", (long long)dbserial);
-	return CH_OK;
+	return xfr_failing ? CH_NO : CH_OK;
 }

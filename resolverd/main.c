@@ -17,7 +17,9 @@
 #include "resolver.h"
 #include "server.h"
 #include "sink.h"
+#include "xfr.h"
 #include "zone.h"
+#include "zonehook.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -32,6 +34,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+
+/* the schema, as chpolicy carries it (dbtools/schema.sql, generated) */
+extern const char policydb_schema_sql[];
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -52,6 +57,8 @@ struct daemon {
 	struct server *server;
 	struct sink *sink;
 	struct reload *reload;
+	struct xfr *xfr;         /* policy-source xfr, else NULL */
+	struct zonehook *hook;   /* policy-zone, else NULL */
 };
 
 static void
@@ -70,6 +77,27 @@ usage(FILE *f)
 
 static void update_reload_metrics(struct daemon *d);
 
+/*
+ * The replica a first transfer made as root belongs to the service user,
+ * who writes it from then on (the later transfers, the -shm of a WAL reader).
+ */
+static void
+replica_owner(const struct options *o)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", XFR_STATUS_SUFFIX };
+	struct passwd *pw;
+	char path[4200];
+
+	if (geteuid() != 0 || !o->username || strcmp(o->username, "root") == 0 ||
+	    !(pw = getpwnam(o->username)))
+		return;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", o->database, suffixes[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
+			log_warn("%s: chown to %s: %s", path, o->username, strerror(errno));
+	}
+}
+
 /* The loop's side of a reload: swap the snapshot; queries see old or new, never half. */
 static void
 policy_swap(struct policy *p, void *arg)
@@ -82,6 +110,7 @@ policy_swap(struct policy *p, void *arg)
 	policy_free(old);
 	d->reloads++;
 	update_reload_metrics(d);
+	zonehook_kick(d->hook, p->serial);
 	char status[96];
 	snprintf(status, sizeof(status), "STATUS=serving policy serial %llu", (unsigned long long)p->serial);
 	notify_systemd(status);
@@ -97,6 +126,12 @@ update_reload_metrics(struct daemon *d)
 	reload_stats(d->reload, &failed, &db_serial);
 	metrics_reload(d->r.metrics, d->reloads, failed,
 	               db_serial >= 0 ? (uint64_t)db_serial : d->r.policy->serial);
+	if (d->xfr) {
+		struct xfr_stats xs;
+		xfr_stats(d->xfr, &xs);
+		metrics_xfr(d->r.metrics, xs.transfers, xs.failures, xs.serial, xs.last_success,
+		            xs.last_records);
+	}
 }
 
 /*
@@ -204,6 +239,10 @@ reconfigure(struct daemon *d)
 		              "unbound-option)");
 	if (o->policy_poll_ms != n.policy_poll_ms)
 		needs_restart("policy-poll-ms");
+	if (str_changed(o->policy_source, n.policy_source) ||
+	    str_changed(o->policy_zone_apex, n.policy_zone_apex) ||
+	    o->policy_xfr_refresh != n.policy_xfr_refresh || str_changed(o->policy_zone, n.policy_zone))
+		needs_restart("policy-source, policy-zone-apex, policy-xfr-refresh or policy-zone");
 	/* what answers are made from: scalars, read at every query */
 	free(o->sink_host);
 	o->sink_host = n.sink_host;
@@ -275,6 +314,17 @@ append_status_file(const struct daemon *d, struct evbuffer *out)
 	}
 	while (fgets(line, sizeof(line), f))
 		if (strncmp(line, "pid:", 4) != 0)
+			evbuffer_add(out, line, strlen(line));
+	fclose(f);
+	if (!d->xfr)
+		return;
+	snprintf(path, sizeof(path), "%s%s", db ? db : d->opt.database, XFR_STATUS_SUFFIX);
+	if (!(f = fopen(path, "r"))) {
+		evbuffer_add_printf(out, "xfr-status-file: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '#' && strncmp(line, "pid:", 4) != 0)
 			evbuffer_add(out, line, strlen(line));
 	fclose(f);
 }
@@ -425,10 +475,49 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.r.zone = d.zone;
-	sqlite3 *db = policydb_open(d.opt.database, 0, err, sizeof(err));
+	if (d.opt.policy_source && check_only &&
+	    xfr_check_config(d.opt.policy_source, d.opt.policy_zone_apex, true, err, sizeof(err)) != 0) {
+		log_err("config: %s", err);
+		goto out;
+	}
+	if (d.opt.policy_source && !check_only) {
+		d.xfr = xfr_new(d.opt.policy_source, d.opt.policy_zone_apex, d.opt.database,
+		                policydb_schema_sql, d.opt.policy_xfr_refresh, err, sizeof(err));
+		if (!d.xfr) {
+			log_err("config: %s", err);
+			goto out;
+		}
+	}
+	/* a site's replica may not exist yet; elsewhere policydb_open says what is missing */
+	sqlite3 *db = NULL;
+	if (d.opt.policy_source && access(d.opt.database, F_OK) != 0)
+		snprintf(err, sizeof(err), "%s: no database yet", d.opt.database);
+	else
+		db = policydb_open(d.opt.database, 0, err, sizeof(err));
 	if (db) {
 		d.r.policy = policydb_load(db, err, sizeof(err));
 		sqlite3_close(db);
+	}
+	if (!d.r.policy && d.xfr) {
+		/* a site without a policy yet: one transfer now, or no start (never fail open) */
+		log_warn("policy: %s; transferring zone %s first", err, d.opt.policy_zone_apex);
+		if (xfr_once(d.xfr, err, sizeof(err)) != 0) {
+			log_err("policy: no policy to serve: the first transfer failed: %s", err);
+			goto out;
+		}
+		replica_owner(&d.opt);
+		db = policydb_open(d.opt.database, 0, err, sizeof(err));
+		if (db) {
+			d.r.policy = policydb_load(db, err, sizeof(err));
+			sqlite3_close(db);
+		}
+	}
+	if (!d.r.policy && check_only && d.opt.policy_source) {
+		/* a site before its first transfer: the start transfers it (or does not start) */
+		printf("config and zone are valid; policy: %s (transferred at start: %s)\n", err,
+		       d.opt.policy_source);
+		ret = 0;
+		goto out;
 	}
 	if (!d.r.policy) {
 		/* no last good policy to fall back on: refuse to start rather than fail open */
@@ -504,6 +593,23 @@ main(int argc, char **argv)
 	}
 	/* the watcher applies edits to the snapshot served now, not to a second copy */
 	reload_adopt(d.reload, d.r.policy);
+	if (d.xfr) {
+		d.r.policy_notify = xfr_notify;
+		d.r.policy_notify_ctx = d.xfr;
+	}
+	if (d.xfr && xfr_start(d.xfr) != 0) {
+		log_err("cannot start the policy transfer thread");
+		goto out;
+	}
+	if (d.opt.policy_zone) {
+		d.hook = zonehook_start(d.opt.policy_zone, privdrop_path(&d.opt, d.opt.database), err,
+		                        sizeof(err));
+		if (!d.hook) {
+			log_err("%s", err);
+			goto out;
+		}
+		zonehook_kick(d.hook, d.r.policy->serial);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
 	for (int i = 0; signums[i]; i++) {
@@ -529,6 +635,8 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 	ret = 0;
 out:
+	zonehook_stop(d.hook);
+	xfr_stop(d.xfr);
 	reload_stop(d.reload);
 	for (int i = 0; i < 5; i++)
 		if (sigs[i])

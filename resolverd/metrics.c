@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -80,6 +81,10 @@ struct metrics {
 	double latency_sum;
 	uint64_t latency_count;
 	uint64_t reloads, reload_failures, db_serial;
+	bool xfr;                                    /* policy-source xfr: the transfer's state */
+	uint64_t xfr_transfers, xfr_failures, xfr_records;
+	int64_t xfr_serial;
+	double xfr_last_success;
 	unsigned tcp_open;
 	struct evhttp *http;
 };
@@ -289,6 +294,18 @@ metrics_reload(struct metrics *m, uint64_t reloads, uint64_t failures, uint64_t 
 }
 
 void
+metrics_xfr(struct metrics *m, uint64_t transfers, uint64_t failures, int64_t serial,
+            time_t last_success, uint64_t records)
+{
+	m->xfr = true;
+	m->xfr_transfers = transfers;
+	m->xfr_failures = failures;
+	m->xfr_serial = serial;
+	m->xfr_last_success = (double)last_success;
+	m->xfr_records = records;
+}
+
+void
 metrics_tcp_connections(struct metrics *m, unsigned open)
 {
 	m->tcp_open = open;
@@ -424,6 +441,19 @@ metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer
 	      (double)r->policy->serial);
 	gauge(out, "resolverd_policy_database_serial", "The serial last read from the database.",
 	      (double)m->db_serial);
+	if (m->xfr) {
+		counter(out, "resolverd_policy_xfr_transfers_total", "Policy zone transfers that changed the policy.",
+		        m->xfr_transfers);
+		counter(out, "resolverd_policy_xfr_failures_total",
+		        "Policy zone checks or transfers that failed or were refused (the last good policy stays).",
+		        m->xfr_failures);
+		gauge(out, "resolverd_policy_xfr_last_success_seconds",
+		      "When a transfer check last succeeded (Unix time; 0 never).", m->xfr_last_success);
+		gauge(out, "resolverd_policy_xfr_serial", "The policy zone serial held (-1 none).",
+		      (double)m->xfr_serial);
+		gauge(out, "resolverd_policy_xfr_last_records", "Records the last transfer carried.",
+		      (double)m->xfr_records);
+	}
 	gauge(out, "resolverd_policy_domains", "Community domains in the served policy.", (double)r->policy->ndomains);
 	gauge(out, "resolverd_policy_rules", "Rules in the served policy.", (double)r->policy->nrules);
 }

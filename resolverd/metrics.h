@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct event_base;
 struct evbuffer;
@@ -61,6 +62,13 @@ void metrics_upstream(struct metrics *m, double seconds);
 
 /** The policy watcher's state, set by main from the reload callbacks. */
 void metrics_reload(struct metrics *m, uint64_t reloads, uint64_t failures, uint64_t db_serial);
+
+/**
+ * The policy transfer's state (policy-source xfr, xfr.h), set by main;
+ * without a call the resolverd_policy_xfr_* metrics are not written.
+ */
+void metrics_xfr(struct metrics *m, uint64_t transfers, uint64_t failures, int64_t serial,
+                 time_t last_success, uint64_t records);
 
 /**
  * Append the whole exposition to out (a libevent evbuffer, grown as

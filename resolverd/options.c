@@ -4,6 +4,8 @@
 #include "config.h"
 #include "options.h"
 #include "log.h"
+#include "xfr.h"
+#include "zonehook.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -87,6 +89,10 @@ static const struct option_desc option_table[] = {
 	{ "tcp-max-per-source", OPT_INT, OFF(tcp_max_per_source), 1, 65535, NULL, NULL, "32", "TCP connections from one address" },
 	{ "tcp-max-pending-output", OPT_INT, OFF(tcp_max_pending_output), 4096, 16777216, NULL, NULL, "131072", "unread answer bytes before a TCP client stops being read" },
 	{ "policy-poll-ms", OPT_INT, OFF(policy_poll_ms), 5, 1000, NULL, NULL, "50", "policy change check interval" },
+	{ "policy-source", OPT_STRING, OFF(policy_source), 0, 0, NULL, NULL, NULL, "xfr ADDR[@PORT] KEY: keep the database a replica of the policy zone transferred (IXFR/AXFR, TSIG KEY as NAME:ALGORITHM:BASE64 or a key file) from that server; absent: the database is edited here" },
+	{ "policy-zone-apex", OPT_STRING, OFF(policy_zone_apex), 0, 0, NULL, NULL, NULL, "the name of the policy zone policy-source xfr transfers" },
+	{ "policy-xfr-refresh", OPT_INT, OFF(policy_xfr_refresh), 0, 86400, NULL, NULL, "0", "seconds between transfer checks (IXFR polls), also after a failure; 0: the zone's SOA refresh and retry" },
+	{ "policy-zone", OPT_STRING, OFF(policy_zone), 0, 0, NULL, NULL, NULL, "APEX FILE [COMMAND]: write the policy as a zone (docs/policy-zone.md) to FILE at start and whenever the served serial changes, then run COMMAND (sh -c), e.g. knotc zone-reload APEX" },
 	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "2", "0 err, 1 warn, 2 info, 3 debug" },
 	{ "log-rate-limit", OPT_INT, OFF(log_rate_limit), 0, 1000000, NULL, NULL, "100", "query log lines (decisions) per second, 0 no limit" },
 };
@@ -131,6 +137,9 @@ options_free(struct options *o)
 	free(o->decision_log);
 	free(o->database);
 	free(o->zone_file);
+	free(o->policy_source);
+	free(o->policy_zone_apex);
+	free(o->policy_zone);
 	free(o->sink_host);
 	free(o->recursion_acl);
 	free_strv(o->forward, o->nforward);
@@ -537,6 +546,19 @@ options_check(const struct options *o, char *err, size_t errlen)
 		line_error(&nerr, err, errlen, "sink-mode listener needs a 'sink-listen' address");
 	if (o->ntls_listen && (!o->tls_cert || !o->tls_key))
 		line_error(&nerr, err, errlen, "tls-listen needs tls-cert and tls-key");
+	char why[512];
+	if (o->policy_source && xfr_check_config(o->policy_source, o->policy_zone_apex, false, why, sizeof(why)) != 0)
+		line_error(&nerr, err, errlen, "%s", why);
+	if (o->policy_zone && o->chroot_dir)
+		line_error(&nerr, err, errlen, "policy-zone does not work with chroot (its file and "
+		           "command are outside it)");
+	if (o->policy_source && o->chroot_dir)
+		line_error(&nerr, err, errlen, "policy-source xfr does not work with chroot (its first "
+		           "transfer runs before the chroot)");
+	if (!o->policy_source && o->policy_zone_apex)
+		line_error(&nerr, err, errlen, "policy-zone-apex without policy-source xfr");
+	if (o->policy_zone && zonehook_parse(o->policy_zone, NULL, why, sizeof(why)) != 0)
+		line_error(&nerr, err, errlen, "%s", why);
 	char clash[512];
 	if (check_clashes(o, clash, sizeof(clash)) != 0)
 		line_error(&nerr, err, errlen, "%s", clash);

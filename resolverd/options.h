@@ -78,6 +78,10 @@ struct options {
 	int tcp_max_per_source;
 	int tcp_max_pending_output;
 	int policy_poll_ms;
+	char *policy_source;     /* "xfr ADDR[@PORT] KEY"; NULL: the database is edited here */
+	char *policy_zone_apex;  /* the policy zone's name, for policy-source xfr */
+	int policy_xfr_refresh;  /* s between transfer checks; 0: the SOA's refresh and retry */
+	char *policy_zone;       /* "APEX FILE [COMMAND]": publish the policy as a zone; NULL: no */
 	int verbosity;
 	int recursion_max_outstanding;
 	int recursion_max_per_source;

@@ -1129,6 +1129,32 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	memset(&req, 0, sizeof(req));
 	req.id = LDNS_ID_WIRE(pkt);
 	req.opcode = LDNS_OPCODE_WIRE(pkt);
+	if (req.opcode == LDNS_PACKET_NOTIFY && r->policy_notify) {
+		/*
+		 * A NOTIFY for the policy zone from its server: a hint to check
+		 * now (the check itself is TSIG-protected, so a forged NOTIFY
+		 * costs one IXFR query). Answered with the question, AA, NOERROR;
+		 * anything else REFUSED.
+		 */
+		int rc = parse_request(pkt, len, &req);
+		if (rc != 0) {
+			r->stats.formerr++;
+			if (req.question == NULL)
+				req.question_len = 0;
+			req.edns = false;
+			start_answer(r, &a, &req, out, outcap, 512, (uint8_t)rc);
+		} else {
+			bool ours = req.qtype == LDNS_RR_TYPE_SOA && req.qclass == LDNS_RR_CLASS_IN &&
+			            r->policy_notify(r->policy_notify_ctx, req.qname, source);
+			if (!ours)
+				r->stats.refused++;
+			start_answer(r, &a, &req, out, outcap, 512, ours ? LDNS_RCODE_NOERROR : LDNS_RCODE_REFUSED);
+			if (ours)
+				LDNS_AA_SET(out);
+		}
+		LDNS_RA_CLR(out);
+		goto done;
+	}
 	if (req.opcode != LDNS_PACKET_QUERY) {
 		/*
 		 * An opcode we do not implement: the rest of the message means

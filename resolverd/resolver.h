@@ -24,6 +24,7 @@ struct answer_cache;
 struct reply_handle;
 struct addrcount;
 struct rrl;
+struct netaddr;
 struct metrics;
 struct inflight;
 struct pending;
@@ -99,6 +100,14 @@ struct resolver {
 	 */
 	uint64_t epoch;
 	uint8_t sink_host[255];            /* sink-host in wire format */
+	/*
+	 * policy-source xfr: a NOTIFY (RFC 1996) for qname (wire, lower case)
+	 * from source is handed here; true when it names the policy zone and
+	 * comes from its server (the transfer thread then checks at once).
+	 * NULL: NOTIFY is NOTIMP like every opcode but QUERY. Set by main.
+	 */
+	bool (*policy_notify)(void *ctx, const uint8_t *qname, const struct netaddr *source);
+	void *policy_notify_ctx;
 	struct query_stats stats;          /* written by query.c and server.c */
 };
 

@@ -17,6 +17,7 @@ PACKAGES=(
     bc ca-certificates procps util-linux
     unbound bind9-utils knot-dnssecutils
     bind9       # named as a site forwarder that signs with TSIG (identity tests)
+    knot openssl   # test_sites.sh: Knot DNS as primary and secondary of the policy zone; TSIG secrets
     clang libclang-rt-dev
     debhelper dpkg-dev lintian mandoc man-db systemd
 )

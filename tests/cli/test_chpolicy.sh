@@ -34,7 +34,7 @@ ch 0 "--help" --help
 out_has "--help documents the exit codes" "Exit status"
 out_has "--help names CHPOLICY_DB" "CHPOLICY_DB"
 "$CH" -h >/dev/null 2>&1 && ok "-h exits 0" || not_ok "-h exits 0"
-commands=$("$CH" --help | sed -n '/^Commands:/,/^$/p' | sed -e '1d' -e '/^$/d' | awk '{ if ($2 ~ /^(add|list|set|remove|view|views|matrix|table)$/) print $1 " " $2; else print $1 }')
+commands=$("$CH" --help | sed -n '/^Commands:/,/^$/p' | sed -e '1d' -e '/^$/d' | awk '{ if ($2 ~ /^(add|list|set|remove|view|views|matrix|table|zone)$/) print $1 " " $2; else print $1 }')
 ncmd=0
 while read -r cmd; do
 	[ -n "$cmd" ] || continue
