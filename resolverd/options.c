@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum opt_kind { OPT_INT, OPT_BOOL, OPT_STRING, OPT_ENUM, OPT_LIST };
 
@@ -88,6 +89,7 @@ static const struct option_desc option_table[] = {
 	{ "tcp-max-pending-output", OPT_INT, OFF(tcp_max_pending_output), 4096, 16777216, NULL, NULL, "131072", "unread answer bytes before a TCP client stops being read" },
 	{ "policy-poll-ms", OPT_INT, OFF(policy_poll_ms), 5, 1000, NULL, NULL, "50", "policy change check interval" },
 	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "2", "0 err, 1 warn, 2 info, 3 debug" },
+	{ "threads", OPT_INT, OFF(threads), 0, 1024, NULL, NULL, "0", "worker threads answering queries, each with its own sockets (SO_REUSEPORT), caches and upstream context; 0: one per CPU online" },
 	{ "log-rate-limit", OPT_INT, OFF(log_rate_limit), 0, 1000000, NULL, NULL, "100", "query log lines (decisions) per second, 0 no limit" },
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -554,4 +556,13 @@ options_print_help(void)
 			printf(" [%s]", d->def);
 		printf("\n");
 	}
+}
+
+int
+options_threads(const struct options *o)
+{
+	if (o->threads > 0)
+		return o->threads;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
 }
