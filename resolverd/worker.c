@@ -131,7 +131,8 @@ worker_open(struct worker *w, const struct options *opt, const struct zone *zone
 	resolver_share_targets(&w->r, learned);
 	w->r.zone = zone;
 	w->r.policy = policy_ref(w->pool->serving);
-	w->rec = recursion_new(w->base, opt, why, sizeof(why));
+	/* the first worker's context alone keeps auto-trust-anchor-file up to date */
+	w->rec = recursion_new(w->base, opt, w->id == 0, why, sizeof(why));
 	if (!w->rec) {
 		snprintf(err, errlen, "recursion: %s", why);
 		return -1;
