@@ -203,6 +203,16 @@ targetmap_probe_due(struct targetmap *m, const uint8_t *peer, time_t now)
 	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
 	bool due = true;
 
+	/*
+	 * Every denied SRV lookup asks; nearly always the peer was probed less
+	 * than a minute ago. That answer takes the read lock only, so that the
+	 * workers do not take turns on the write lock once per denied query.
+	 */
+	pthread_rwlock_rdlock(&m->lock);
+	bool fresh = p->hash == h && now < p->until;
+	pthread_rwlock_unlock(&m->lock);
+	if (fresh)
+		return false;
 	/* one worker starts the lookup: the others see it marked */
 	pthread_rwlock_wrlock(&m->lock);
 	if (p->hash == h && now < p->until) {
