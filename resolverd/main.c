@@ -153,11 +153,17 @@ collect_totals(struct daemon *d, struct metrics_totals *t)
 
 	if (metrics_totals_init(t, d->policy) != 0)
 		return -1;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	workers_pause(d->ws);
 	for (size_t i = 0; i < d->ws->n; i++)
 		if (metrics_totals_add(t, &d->ws->w[i].r) != 0)
 			ret = -1;
 	workers_resume(d->ws);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* what a scrape costs the queries: every worker waits this long */
+	log_debug("metrics: %zu workers paused for %.0f us to add up their counters", d->ws->n,
+	          (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3);
 	return ret;
 }
 
