@@ -153,17 +153,23 @@ collect_totals(struct daemon *d, struct metrics_totals *t)
 
 	if (metrics_totals_init(t, d->policy) != 0)
 		return -1;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	workers_pause(d->ws);
-	for (size_t i = 0; i < d->ws->n; i++)
+	/*
+	 * One worker at a time: each one's counters are consistent, and no
+	 * worker waits for another to reach its pause. The sum is not one
+	 * instant of the whole process, which counters need not be.
+	 */
+	for (size_t i = 0; i < d->ws->n; i++) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		workers_pause_one(d->ws, i);
 		if (metrics_totals_add(t, &d->ws->w[i].r) != 0)
 			ret = -1;
-	workers_resume(d->ws);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	/* what a scrape costs the queries: every worker waits this long */
-	log_debug("metrics: %zu workers paused for %.0f us to add up their counters", d->ws->n,
-	          (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3);
+		workers_resume_one(d->ws, i);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* what a scrape costs the queries: this worker stops for this long */
+		log_debug("metrics: worker %zu paused for at most %.0f us while its counters were added", i,
+		          (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3);
+	}
 	return ret;
 }
 

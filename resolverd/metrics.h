@@ -11,12 +11,13 @@
  * reloads as Prometheus counters must.
  *
  * A scrape (HTTP on main's loop, or the control socket's stats) shows the
- * sum over the workers: main pauses every worker (workers_pause), merges
- * their counters into a struct metrics_totals (metrics_totals_add), lets
- * them go on, and writes the exposition from the totals. The counters are
- * therefore neither atomics nor read while being written: the pause lasts
- * the merge (a copy of arrays and one pass over the requester and rule
- * tables), and the sum is exact. Main's own struct metrics holds the HTTP
+ * sum over the workers: main pauses one worker at a time
+ * (workers_pause_one), merges its counters into a struct metrics_totals
+ * (metrics_totals_add), lets it go on, and writes the exposition from the
+ * totals. The counters are therefore neither atomics nor read while being
+ * written: each worker's pause lasts the merge of its own counters (a copy
+ * of arrays and one pass over its requester and rule tables), and each
+ * worker's share is exact. Main's own struct metrics holds the HTTP
  * listener and the policy watcher's counters.
  */
 #ifndef METRICS_H

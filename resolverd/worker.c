@@ -23,11 +23,11 @@ park(struct worker *w)
 	struct workers *ws = w->pool;
 
 	pthread_mutex_lock(&ws->lock);
-	ws->parked++;
+	w->parked = true;
 	pthread_cond_broadcast(&ws->cond);
-	while (ws->hold)
+	while (w->hold)
 		pthread_cond_wait(&ws->cond, &ws->lock);
-	ws->parked--;
+	w->parked = false;
 	pthread_cond_broadcast(&ws->cond);
 	pthread_mutex_unlock(&ws->lock);
 }
@@ -217,34 +217,64 @@ workers_release(struct workers *ws)
 	ws->nretired = 0;
 }
 
-void
-workers_pause(struct workers *ws)
+/* Park workers lo .. hi-1 and wait until each is parked. */
+static void
+pause_range(struct workers *ws, size_t lo, size_t hi)
 {
 	if (!ws || !ws->started)
 		return;
 	pthread_mutex_lock(&ws->lock);
-	ws->hold = true;
+	for (size_t i = lo; i < hi; i++)
+		ws->w[i].hold = true;
 	pthread_mutex_unlock(&ws->lock);
-	for (size_t i = 0; i < ws->n; i++)
+	for (size_t i = lo; i < hi; i++)
 		wake(&ws->w[i], true, false);
 	pthread_mutex_lock(&ws->lock);
-	while (ws->parked < ws->n)
-		pthread_cond_wait(&ws->cond, &ws->lock);
+	for (size_t i = lo; i < hi; i++)
+		while (!ws->w[i].parked)
+			pthread_cond_wait(&ws->cond, &ws->lock);
 	pthread_mutex_unlock(&ws->lock);
+}
+
+/* Let workers lo .. hi-1 go, and wait until each has left its wait. */
+static void
+resume_range(struct workers *ws, size_t lo, size_t hi)
+{
+	if (!ws || !ws->started)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = lo; i < hi; i++)
+		ws->w[i].hold = false;
+	pthread_cond_broadcast(&ws->cond);
+	/* out before a next pause finds it still parked from this one */
+	for (size_t i = lo; i < hi; i++)
+		while (ws->w[i].parked)
+			pthread_cond_wait(&ws->cond, &ws->lock);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+void
+workers_pause(struct workers *ws)
+{
+	pause_range(ws, 0, ws ? ws->n : 0);
 }
 
 void
 workers_resume(struct workers *ws)
 {
-	if (!ws || !ws->started)
-		return;
-	pthread_mutex_lock(&ws->lock);
-	ws->hold = false;
-	pthread_cond_broadcast(&ws->cond);
-	/* all out before the next pause counts them again */
-	while (ws->parked > 0)
-		pthread_cond_wait(&ws->cond, &ws->lock);
-	pthread_mutex_unlock(&ws->lock);
+	resume_range(ws, 0, ws ? ws->n : 0);
+}
+
+void
+workers_pause_one(struct workers *ws, size_t i)
+{
+	pause_range(ws, i, i + 1);
+}
+
+void
+workers_resume_one(struct workers *ws, size_t i)
+{
+	resume_range(ws, i, i + 1);
 }
 
 void

@@ -17,8 +17,9 @@
  *   taken a newer one (workers_release), so that a snapshot's last free
  *   happens on main or on the watcher, never on a worker;
  * - workers_pause() parks every worker in its loop, between two events,
- *   until workers_resume(): main then reads and writes their state (SIGHUP,
- *   flush, a metrics scrape, SIGUSR1) as if it were theirs;
+ *   until workers_resume(): main then writes their state (SIGHUP, flush) as
+ *   if it were theirs; workers_pause_one() parks one, for reading its
+ *   counters (a metrics scrape, the control socket, SIGUSR1);
  * - workers_stop() makes each loop leave and joins the threads.
  *
  * Every function here is for the main thread.
@@ -65,16 +66,15 @@ struct worker {
 	uint64_t next_seq;             /*   its number, counted by main */
 	bool pause, stop;              /*   park once, leave the loop */
 	atomic_uint_fast64_t taken;    /* the number of the snapshot it serves (0: the first) */
+	bool hold, parked;             /* under the pool's lock: main holds it; it waits */
 };
 
 struct workers {
 	struct worker *w;
 	size_t n;
 	bool started;
-	pthread_mutex_t lock;          /* the pause: */
+	pthread_mutex_t lock;          /* the pause (each worker's hold and parked) */
 	pthread_cond_t cond;
-	size_t parked;                 /*   workers waiting in their loop */
-	bool hold;                     /*   they wait while this is set */
 	uint64_t posted;               /* snapshots posted since start */
 	struct policy *serving;        /* main's reference to the last one posted */
 	struct policy **retired;       /* replaced ones, until every worker took a newer one */
@@ -125,10 +125,19 @@ void workers_release(struct workers *ws);
  * Park every running worker in its loop and return once all are parked;
  * nothing runs on them until workers_resume(). Workers not started yet are
  * idle already. Blocks main for as long as the slowest worker takes to
- * finish the event it is in.
+ * finish the event it is in; every worker waits for the slowest too. For
+ * what must change on all workers at once (SIGHUP, flush).
  */
 void workers_pause(struct workers *ws);
 void workers_resume(struct workers *ws);
+
+/**
+ * The same for worker i alone, the others go on answering: for reading one
+ * worker's counters (a metrics scrape), where no worker need wait for
+ * another.
+ */
+void workers_pause_one(struct workers *ws, size_t i);
+void workers_resume_one(struct workers *ws, size_t i);
 
 /** Make every loop leave and join the threads. Idempotent. */
 void workers_stop(struct workers *ws);

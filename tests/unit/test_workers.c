@@ -3,7 +3,8 @@
  * posted faster than the workers take them reach every worker, in order,
  * and the replaced ones are let go of once every worker took a newer one
  * (ASan's leak check in the sanitizer build sees one that is not); a pause
- * stops every loop until the resume; stop joins them.
+ * stops every loop until the resume, a pause of one stops that one only;
+ * stop joins them.
  */
 #include "config.h"
 #include "options.h"
@@ -147,6 +148,23 @@ main(void)
 		moved += after[i] > before[i];
 	CHECK_INT(moved, NWORKERS, "after the resume every worker runs again");
 
+	/* one worker paused: it stops, the others go on */
+	uint64_t mid[NWORKERS];
+	workers_pause(ws);
+	for (size_t i = 0; i < NWORKERS; i++)
+		mid[i] = probes[i].ticks;
+	workers_resume(ws);
+	workers_pause_one(ws, 1);
+	uint64_t one = probes[1].ticks;
+	sleep_ms(30);
+	uint64_t one_later = probes[1].ticks;
+	workers_resume_one(ws, 1);
+	CHECK_INT(one_later, one, "workers_pause_one: the paused worker runs nothing");
+	workers_pause(ws);
+	size_t others = (probes[0].ticks > mid[0]) + (probes[2].ticks > mid[2]);
+	workers_resume(ws);
+	CHECK_INT(others, 2, "... while the others go on");
+
 	/* pause and post from one thread, over and over: nothing hangs */
 	for (int k = 0; k < 200; k++) {
 		struct policy *p = snapshot(POSTS + 1 + (uint64_t)k);
@@ -154,8 +172,10 @@ main(void)
 			workers_post(ws, p);
 		workers_pause(ws);
 		workers_resume(ws);
+		workers_pause_one(ws, (size_t)k % NWORKERS);
+		workers_resume_one(ws, (size_t)k % NWORKERS);
 	}
-	CHECK(1, "200 posts, pauses and resumes in a row");
+	CHECK(1, "200 posts, pauses and resumes (all, and one at a time) in a row");
 
 	workers_stop(ws);
 	size_t joined = 0;
