@@ -17,10 +17,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static const char *log_ident = "resolverd";
-/* set on the main thread (SIGHUP), read by every thread */
+/* set on the main thread (at start and on SIGHUP), read by every thread:
+ * the workers and the policy watcher log while main reads the config again */
+static const char *_Atomic log_ident = "resolverd";
 static atomic_int log_current = LOG_LEVEL_INFO;
-static int log_syslog;
+static atomic_int log_syslog;
 
 /* log_query()'s budget of the current second; any thread may log */
 static pthread_mutex_t log_rate_lock = PTHREAD_MUTEX_INITIALIZER;
