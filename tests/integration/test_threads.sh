@@ -209,6 +209,36 @@ done
 got=$(for i in $(seq 1 20); do dig +short +time=3 +tries=2 -b 127.0.0.2 -p "$TWO_PORT" @127.0.0.1 chat.hoster2.test A; done | sort -u | tr '\n' ';')
 assert_eq "... the allowed requester gets the real address on every worker" "198.18.6.30;" "$got"
 
+# ---------------------------------------------------------------- pauses under load
+
+# SIGHUP and flush pause both workers, a scrape and SIGUSR1 one at a time;
+# none may lose or change an answer. Two clients ask throughout.
+asker() { # asker SRC EXPECTED OUT: 150 SRV lookups of charlie, one line per wrong answer
+    local i got
+    for i in $(seq 1 150); do
+        got=$(dig +short +time=3 +tries=2 -b "$1" -p "$TWO_PORT" @127.0.0.1 _xmpp-server._tcp.charlie.test SRV)
+        [ "$got" = "$2" ] || echo "$1: '$got'"
+    done >"$3"
+}
+asker 127.0.0.2 '0 5 5269 xmpp.charlie.test.' "$T/ask-alpha" &
+A1=$!
+asker 127.0.0.3 '0 0 5269 sink.clearinghouse.test.' "$T/ask-bravo" &
+A2=$!
+for i in 1 2 3 4 5; do
+    kill -HUP "$TWO_PID"
+    "$(dirname "$RESOLVERD")/resolverd-control" -s "$T/control.sock" flush >/dev/null 2>&1
+    curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$MPORT/metrics"
+    kill -USR1 "$TWO_PID"
+    sleep 0.3
+done
+wait "$A1" "$A2"
+kill -0 "$TWO_PID" 2>/dev/null && ok "SIGHUP, flush, scrapes and SIGUSR1 under load: resolverd runs on" \
+    || not_ok "SIGHUP, flush, scrapes and SIGUSR1 under load: resolverd runs on"
+wrong=$(cat "$T/ask-alpha" "$T/ask-bravo")
+assert_eq "... and all 300 answers asked meanwhile are right" "" "$wrong"
+assert_match "SIGUSR1: one statistics line for the process, then each worker's queries" \
+    "statistics: worker 1 of 2: queries=" "$(cat "$TWO_LOG")"
+
 # ---------------------------------------------------------------- SIGTERM
 
 t0=$(now_ms)
