@@ -143,8 +143,8 @@ on_main_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The counters of every worker summed into t, read while the workers are
- * paused. 0, or -1 on no memory.
+ * The counters of every worker summed into t, each read while its worker
+ * is paused. 0, or -1 on no memory.
  */
 static int
 collect_totals(struct daemon *d, struct metrics_totals *t)

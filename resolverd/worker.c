@@ -10,6 +10,7 @@
 #include "recursion.h"
 #include "server.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,16 +152,31 @@ int
 workers_start(struct workers *ws, char *err, size_t errlen)
 {
 	struct timeval tick = { 0, 200 * 1000 };
+	sigset_t all, old;
+	int ret = 0;
 
+	/* the signals are main's (its loop handles them): the workers inherit a
+	 * mask that keeps them from interrupting a worker's system calls (the
+	 * ones a fault raises, SIGSEGV and the like, are not blocked) */
+	sigemptyset(&all);
+	int async[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD, SIGALRM };
+	for (size_t i = 0; i < sizeof(async) / sizeof(async[0]); i++)
+		sigaddset(&all, async[i]);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t i = 0; i < ws->n; i++) {
 		struct worker *w = &ws->w[i];
 		if (event_add(w->tick, &tick) != 0 ||
 		    pthread_create(&w->thread, NULL, worker_run, w) != 0) {
 			snprintf(err, errlen, "worker %zu: cannot start its thread", i);
-			workers_stop(ws);
-			return -1;
+			ret = -1;
+			break;
 		}
 		w->running = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret != 0) {
+		workers_stop(ws);
+		return -1;
 	}
 	ws->started = true;
 	return 0;
