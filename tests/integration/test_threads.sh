@@ -91,6 +91,14 @@ run_resolverd two < <(upstream_conf; printf 'threads: 2\nmetrics-listen: 127.0.0
 TWO_PORT=$PORT TWO_PID=$RESOLVERD_PID TWO_LOG=$LOG
 assert_match "threads: 2 starts two worker threads" "2 worker threads" "$(cat "$TWO_LOG")"
 
+# threads: 1 binds as before (no SO_REUSEPORT): a second one on a port in use fails
+sed -e "s/^listen: .*/listen: 127.0.0.1@$ONE_PORT/" "$T/one.conf" >"$T/again.conf"
+timeout 10 "$RESOLVERD" -c "$T/again.conf" -f >"$T/again.log" 2>&1
+rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && ok "threads: 1 on a port in use refuses to start (status $rc)" \
+    || not_ok "threads: 1 on a port in use refuses to start (status $rc)"
+assert_match "... saying so" "listen: .*[Aa]ddress already in use" "$(cat "$T/again.log")"
+
 # ---------------------------------------------------------------- same answers
 
 # ask PORT SRC NAME TYPE: the answer's RCODE and records, TTLs left out (they count down)
