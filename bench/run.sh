@@ -11,7 +11,8 @@
 # Usage: bench/run.sh [--smoke] [--no-anchors] [--anchors LIST] [--qps-only] [--peers N]
 #   --smoke         a few seconds, 1,000 peers, no anchors: proves the bench runs
 #   --no-anchors    only resolverd
-#   --anchors LIST  comma-separated, default unbound-1t,nsd-1t,knot-1t (also unbound-2t, nsd-2t, knot-2t)
+#   --anchors LIST  comma-separated, default unbound-1t,nsd-1t,knot-1t (also unbound-2t, nsd-2t, knot-2t,
+#                   and resolverd-2t: resolverd itself with threads: 2, unpinned like the other 2t servers)
 #   --qps-only      only resolverd's QPS, start-up and RSS (bench/growth.sh)
 # Env: RESOLVERD (a binary to use instead of building), DUR (s, default 10), REPS (default 3),
 #      WARM (s of load before the measured runs, 20), CLIENTS (10), OUTST (100), TMPDIR (where the
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
 done
 IFS=, read -r -a ANCHOR_LIST <<<"$ANCHOR_LIST"
 for a in "${ANCHOR_LIST[@]}"; do
-  [[ $a =~ ^(unbound|nsd|knot)-[1-9]t$ ]] || { echo "bench/run.sh: unknown anchor '$a' (unbound-1t, nsd-2t, knot-1t...)" >&2; exit 2; }
+  [[ $a =~ ^(unbound|nsd|knot|resolverd)-[1-9]t$ ]] || { echo "bench/run.sh: unknown anchor '$a' (unbound-1t, nsd-2t, knot-1t, resolverd-2t...)" >&2; exit 2; }
 done
 DUR=${DUR:-10}; REPS=${REPS:-3}; CLIENTS=${CLIENTS:-10}; OUTST=${OUTST:-100}; WARM=${WARM:-20}
 
@@ -216,6 +217,9 @@ listen: 127.0.0.1@$PORT
 database: $WORK/policy.db
 zone-file: $SRC/zones/clearinghouse.test.zone
 username: root
+# the main run: one worker thread on CPU 0, like the one-thread anchors
+# (resolverd-2t, an anchor below, runs the same config with threads: 2)
+threads: 1
 # one client is the whole load here: no response rate limit
 rate-limit: 0
 rate-limit-identified: 0
@@ -336,19 +340,26 @@ fi
 if [ "$ANCHORS" = 1 ]; then
   for a in "${ANCHOR_LIST[@]}"; do
     server=${a%-*} threads=${a##*-}; threads=${threads%t}
-    if ! have_pkg "$server"; then
+    if [ "$server" != resolverd ] && ! have_pkg "$server"; then
       log "skipping $a: the Debian package $server is not installed (apt-get install $server)"
       printf '%s\tskipped: Debian package %s not installed\n' "$a" "$server" >> "$WORK/table.tsv"
       continue
     fi
     dir=$WORK/$a; mkdir -p "$dir/db"
     aport=$(free_port)
-    render "$server.conf" "$dir" "$aport" "$threads" > "$dir/$server.conf"
+    if [ "$server" = resolverd ]; then
+      # the main run's config, another port and number of threads
+      sed -e "s/^listen: .*/listen: 127.0.0.1@$aport/" -e "s/^threads: .*/threads: $threads/" \
+        "$WORK/resolverd.conf" > "$dir/resolverd.conf"
+    else
+      render "$server.conf" "$dir" "$aport" "$threads" > "$dir/$server.conf"
+    fi
     pin=(taskset -c 0); [ "$threads" = 1 ] || pin=()     # more than one thread: unpinned, both CPUs
     case $server in
       unbound) cmd=(unbound -d -c "$dir/unbound.conf");;
       nsd) cmd=(nsd -d -c "$dir/nsd.conf");;
       knot) cmd=(knotd -c "$dir/knot.conf");;
+      resolverd) cmd=("$RESOLVERD" -c "$dir/resolverd.conf" -f);;
     esac
     log "=== $a: ${cmd[*]} (port $aport)"
     t0=$(now)
@@ -358,7 +369,7 @@ if [ "$ANCHORS" = 1 ]; then
       FAILED+=("$a did not start (log: $dir/out.log)"); stop $apid
       printf '%s\tFAILED: did not start\n' "$a" >> "$WORK/table.tsv"; continue
     fi
-    policy=no; [ "$server" = unbound ] && policy=yes
+    policy=no; [ "$server" = unbound ] || [ "$server" = resolverd ] && policy=yes
     if ! check_answers "$aport" $policy; then
       FAILED+=("$a gave wrong answers"); stop $apid
       printf '%s\tFAILED: wrong answers, not measured\n' "$a" >> "$WORK/table.tsv"; continue
@@ -379,7 +390,7 @@ versions() {
   have_pkg knot && printf ', knot %s' "$(knotd -V | awk '{print $NF}')"
   echo
 }
-printf '\nPolicy SRV answers, %s peers, dnsperf -c %s -q %s -l %s from 127.0.0.2 (CPU 1), one-thread servers on CPU 0, median of %s\n' \
+printf '\nPolicy SRV answers, %s peers, dnsperf -c %s -q %s -l %s from 127.0.0.2 (CPU 1), one-thread servers on CPU 0 (2t: unpinned, sharing CPU 1 with dnsperf), median of %s\n' \
   "$PEERS" "$CLIENTS" "$OUTST" "$DUR" "$REPS"
 printf '%s; %s CPUs, load average at the start %s, at the end %s\n' "$(versions)" "$(nproc)" "$LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-12s %8s %17s %9s %9s %9s %7s %7s %7s %9s %9s\n' server QPS "[min-max]" "CPU/ans" "lat@10k" "CPU@10k" "RSS" "PSS" "start" "QPS" "CPU/ans"

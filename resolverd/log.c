@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,19 +17,23 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static const char *log_ident = "resolverd";
-static int log_current = LOG_LEVEL_INFO;
-static int log_syslog;
+/* set on the main thread (at start and on SIGHUP), read by every thread:
+ * the workers and the policy watcher log while main reads the config again */
+static const char *_Atomic log_ident = "resolverd";
+static atomic_int log_current = LOG_LEVEL_INFO;
+static atomic_int log_syslog;
 
 /* log_query()'s budget of the current second; any thread may log */
 static pthread_mutex_t log_rate_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned log_rate_max;       /* 0: no limit */
+static atomic_uint log_rate_max;    /* 0: no limit; log_json reads it without the lock */
 static time_t log_rate_second;
 static unsigned log_rate_used;
 static unsigned long log_rate_suppressed;
 
-/* the JSON decision log: its file and its own budget (loop thread only) */
-static int json_fd = -1;
+/* the JSON decision log: its file and its own budget; every worker thread
+ * writes it, main opens it again on SIGHUP */
+static pthread_mutex_t json_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int json_fd = -1;
 static time_t json_second;
 static unsigned json_used;
 static unsigned long json_suppressed;
@@ -43,9 +48,11 @@ log_json_open(const char *path)
 		if (fd < 0)
 			return -1;
 	}
+	pthread_mutex_lock(&json_lock);
 	if (json_fd >= 0)
 		close(json_fd);
 	json_fd = fd;
+	pthread_mutex_unlock(&json_lock);
 	return 0;
 }
 
@@ -55,12 +62,26 @@ log_json_enabled(void)
 	return json_fd >= 0;
 }
 
+static void log_json_locked(time_t now, const char *line, size_t len);
+
 void
 log_json(const char *line, size_t len)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	time_t now = tv.tv_sec;
+
+	if (json_fd < 0)
+		return;
+	pthread_mutex_lock(&json_lock);
+	log_json_locked(now, line, len);
+	pthread_mutex_unlock(&json_lock);
+}
+
+/* log_json under json_lock: the per-second budget and the file are shared */
+static void
+log_json_locked(time_t now, const char *line, size_t len)
+{
 	char note[64];
 
 	if (json_fd < 0)

@@ -43,7 +43,7 @@ int log_json_enabled(void);
  * Append one line (a JSON object without the newline) to the JSON decision
  * log, under the same per-second limit as log_query() but its own budget;
  * lines over it are counted and reported in a {"suppressed":N} line when
- * logging resumes. Loop thread.
+ * logging resumes. Any thread (one lock: the budget and the file are shared).
  */
 void log_json(const char *line, size_t len);
 

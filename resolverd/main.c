@@ -1,5 +1,10 @@
 /*
- * main.c -- resolverd: start-up, signals, the event loop.
+ * main.c -- resolverd: start-up, signals, the main loop and the workers.
+ *
+ * The main thread runs its own loop: signals, the policy watcher's
+ * hand-over, the control socket, the metrics listener and the sink. The
+ * queries are answered by the worker threads (worker.h), which main starts
+ * once every socket is open and privileges are dropped.
  */
 #include "config.h"
 #include "log.h"
@@ -17,6 +22,8 @@
 #include "resolver.h"
 #include "server.h"
 #include "sink.h"
+#include "targetmap.h"
+#include "worker.h"
 #include "xfr.h"
 #include "zone.h"
 #include "zonehook.h"
@@ -45,16 +52,17 @@ extern const char policydb_schema_sql[];
 struct daemon {
 	const char *config;      /* the config file, read again on SIGHUP */
 	struct options opt;
-	struct resolver r;
-	struct recursion *rec;
 	struct zone *zone;
 	int verbosity_flag;      /* -v, or -1: it overrides the config, also on SIGHUP */
 	int use_syslog;
 	uint64_t reloads;        /* snapshots swapped in since start */
 	time_t started;
 	struct control *control;
-	struct event_base *base;
-	struct server *server;
+	struct event_base *base; /* main's loop */
+	struct workers *ws;      /* the threads that answer */
+	struct targetmap *learned;  /* learned target hosts, shared by the workers */
+	struct metrics *metrics; /* main's: the HTTP listener, the watcher's counters */
+	struct policy *policy;   /* the snapshot served (ws->serving), for main's loop */
 	struct sink *sink;
 	struct reload *reload;
 	struct xfr *xfr;         /* policy-source xfr, else NULL */
@@ -98,16 +106,18 @@ replica_owner(const struct options *o)
 	}
 }
 
-/* The loop's side of a reload: swap the snapshot; queries see old or new, never half. */
+/*
+ * Main's side of a reload: post the snapshot to every worker, which swaps
+ * its pointer on its own loop (queries see old or new, never half); main
+ * keeps the old one until every worker has let go of it.
+ */
 static void
 policy_swap(struct policy *p, void *arg)
 {
 	struct daemon *d = arg;
-	struct policy *old = d->r.policy;
 
-	d->r.policy = p;
-	d->r.epoch++; /* cached answers checked against the old policy are stale */
-	policy_free(old);
+	workers_post(d->ws, p);
+	d->policy = p;
 	d->reloads++;
 	update_reload_metrics(d);
 	zonehook_kick(d->hook, p->serial);
@@ -124,12 +134,12 @@ update_reload_metrics(struct daemon *d)
 	int64_t db_serial;
 
 	reload_stats(d->reload, &failed, &db_serial);
-	metrics_reload(d->r.metrics, d->reloads, failed,
-	               db_serial >= 0 ? (uint64_t)db_serial : d->r.policy->serial);
+	metrics_reload(d->metrics, d->reloads, failed,
+	               db_serial >= 0 ? (uint64_t)db_serial : d->policy->serial);
 	if (d->xfr) {
 		struct xfr_stats xs;
 		xfr_stats(d->xfr, &xs);
-		metrics_xfr(d->r.metrics, xs.transfers, xs.failures, xs.serial, xs.last_success,
+		metrics_xfr(d->metrics, xs.transfers, xs.failures, xs.serial, xs.last_success,
 		            xs.last_records);
 	}
 }
@@ -150,17 +160,67 @@ raise_open_files(void)
 		log_warn("cannot raise the open files limit to %llu", (unsigned long long)rl.rlim_max);
 }
 
-/* Five times a second: SERVFAIL for the queries that waited recursion-timeout. */
+/*
+ * Five times a second: let go of the snapshots every worker has replaced,
+ * and keep the watcher's counters fresh (each worker has its own timer for
+ * its queries that waited recursion-timeout).
+ */
 static void
-on_expire_timer(evutil_socket_t fd, short what, void *arg)
+on_main_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
 	(void)fd;
 	(void)what;
-	query_expire(&d->r, query_clock_ms());
+	workers_release(d->ws);
 	log_query_flush();
 	update_reload_metrics(d);
+}
+
+/*
+ * The counters of every worker summed into t, each read while its worker
+ * is paused. 0, or -1 on no memory.
+ */
+static int
+collect_totals(struct daemon *d, struct metrics_totals *t)
+{
+	int ret = 0;
+
+	if (metrics_totals_init(t, d->policy) != 0)
+		return -1;
+	/*
+	 * One worker at a time: each one's counters are consistent, and no
+	 * worker waits for another to reach its pause. The sum is not one
+	 * instant of the whole process, which counters need not be.
+	 */
+	for (size_t i = 0; i < d->ws->n; i++) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		workers_pause_one(d->ws, i);
+		if (metrics_totals_add(t, &d->ws->w[i].r) != 0)
+			ret = -1;
+		workers_resume_one(d->ws, i);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* what a scrape costs the queries: this worker stops for this long */
+		log_debug("metrics: worker %zu paused for at most %.0f us while its counters were added", i,
+		          (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3);
+	}
+	return ret;
+}
+
+/* metrics_scrape_fn: the exposition, summed over the workers. */
+static void
+write_metrics(struct evbuffer *out, void *arg)
+{
+	struct daemon *d = arg;
+	struct metrics_totals t;
+
+	update_reload_metrics(d);
+	if (collect_totals(d, &t) != 0)
+		log_warn("metrics: out of memory: some requesters or rules are not shown");
+	if (t.sum)
+		metrics_write(d->metrics, &t, out);
+	metrics_totals_free(&t);
 }
 
 /* A restart-only option that changed: say so, keep the running value. */
@@ -243,7 +303,14 @@ reconfigure(struct daemon *d)
 	    str_changed(o->policy_zone_apex, n.policy_zone_apex) ||
 	    o->policy_xfr_refresh != n.policy_xfr_refresh || str_changed(o->policy_zone, n.policy_zone))
 		needs_restart("policy-source, policy-zone-apex, policy-xfr-refresh or policy-zone");
-	/* what answers are made from: scalars, read at every query */
+	if (o->threads != n.threads)
+		needs_restart("threads");
+	/*
+	 * What answers are made from: scalars every worker reads at every
+	 * query, its derived state and its zone. Written while every worker is
+	 * parked, so that no query sees half of a change.
+	 */
+	workers_pause(d->ws);
 	free(o->sink_host);
 	o->sink_host = n.sink_host;
 	n.sink_host = NULL;
@@ -286,11 +353,15 @@ reconfigure(struct daemon *d)
 		needs_restart("decision-log");
 	else if (o->decision_log && log_json_open(reopen_path(o, o->decision_log)) != 0)
 		log_err("SIGHUP: decision-log %s: %s; logging there stopped", o->decision_log, strerror(errno));
-	if (resolver_reconfigure(&d->r, err, sizeof(err)) != 0)
-		log_err("SIGHUP: %s", err);
+	for (size_t i = 0; i < d->ws->n; i++) {
+		struct resolver *r = &d->ws->w[i].r;
+		if (resolver_reconfigure(r, err, sizeof(err)) != 0)
+			log_err("SIGHUP: %s", err);
+		r->zone = z;
+	}
+	workers_resume(d->ws);
 	zone_free(d->zone);
 	d->zone = z;
-	d->r.zone = z;
 	log_info("SIGHUP: config and zone read again");
 done:
 	options_free(&n);
@@ -341,9 +412,11 @@ static int
 control_command(const char *cmd, struct evbuffer *out, void *arg)
 {
 	struct daemon *d = arg;
-	const struct query_stats *st = &d->r.stats;
 
 	if (strcmp(cmd, "status") == 0) {
+		struct metrics_totals t;
+		collect_totals(d, &t);
+		const struct query_stats *st = &t.stats;
 		evbuffer_add_printf(out, "version: %s\npid: %ld\nuptime: %lld s\n", PACKAGE_VERSION,
 		                    (long)getpid(), (long long)(time(NULL) - d->started));
 		append_status_file(d, out);
@@ -352,12 +425,14 @@ control_command(const char *cmd, struct evbuffer *out, void *arg)
 		                    (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
 		                    (unsigned long long)st->policy_deny, (unsigned long long)st->servfail,
 		                    (unsigned long long)st->refused, (unsigned long long)st->rate_limited,
-		                    d->r.ninflight);
+		                    t.in_flight);
+		if (d->ws->n > 1)
+			evbuffer_add_printf(out, "threads: %zu\n", d->ws->n);
+		metrics_totals_free(&t);
 		return 0;
 	}
 	if (strcmp(cmd, "stats") == 0) {
-		update_reload_metrics(d);
-		metrics_write(d->r.metrics, &d->r, out);
+		write_metrics(out, d);
 		return 0;
 	}
 	if (strcmp(cmd, "reload") == 0) {
@@ -368,9 +443,20 @@ control_command(const char *cmd, struct evbuffer *out, void *arg)
 	}
 	if (strcmp(cmd, "flush") == 0) {
 		char err[256];
-		answer_cache_free(d->r.answers);
-		d->r.answers = answer_cache_new(ANSWER_CACHE_MAX);
-		if (!d->r.answers || resolver_reconfigure(&d->r, err, sizeof(err)) != 0) {
+		bool failed = false;
+		workers_pause(d->ws);
+		for (size_t i = 0; i < d->ws->n; i++) {
+			struct resolver *r = &d->ws->w[i].r;
+			struct answer_cache *fresh = answer_cache_new(ANSWER_CACHE_MAX);
+			if (fresh) {
+				answer_cache_free(r->answers);
+				r->answers = fresh;
+			}
+			if (!fresh || resolver_reconfigure(r, err, sizeof(err)) != 0)
+				failed = true;
+		}
+		workers_resume(d->ws);
+		if (failed) {
 			evbuffer_add_printf(out, "error: flush: out of memory\n");
 			return -1;
 		}
@@ -393,7 +479,16 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (sig == SIGUSR1) {
-		resolver_stats_log(&d->r);
+		/* one line for the whole process, as without threads; then each worker's share */
+		struct metrics_totals t;
+		collect_totals(d, &t);
+		resolver_stats_log_counts(&t.stats, t.in_flight, d->policy->serial, t.decision_hits,
+		                          t.decision_misses, t.answer_hits, t.answer_misses,
+		                          t.answer_entries);
+		for (size_t i = 0; d->ws->n > 1 && i < t.nworkers; i++)
+			log_info("statistics: worker %zu of %zu: queries=%llu", i, d->ws->n,
+			         (unsigned long long)t.worker_queries[i]);
+		metrics_totals_free(&t);
 		return;
 	}
 	log_info("signal %d: stopping", (int)sig);
@@ -410,7 +505,8 @@ main(int argc, char **argv)
 	char err[512];
 	int ret = 1;
 	struct event *sigs[5] = { NULL, NULL, NULL, NULL, NULL };
-	struct event *expire = NULL;
+	struct event *timer = NULL;
+	struct policy *first = NULL;
 
 	memset(&d, 0, sizeof(d));
 	d.started = time(NULL);
@@ -470,11 +566,6 @@ main(int argc, char **argv)
 		log_err("zone: %s", err);
 		goto out;
 	}
-	if (resolver_init(&d.r, &d.opt, err, sizeof(err)) != 0) {
-		log_err("config: %s", err);
-		goto out;
-	}
-	d.r.zone = d.zone;
 	if (d.opt.policy_source && check_only &&
 	    xfr_check_config(d.opt.policy_source, d.opt.policy_zone_apex, true, err, sizeof(err)) != 0) {
 		log_err("config: %s", err);
@@ -495,10 +586,10 @@ main(int argc, char **argv)
 	else
 		db = policydb_open(d.opt.database, 0, err, sizeof(err));
 	if (db) {
-		d.r.policy = policydb_load(db, err, sizeof(err));
+		first = policydb_load(db, err, sizeof(err));
 		sqlite3_close(db);
 	}
-	if (!d.r.policy && d.xfr) {
+	if (!first && d.xfr) {
 		/* a site without a policy yet: one transfer now, or no start (never fail open) */
 		log_warn("policy: %s; transferring zone %s first", err, d.opt.policy_zone_apex);
 		if (xfr_once(d.xfr, err, sizeof(err)) != 0) {
@@ -508,50 +599,67 @@ main(int argc, char **argv)
 		replica_owner(&d.opt);
 		db = policydb_open(d.opt.database, 0, err, sizeof(err));
 		if (db) {
-			d.r.policy = policydb_load(db, err, sizeof(err));
+			first = policydb_load(db, err, sizeof(err));
 			sqlite3_close(db);
 		}
 	}
-	if (!d.r.policy && check_only && d.opt.policy_source) {
+	if (!first && check_only && d.opt.policy_source) {
 		/* a site before its first transfer: the start transfers it (or does not start) */
 		printf("config and zone are valid; policy: %s (transferred at start: %s)\n", err,
 		       d.opt.policy_source);
 		ret = 0;
 		goto out;
 	}
-	if (!d.r.policy) {
+	if (!first) {
 		/* no last good policy to fall back on: refuse to start rather than fail open */
 		log_err("policy: %s", err);
 		goto out;
 	}
-	log_info("policy serial %llu: %zu domains, %zu rules",
-	         (unsigned long long)d.r.policy->serial, d.r.policy->ndomains, d.r.policy->nrules);
+	log_info("policy serial %llu: %zu domains, %zu rules", (unsigned long long)first->serial,
+	         first->ndomains, first->nrules);
 	if (check_only) {
 		printf("config, zone and policy are valid\n");
 		ret = 0;
 		goto out;
 	}
 
+	/* every loop below may be woken from another thread */
 	evthread_use_pthreads();
 	d.base = event_base_new();
-	if (!d.base) {
+	d.metrics = metrics_new();
+	d.learned = targetmap_new(LEARNED_TARGETS);
+	if (!d.base || !d.metrics || !d.learned) {
 		log_err("cannot create the event loop");
 		goto out;
 	}
 	raise_open_files();
-	d.rec = recursion_new(d.base, &d.opt, err, sizeof(err));
-	if (!d.rec) {
-		log_err("recursion: %s", err);
+	size_t nthreads = (size_t)options_threads(&d.opt);
+	d.ws = workers_new(nthreads, first, err, sizeof(err));
+	if (!d.ws) {
+		log_err("%s", err);
 		goto out;
 	}
-	d.r.lookup = recursion_resolve;
-	d.r.lookup_ctx = d.rec;
-	d.server = server_new(d.base, &d.r, &d.opt, err, sizeof(err));
-	if (!d.server) {
-		log_err("listen: %s", err);
-		goto out;
+	/* the workers' reference is the one to keep */
+	policy_free(first);
+	first = NULL;
+	d.policy = d.ws->serving;
+	/*
+	 * Each worker's answer state, libunbound context and sockets, made
+	 * here as one loop's were: before the chroot and the privilege drop.
+	 * With several workers every address is bound once per worker with
+	 * SO_REUSEPORT; with one, as a single process binds.
+	 */
+	for (size_t i = 0; i < nthreads; i++)
+		if (worker_open(&d.ws->w[i], &d.opt, d.zone, d.learned, nthreads > 1, err, sizeof(err)) != 0) {
+			log_err("%s", err);
+			goto out;
+		}
+	/* a site: a NOTIFY for the policy zone, on any worker, wakes the transfer thread */
+	for (size_t i = 0; d.xfr && i < nthreads; i++) {
+		d.ws->w[i].r.policy_notify = xfr_notify;
+		d.ws->w[i].r.policy_notify_ctx = d.xfr;
 	}
-	if (metrics_listen(d.r.metrics, d.base, &d.r, &d.opt, err, sizeof(err)) != 0) {
+	if (metrics_listen(d.metrics, d.base, write_metrics, &d, &d.opt, err, sizeof(err)) != 0) {
 		log_err("%s", err);
 		goto out;
 	}
@@ -568,7 +676,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (d.opt.sink_mode == SINK_LISTENER) {
-		d.sink = sink_new(d.base, &d.r, &d.opt, err, sizeof(err));
+		d.sink = sink_new(d.base, &d.policy, &d.opt, err, sizeof(err));
 		if (!d.sink) {
 			log_err("sink: %s", err);
 			goto out;
@@ -583,20 +691,18 @@ main(int argc, char **argv)
 		log_err("cannot daemonize");
 		goto out;
 	}
-	/* after the fork: the watcher thread must live in the serving process */
+	/* after the fork: the watcher and the workers must live in the serving process */
 	event_reinit(d.base);
+	for (size_t i = 0; i < nthreads; i++)
+		event_reinit(d.ws->w[i].base);
 	d.reload = reload_start(d.base, privdrop_path(&d.opt, d.opt.database), d.opt.policy_poll_ms,
-	                        d.r.policy->serial, policy_swap, &d);
+	                        d.policy->serial, policy_swap, &d);
 	if (!d.reload) {
 		log_err("cannot start the policy watcher");
 		goto out;
 	}
 	/* the watcher applies edits to the snapshot served now, not to a second copy */
-	reload_adopt(d.reload, d.r.policy);
-	if (d.xfr) {
-		d.r.policy_notify = xfr_notify;
-		d.r.policy_notify_ctx = d.xfr;
-	}
+	reload_adopt(d.reload, d.policy);
 	if (d.xfr && xfr_start(d.xfr) != 0) {
 		log_err("cannot start the policy transfer thread");
 		goto out;
@@ -608,7 +714,7 @@ main(int argc, char **argv)
 			log_err("%s", err);
 			goto out;
 		}
-		zonehook_kick(d.hook, d.r.policy->serial);
+		zonehook_kick(d.hook, d.policy->serial);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	int signums[5] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0 };
@@ -617,44 +723,52 @@ main(int argc, char **argv)
 		if (sigs[i])
 			event_add(sigs[i], NULL);
 	}
-	/* queries that waited for the upstream too long get SERVFAIL */
-	expire = event_new(d.base, -1, EV_PERSIST, on_expire_timer, &d);
+	/* snapshots the workers replaced are let go of here */
+	timer = event_new(d.base, -1, EV_PERSIST, on_main_timer, &d);
 	struct timeval tick = { 0, 200 * 1000 };
-	if (!expire || event_add(expire, &tick) != 0) {
-		log_err("cannot start the recursion timer");
+	if (!timer || event_add(timer, &tick) != 0) {
+		log_err("cannot start the main timer");
 		goto out;
 	}
+	/* privileges are dropped and every socket is open: answer */
+	if (workers_start(d.ws, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (nthreads > 1)
+		log_info("%zu worker threads", nthreads);
 	for (size_t i = 0; i < d.opt.nlisten; i++)
 		log_info("listening on %s (udp, tcp)", d.opt.listen[i].text);
 	for (size_t i = 0; i < d.opt.ntls_listen; i++)
 		log_info("listening on %s (dns over tls)", d.opt.tls_listen[i].text);
 	char ready[96];
 	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving policy serial %llu",
-	         (unsigned long long)d.r.policy->serial);
+	         (unsigned long long)d.policy->serial);
 	notify_systemd(ready);
 	event_base_dispatch(d.base);
 	ret = 0;
 out:
 	zonehook_stop(d.hook);
 	xfr_stop(d.xfr);
+	/* no new snapshot is posted once the watcher is gone */
 	reload_stop(d.reload);
+	/* every worker leaves its loop and is joined before anything is freed */
+	workers_stop(d.ws);
 	for (int i = 0; i < 5; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
-	if (expire)
-		event_free(expire);
+	if (timer)
+		event_free(timer);
 	control_free(d.control);
 	sink_free(d.sink);
-	/* no lookup calls back once the recursion is gone; then the waiting
-	 * queries let go of their connections, and the server can close them */
-	recursion_free(d.rec);
-	query_shutdown(&d.r);
-	server_free(d.server);
-	/* the metrics listener's events belong to the base: free them first */
-	resolver_cleanup(&d.r);
+	/* each worker's recursion, waiting queries, server, resolver and loop */
+	workers_free(d.ws);
+	targetmap_free(d.learned);
+	/* the metrics listener's events belong to main's base: free them first */
+	metrics_free(d.metrics);
 	if (d.base)
 		event_base_free(d.base);
-	policy_free(d.r.policy);
+	policy_free(first);
 	zone_free(d.zone);
 	options_free(&d.opt);
 	return ret;

@@ -87,6 +87,8 @@ struct metrics {
 	double xfr_last_success;
 	unsigned tcp_open;
 	struct evhttp *http;
+	metrics_scrape_fn scrape;                    /* main's: the HTTP body */
+	void *scrape_arg;
 };
 
 struct metrics *
@@ -311,6 +313,114 @@ metrics_tcp_connections(struct metrics *m, unsigned open)
 	m->tcp_open = open;
 }
 
+/* Add every counter of from to into (tables by requester name and rule id). */
+static int
+metrics_merge(struct metrics *into, const struct metrics *from)
+{
+	int ret = 0;
+
+	for (int tcp = 0; tcp < 2; tcp++)
+		for (size_t t = 0; t <= NQTYPES; t++)
+			for (int rc = 0; rc < 16; rc++)
+				into->answers[tcp][t][rc] += from->answers[tcp][t][rc];
+	for (int allow = 0; allow < 2; allow++)
+		for (size_t i = 0; i < NREASONS; i++)
+			into->decisions[allow][i] += from->decisions[allow][i];
+	into->unidentified_decisions += from->unidentified_decisions;
+	for (size_t i = 0; i < from->requesters_size; i++) {
+		const struct requester_count *c = &from->requesters[i];
+		if (!c->name)
+			continue;
+		struct requester_count *e = requester_entry(into, c->name);
+		if (!e) {
+			ret = -1;
+			continue;
+		}
+		e->allow += c->allow;
+		e->deny += c->deny;
+	}
+	for (size_t i = 0; i < from->rules.size; i++)
+		if (from->rules.slots[i].id) {
+			struct rule_count *rc = rule_entry(&into->rules, from->rules.slots[i].id);
+			if (rc)
+				rc->hits += from->rules.slots[i].hits;
+			else
+				ret = -1;
+		}
+	for (size_t i = 0; i < from->would.size; i++)
+		if (from->would.slots[i].id) {
+			struct rule_count *rc = rule_entry(&into->would, from->would.slots[i].id);
+			if (rc)
+				rc->hits += from->would.slots[i].hits;
+			else
+				ret = -1;
+		}
+	for (size_t b = 0; b <= METRICS_LATENCY_BUCKETS; b++)
+		into->latency[b] += from->latency[b];
+	into->latency_sum += from->latency_sum;
+	into->latency_count += from->latency_count;
+	into->tcp_open += from->tcp_open;
+	return ret;
+}
+
+int
+metrics_totals_init(struct metrics_totals *t, const struct policy *policy)
+{
+	memset(t, 0, sizeof(*t));
+	t->policy = policy;
+	t->sum = metrics_new();
+	return t->sum ? 0 : -1;
+}
+
+int
+metrics_totals_add(struct metrics_totals *t, const struct resolver *r)
+{
+	const struct query_stats *s = &r->stats;
+	uint64_t h, m;
+	size_t entries;
+
+	t->stats.queries += s->queries;
+	t->stats.dropped += s->dropped;
+	t->stats.formerr += s->formerr;
+	t->stats.notimp += s->notimp;
+	t->stats.refused += s->refused;
+	t->stats.servfail += s->servfail;
+	t->stats.policy_allow += s->policy_allow;
+	t->stats.policy_deny += s->policy_deny;
+	t->stats.recursions += s->recursions;
+	t->stats.recursions_joined += s->recursions_joined;
+	t->stats.recursions_limited += s->recursions_limited;
+	t->stats.recursion_timeouts += s->recursion_timeouts;
+	t->stats.rate_limited += s->rate_limited;
+	t->stats.rate_slipped += s->rate_slipped;
+	t->stats.tcp_refused += s->tcp_refused;
+	t->stats.tcp_evicted += s->tcp_evicted;
+	t->stats.tsig_errors += s->tsig_errors;
+	t->stats.identity_refused += s->identity_refused;
+	answer_cache_stats(r->answers, &entries, &h, &m);
+	t->answer_hits += h;
+	t->answer_misses += m;
+	t->answer_entries += entries;
+	decision_cache_stats(r->decisions, &h, &m);
+	t->decision_hits += h;
+	t->decision_misses += m;
+	t->in_flight += r->ninflight;
+	uint64_t *wq = realloc(t->worker_queries, (t->nworkers + 1) * sizeof(*wq));
+	if (!wq)
+		return -1;
+	t->worker_queries = wq;
+	wq[t->nworkers++] = s->queries;
+	return t->sum ? metrics_merge(t->sum, r->metrics) : -1;
+}
+
+void
+metrics_totals_free(struct metrics_totals *t)
+{
+	metrics_free(t->sum);
+	free(t->worker_queries);
+	memset(t, 0, sizeof(*t));
+}
+
 /* A label value in the exposition format: backslash, quote and newline escaped. */
 static void
 write_label(struct evbuffer *out, const char *s)
@@ -346,11 +456,10 @@ gauge(struct evbuffer *out, const char *name, const char *help, double v)
 }
 
 void
-metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer *out)
+metrics_write(const struct metrics *main_m, const struct metrics_totals *tot, struct evbuffer *out)
 {
-	const struct query_stats *st = &r->stats;
-	uint64_t hits, misses;
-	size_t entries;
+	const struct metrics *m = tot->sum;
+	const struct query_stats *st = &tot->stats;
 
 	family(out, "resolverd_answers_total", "counter", "Answers sent, by transport, question type and RCODE.");
 	for (int tcp = 0; tcp < 2; tcp++)
@@ -362,6 +471,10 @@ metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer
 					                    tcp ? "tcp" : "udp", t < NQTYPES ? qtypes[t].name : "other",
 					                    rcodes[rc], (unsigned long long)m->answers[tcp][t][rc]);
 	counter(out, "resolverd_queries_total", "Queries received (UDP and TCP).", st->queries);
+	family(out, "resolverd_worker_queries_total", "counter", "Queries received, by worker thread.");
+	for (size_t i = 0; i < tot->nworkers; i++)
+		evbuffer_add_printf(out, "resolverd_worker_queries_total{worker=\"%zu\"} %llu\n", i,
+		                    (unsigned long long)tot->worker_queries[i]);
 	counter(out, "resolverd_dropped_total", "Queries dropped without an answer: no header, QR=1, too big.", st->dropped);
 	family(out, "resolverd_decisions_total", "counter", "Policy decisions, by action and reason.");
 	for (int allow = 0; allow < 2; allow++)
@@ -397,21 +510,23 @@ metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer
 			evbuffer_add_printf(out, "resolverd_dry_run_would_total{rule=\"%lld\"} %llu\n",
 			                    (long long)m->would.slots[i].id,
 			                    (unsigned long long)m->would.slots[i].hits);
-	answer_cache_stats(r->answers, &entries, &hits, &misses);
 	family(out, "resolverd_cache_hits_total", "counter", "Cache hits, by cache.");
-	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"answer\"} %llu\n", (unsigned long long)hits);
-	uint64_t dhits, dmisses;
-	decision_cache_stats(r->decisions, &dhits, &dmisses);
-	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"decision\"} %llu\n", (unsigned long long)dhits);
+	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"answer\"} %llu\n",
+	                    (unsigned long long)tot->answer_hits);
+	evbuffer_add_printf(out, "resolverd_cache_hits_total{cache=\"decision\"} %llu\n",
+	                    (unsigned long long)tot->decision_hits);
 	family(out, "resolverd_cache_misses_total", "counter", "Cache misses, by cache.");
-	evbuffer_add_printf(out, "resolverd_cache_misses_total{cache=\"answer\"} %llu\n", (unsigned long long)misses);
-	evbuffer_add_printf(out, "resolverd_cache_misses_total{cache=\"decision\"} %llu\n", (unsigned long long)dmisses);
-	gauge(out, "resolverd_answer_cache_entries", "Answers in the answer cache.", (double)entries);
+	evbuffer_add_printf(out, "resolverd_cache_misses_total{cache=\"answer\"} %llu\n",
+	                    (unsigned long long)tot->answer_misses);
+	evbuffer_add_printf(out, "resolverd_cache_misses_total{cache=\"decision\"} %llu\n",
+	                    (unsigned long long)tot->decision_misses);
+	gauge(out, "resolverd_answer_cache_entries", "Answers in the answer caches (one per worker).",
+	      (double)tot->answer_entries);
 	counter(out, "resolverd_upstream_lookups_total", "Lookups sent to the upstream (cache misses).", st->recursions);
 	counter(out, "resolverd_upstream_joined_total", "Queries that waited for a lookup already in flight.", st->recursions_joined);
 	counter(out, "resolverd_upstream_limited_total", "SERVFAIL at once: recursion-max-outstanding or -per-source.", st->recursions_limited);
 	counter(out, "resolverd_upstream_timeouts_total", "SERVFAIL after recursion-timeout.", st->recursion_timeouts);
-	gauge(out, "resolverd_upstream_in_flight", "Upstream lookups in flight.", (double)r->ninflight);
+	gauge(out, "resolverd_upstream_in_flight", "Upstream lookups in flight.", (double)tot->in_flight);
 	family(out, "resolverd_upstream_latency_seconds", "histogram", "Time from an upstream lookup's start to its answer.");
 	uint64_t cum = 0;
 	for (size_t b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
@@ -435,34 +550,34 @@ metrics_write(const struct metrics *m, const struct resolver *r, struct evbuffer
 	gauge(out, "resolverd_tcp_connections", "TCP connections open.", m->tcp_open);
 	counter(out, "resolverd_tcp_refused_total", "TCP connections closed at once: tcp-max-per-source.", st->tcp_refused);
 	counter(out, "resolverd_tcp_evicted_total", "TCP connections closed to admit a new one.", st->tcp_evicted);
-	counter(out, "resolverd_policy_reloads_total", "Policy snapshots loaded since start.", m->reloads);
-	counter(out, "resolverd_policy_reload_failures_total", "Policy reloads that failed.", m->reload_failures);
+	counter(out, "resolverd_policy_reloads_total", "Policy snapshots loaded since start.", main_m->reloads);
+	counter(out, "resolverd_policy_reload_failures_total", "Policy reloads that failed.", main_m->reload_failures);
 	gauge(out, "resolverd_policy_served_serial", "The policy serial answers are made from.",
-	      (double)r->policy->serial);
+	      (double)tot->policy->serial);
 	gauge(out, "resolverd_policy_database_serial", "The serial last read from the database.",
-	      (double)m->db_serial);
-	if (m->xfr) {
+	      (double)main_m->db_serial);
+	if (main_m->xfr) {
 		counter(out, "resolverd_policy_xfr_transfers_total", "Policy zone transfers that changed the policy.",
-		        m->xfr_transfers);
+		        main_m->xfr_transfers);
 		counter(out, "resolverd_policy_xfr_failures_total",
 		        "Policy zone checks or transfers that failed or were refused (the last good policy stays).",
-		        m->xfr_failures);
+		        main_m->xfr_failures);
 		gauge(out, "resolverd_policy_xfr_last_success_seconds",
-		      "When a transfer check last succeeded (Unix time; 0 never).", m->xfr_last_success);
+		      "When a transfer check last succeeded (Unix time; 0 never).", main_m->xfr_last_success);
 		gauge(out, "resolverd_policy_xfr_serial", "The policy zone serial held (-1 none).",
-		      (double)m->xfr_serial);
+		      (double)main_m->xfr_serial);
 		gauge(out, "resolverd_policy_xfr_last_records", "Records the last transfer carried.",
-		      (double)m->xfr_records);
+		      (double)main_m->xfr_records);
 	}
-	gauge(out, "resolverd_policy_domains", "Community domains in the served policy.", (double)r->policy->ndomains);
-	gauge(out, "resolverd_policy_rules", "Rules in the served policy.", (double)r->policy->nrules);
+	gauge(out, "resolverd_policy_domains", "Community domains in the served policy.", (double)tot->policy->ndomains);
+	gauge(out, "resolverd_policy_rules", "Rules in the served policy.", (double)tot->policy->nrules);
 }
 
 /* GET /metrics */
 static void
 serve_metrics(struct evhttp_request *req, void *arg)
 {
-	const struct resolver *r = arg;
+	const struct metrics *m = arg;
 	struct evbuffer *out = evbuffer_new();
 
 	if (!out || evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
@@ -471,7 +586,7 @@ serve_metrics(struct evhttp_request *req, void *arg)
 			evbuffer_free(out);
 		return;
 	}
-	metrics_write(r->metrics, r, out);
+	m->scrape(out, m->scrape_arg);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, 200, "OK", out);
@@ -479,11 +594,13 @@ serve_metrics(struct evhttp_request *req, void *arg)
 }
 
 int
-metrics_listen(struct metrics *m, struct event_base *base, const struct resolver *r,
+metrics_listen(struct metrics *m, struct event_base *base, metrics_scrape_fn scrape, void *arg,
                const struct options *opt, char *err, size_t errlen)
 {
 	if (opt->nmetrics_listen == 0)
 		return 0;
+	m->scrape = scrape;
+	m->scrape_arg = arg;
 	m->http = evhttp_new(base);
 	if (!m->http) {
 		snprintf(err, errlen, "metrics: cannot create the HTTP server");
@@ -494,7 +611,7 @@ metrics_listen(struct metrics *m, struct event_base *base, const struct resolver
 	evhttp_set_max_headers_size(m->http, 8192);
 	evhttp_set_max_body_size(m->http, 0);
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET);
-	evhttp_set_cb(m->http, "/metrics", serve_metrics, (void *)r);
+	evhttp_set_cb(m->http, "/metrics", serve_metrics, m);
 	for (size_t i = 0; i < opt->nmetrics_listen; i++) {
 		const struct listen_addr *la = &opt->metrics_listen[i];
 		int one = 1, fd = socket(la->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum opt_kind { OPT_INT, OPT_BOOL, OPT_STRING, OPT_ENUM, OPT_LIST };
 
@@ -94,6 +95,7 @@ static const struct option_desc option_table[] = {
 	{ "policy-xfr-refresh", OPT_INT, OFF(policy_xfr_refresh), 0, 86400, NULL, NULL, "0", "seconds between transfer checks (IXFR polls), also after a failure; 0: the zone's SOA refresh and retry" },
 	{ "policy-zone", OPT_STRING, OFF(policy_zone), 0, 0, NULL, NULL, NULL, "APEX FILE [COMMAND]: write the policy as a zone (docs/policy-zone.md) to FILE at start and whenever the served serial changes, then run COMMAND (sh -c), e.g. knotc zone-reload APEX" },
 	{ "verbosity", OPT_INT, OFF(verbosity), 0, 3, NULL, NULL, "2", "0 err, 1 warn, 2 info, 3 debug" },
+	{ "threads", OPT_INT, OFF(threads), 0, 1024, NULL, NULL, "0", "worker threads answering queries, each with its own sockets (SO_REUSEPORT), caches and upstream context; 0: one per CPU online" },
 	{ "log-rate-limit", OPT_INT, OFF(log_rate_limit), 0, 1000000, NULL, NULL, "100", "query log lines (decisions) per second, 0 no limit" },
 };
 #define NOPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -576,4 +578,13 @@ options_print_help(void)
 			printf(" [%s]", d->def);
 		printf("\n");
 	}
+}
+
+int
+options_threads(const struct options *o)
+{
+	if (o->threads > 0)
+		return o->threads;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
 }

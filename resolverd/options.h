@@ -90,6 +90,7 @@ struct options {
 	int rate_limit_identified;
 	int rate_limit_slip;
 	int log_rate_limit;
+	int threads;            /* worker threads; 0: one per CPU online (options_threads) */
 };
 
 /**
@@ -116,6 +117,11 @@ int options_read(struct options *o, const char *path, char *err, size_t errlen);
  * Main thread.
  */
 int options_check(const struct options *o, char *err, size_t errlen);
+/**
+ * The number of worker threads o asks for: `threads`, or with 0 (the
+ * default) the CPUs online (sysconf(_SC_NPROCESSORS_ONLN)), at least 1.
+ */
+int options_threads(const struct options *o);
 /** Free everything o owns; o may be passed to options_init() again. */
 void options_free(struct options *o);
 /** Print every keyword with its help and its default to stdout (for -h). */

@@ -252,6 +252,18 @@ parse_request(const uint8_t *pkt, size_t len, struct request *req)
 	return 0;
 }
 
+/*
+ * The epoch answers holding other names than their question's are kept and
+ * looked up in: this worker's own (a new snapshot, SIGHUP, flush) plus the
+ * shared learning epoch (a target host learned by any worker). Both only
+ * grow, so the sum changes whenever either does.
+ */
+static uint64_t
+cache_epoch(const struct resolver *r)
+{
+	return r->epoch + targetmap_epoch(r->learned);
+}
+
 static size_t
 udp_limit(const struct resolver *r, const struct request *req)
 {
@@ -626,7 +638,7 @@ recurse(struct resolver *r, const struct request *req, bool tcp, const struct re
         struct answer *a)
 {
 	struct answer_key k = { req->qname, req->qtype, req->qclass,
-	                        answer_variant(req->do_bit, req->cd), r->epoch };
+	                        answer_variant(req->do_bit, req->cd), cache_epoch(r) };
 	uint32_t ttl_cap = mode == RECURSE_PLAIN ? UINT32_MAX : (uint32_t)r->opt->ttl_cap;
 
 	if (answer_cache_get(r->answers, &k, time(NULL), req->do_bit || req->ad, ttl_cap, a))
@@ -895,7 +907,7 @@ name_policy_find(const struct resolver *r, const uint8_t *name, struct name_poli
 	np->ntargets = name[0] != 0 ? policy_find_target_host(pol, name, &np->first_target) : 0;
 	for (size_t i = 0; i < np->ntargets && np->npeers < MAX_HOST_PEERS; i++)
 		np->peers[np->npeers++] = pol->targets[pol->targets_by_host[np->first_target + i]].domain;
-	const uint8_t *learned[MAX_HOST_PEERS];
+	uint8_t learned[MAX_HOST_PEERS][DNAME_MAXLEN];
 	size_t nlearned = targetmap_lookup(r->learned, name, time(NULL), learned, MAX_HOST_PEERS);
 	for (size_t i = 0; i < nlearned && np->npeers < MAX_HOST_PEERS; i++) {
 		uint32_t d = policy_find_domain_wire(pol, learned[i]);
@@ -1472,7 +1484,7 @@ learn_host(struct resolver *r, const uint8_t *host, const uint8_t *peer, time_t 
 	if (!targetmap_add(r->learned, host, peer, until))
 		return false;
 	if (!policed)
-		r->epoch++;
+		targetmap_new_epoch(r->learned); /* every worker's, the map is shared */
 	return true;
 }
 
@@ -1592,6 +1604,9 @@ answer_pending(struct resolver *r, struct pending *p, const struct upstream_resu
 	uint16_t ttl_offsets[CACHE_TTLS];
 	uint32_t upstream_ttls[CACHE_TTLS];
 	struct answer a;
+	/* before the answer is policed: a target another worker learns while
+	 * this one polices makes the epoch newer than the one it is kept under */
+	uint64_t epoch = cache_epoch(r);
 
 	start_answer(r, &a, &p->req, out, sizeof(out), p->limit, LDNS_RCODE_NOERROR);
 	a.ttl_offsets = ttl_offsets;
@@ -1627,7 +1642,7 @@ answer_pending(struct resolver *r, struct pending *p, const struct upstream_resu
 		if (copied && !a.truncated && !pa.policed && !pa.cut && a.nttl < CACHE_TTLS) {
 			struct answer_key k = { p->req.qname, p->req.qtype, p->req.qclass,
 			                        answer_variant(p->req.do_bit, p->req.cd),
-			                        pa.foreign ? r->epoch : 0 };
+			                        pa.foreign ? epoch : 0 };
 			answer_cache_put(r->answers, &k, &a, ttl_offsets, upstream_ttls, a.nttl,
 			                 res->sec == UPSTREAM_SECURE, time(NULL));
 		}

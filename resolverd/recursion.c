@@ -56,10 +56,14 @@ static const char *const server_defaults[][2] = {
 	{ "unwanted-reply-threshold:", "10000000" },
 };
 
-/* One libunbound context configured from the options; validating or not. */
+/*
+ * One libunbound context configured from the options; validating or not;
+ * track_anchor: it keeps auto-trust-anchor-file up to date (else it only
+ * reads it at start).
+ */
 static struct ub_ctx *
-context_new(struct event_base *base, const struct options *opt, bool validate, char *err,
-            size_t errlen)
+context_new(struct event_base *base, const struct options *opt, bool validate, bool track_anchor,
+            char *err, size_t errlen)
 {
 	struct ub_ctx *ctx = ub_ctx_create_event(base);
 	char buf[300];
@@ -75,9 +79,18 @@ context_new(struct event_base *base, const struct options *opt, bool validate, c
 	for (size_t i = 0; i < sizeof(server_defaults) / sizeof(server_defaults[0]); i++)
 		if (set_option(ctx, server_defaults[i][0], server_defaults[i][1], err, errlen) != 0)
 			goto fail;
-	if (validate && opt->auto_trust_anchor_file &&
+	if (validate && opt->auto_trust_anchor_file && track_anchor &&
 	    set_option(ctx, "auto-trust-anchor-file:", opt->auto_trust_anchor_file, err, errlen) != 0)
 		goto fail;
+	if (validate && opt->auto_trust_anchor_file && !track_anchor) {
+		/* another worker's context writes the file: two writers could clobber it */
+		rc = ub_ctx_add_ta_file(ctx, opt->auto_trust_anchor_file);
+		if (rc != 0) {
+			snprintf(err, errlen, "auto-trust-anchor-file %s: %s", opt->auto_trust_anchor_file,
+			         ub_strerror(rc));
+			goto fail;
+		}
+	}
 	for (size_t i = 0; i < opt->ntransparent; i++) {
 		snprintf(buf, sizeof(buf), "%s transparent", opt->transparent[i]);
 		if (set_option(ctx, "local-zone:", buf, err, errlen) != 0)
@@ -116,7 +129,8 @@ fail:
 }
 
 struct recursion *
-recursion_new(struct event_base *base, const struct options *opt, char *err, size_t errlen)
+recursion_new(struct event_base *base, const struct options *opt, bool track_anchor, char *err,
+              size_t errlen)
 {
 	struct recursion *rec = calloc(1, sizeof(*rec));
 
@@ -124,7 +138,7 @@ recursion_new(struct event_base *base, const struct options *opt, char *err, siz
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	rec->ctx = context_new(base, opt, true, err, errlen);
+	rec->ctx = context_new(base, opt, true, track_anchor, err, errlen);
 	/*
 	 * A client that sets CD validates itself and must get the data even when
 	 * it is bogus (RFC 4035 3.2.2); libunbound validates per context, so CD
@@ -132,12 +146,12 @@ recursion_new(struct event_base *base, const struct options *opt, char *err, siz
 	 */
 	bool validating = opt->trust_anchor_file || opt->auto_trust_anchor_file;
 	if (rec->ctx && validating)
-		rec->ctx_cd = context_new(base, opt, false, err, errlen);
+		rec->ctx_cd = context_new(base, opt, false, false, err, errlen);
 	if (!rec->ctx || (validating && !rec->ctx_cd)) {
 		recursion_free(rec);
 		return NULL;
 	}
-	if (!validating && opt->nforward == 0 && opt->nstub == 0)
+	if (!validating && opt->nforward == 0 && opt->nstub == 0 && track_anchor)
 		log_warn("recursing from the root without DNSSEC validation: set auto-trust-anchor-file "
 		         "(RFC 5011, e.g. a copy of /usr/share/dns/root.key) or trust-anchor-file");
 	return rec;

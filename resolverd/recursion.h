@@ -63,11 +63,17 @@ typedef int (*upstream_lookup_fn)(void *ctx, const uint8_t *qname, uint16_t qtyp
  * Create the libunbound context on base, configured from the options
  * (forwarders, stub zones, transparent zones, trust anchor, raw libunbound
  * options). With a trust anchor a second context without validation serves
- * CD queries. Returns NULL with a message in err (errlen bytes) naming the
- * option that failed. Free with recursion_free().
+ * CD queries. track_anchor: this context keeps auto-trust-anchor-file up to
+ * date (RFC 5011) and writes it; with several workers only the first one's
+ * does, the others read the file as a static anchor at start (libunbound
+ * contexts in one process would write the same file unaware of each other).
+ * It also makes the warning about recursing without validation be logged
+ * once. Returns NULL with a message in err (errlen bytes) naming the
+ * option that failed. Free with recursion_free(). Main thread, before the
+ * loop of base runs (and before the chroot: the anchors are read here).
  */
-struct recursion *recursion_new(struct event_base *base, const struct options *opt, char *err,
-                                size_t errlen);
+struct recursion *recursion_new(struct event_base *base, const struct options *opt,
+                                bool track_anchor, char *err, size_t errlen);
 
 /** Delete the contexts; lookups still running are cancelled without callback. */
 void recursion_free(struct recursion *rec);

@@ -1,5 +1,5 @@
 /*
- * resolver.c -- making and freeing the per-process answer state, and its
+ * resolver.c -- making and freeing one worker's answer state, and its
  * statistics.
  */
 #include "config.h"
@@ -22,9 +22,6 @@
 
 /* pairs remembered per snapshot: 3 requesters x 10,000 peers fit twice over */
 #define DECISION_CACHE_ENTRIES 65536
-/* learned (target host, peer) pairs; the tables are calloc()ed, so memory is
- * resident only where a community actually has entries */
-#define LEARNED_TARGETS 262144
 
 int
 resolver_init(struct resolver *r, const struct options *opt, char *err, size_t errlen)
@@ -102,13 +99,23 @@ resolver_reconfigure(struct resolver *r, char *err, size_t errlen)
 }
 
 void
+resolver_share_targets(struct resolver *r, struct targetmap *m)
+{
+	if (!r->learned_shared)
+		targetmap_free(r->learned);
+	r->learned = m;
+	r->learned_shared = true;
+}
+
+void
 resolver_cleanup(struct resolver *r)
 {
 	prefixmap_free(r->recursion_acl);
 	r->recursion_acl = NULL;
 	decision_cache_free(r->decisions);
 	r->decisions = NULL;
-	targetmap_free(r->learned);
+	if (!r->learned_shared)
+		targetmap_free(r->learned);
 	r->learned = NULL;
 	answer_cache_free(r->answers);
 	r->answers = NULL;
@@ -125,12 +132,18 @@ resolver_cleanup(struct resolver *r)
 void
 resolver_stats_log(const struct resolver *r)
 {
-	const struct query_stats *st = &r->stats;
 	uint64_t dh, dm, ah, am;
 	size_t entries;
 
 	decision_cache_stats(r->decisions, &dh, &dm);
 	answer_cache_stats(r->answers, &entries, &ah, &am);
+	resolver_stats_log_counts(&r->stats, r->ninflight, r->policy->serial, dh, dm, ah, am, entries);
+}
+
+void
+resolver_stats_log_counts(const struct query_stats *st, size_t in_flight, uint64_t serial,
+                          uint64_t dh, uint64_t dm, uint64_t ah, uint64_t am, size_t entries)
+{
 	log_info("statistics: queries=%llu allow=%llu deny=%llu recursions=%llu joined=%llu "
 	         "limited=%llu timeouts=%llu in-flight=%zu servfail=%llu "
 	         "refused=%llu formerr=%llu notimp=%llu dropped=%llu rate-limited=%llu "
@@ -140,13 +153,13 @@ resolver_stats_log(const struct resolver *r)
 	         (unsigned long long)st->queries, (unsigned long long)st->policy_allow,
 	         (unsigned long long)st->policy_deny, (unsigned long long)st->recursions,
 	         (unsigned long long)st->recursions_joined, (unsigned long long)st->recursions_limited,
-	         (unsigned long long)st->recursion_timeouts, r->ninflight,
+	         (unsigned long long)st->recursion_timeouts, in_flight,
 	         (unsigned long long)st->servfail, (unsigned long long)st->refused,
 	         (unsigned long long)st->formerr, (unsigned long long)st->notimp,
 	         (unsigned long long)st->dropped, (unsigned long long)st->rate_limited,
 	         (unsigned long long)st->rate_slipped, (unsigned long long)st->tcp_refused,
 	         (unsigned long long)st->tcp_evicted, (unsigned long long)st->tsig_errors,
-	         (unsigned long long)st->identity_refused, (unsigned long long)r->policy->serial,
+	         (unsigned long long)st->identity_refused, (unsigned long long)serial,
 	         (unsigned long long)dh, (unsigned long long)(dh + dm), (unsigned long long)ah,
 	         (unsigned long long)(ah + am), entries);
 }

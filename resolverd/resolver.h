@@ -1,10 +1,13 @@
 /*
- * resolver.h -- the per-process state answers are made from.
+ * resolver.h -- the state one worker thread makes answers from.
  *
- * One struct resolver lives in main() for the whole run. Everything in it is
- * read and written on the event loop thread only; the policy watcher thread
- * never touches it (it hands a new snapshot to the loop, which swaps the
- * pointer). The table below says who sets each field.
+ * One struct resolver lives in each worker (worker.h) for the whole run.
+ * Everything in it is read and written on that worker's event loop thread
+ * only, except while main holds every worker paused (workers_pause: SIGHUP,
+ * flush, a metrics scrape), and except the learned-target map, which all
+ * workers share and which locks itself (targetmap.h). The policy watcher
+ * thread never touches it: main hands a new snapshot to each worker's loop,
+ * which swaps its pointer. The table below says who sets each field.
  */
 #ifndef RESOLVER_H
 #define RESOLVER_H
@@ -75,14 +78,17 @@ struct resolver {
 	void *lookup_ctx;              /* its state (struct recursion *); owned by main */
 	struct query_transport transport;  /* set by server_new() */
 
-	/* the current policy snapshot: swapped by main's reload callback on the
-	 * loop thread; the old one is freed there, after the swap */
+	/* the current policy snapshot, a reference of this worker's: swapped on
+	 * the worker's loop when main posts a new one (worker.c); main holds the
+	 * old one until every worker let go, so its last free is not here */
 	struct policy *policy;
 
 	/* made by resolver_init(), freed by resolver_cleanup(); written by query.c */
 	struct prefixmap *recursion_acl;   /* sources allowed to recurse without identity */
 	struct decision_cache *decisions;  /* memo of decision(R, P) for the snapshot */
-	struct targetmap *learned;         /* SRV target hosts seen upstream -> their peers */
+	struct targetmap *learned;         /* SRV target hosts seen upstream -> their peers;
+	                                    * shared by the workers (resolver_share_targets) */
+	bool learned_shared;               /* learned is not ours to free */
 	struct answer_cache *answers;      /* upstream answers ready to send */
 	unsigned learning;                 /* target-learning lookups in flight */
 	/* upstream lookups in flight, one per (name, type, class, CD): query.c */
@@ -94,9 +100,10 @@ struct resolver {
 	struct rrl *rrl;                   /* UDP answers per client a second */
 	struct metrics *metrics;           /* counters for /metrics and the control socket */
 	/*
-	 * Policy epoch: bumped by main when it swaps the snapshot and by
-	 * query.c when a new target host is learned. A cached answer that holds
-	 * other names than its question's is valid in its epoch only.
+	 * Policy epoch of this worker: bumped when it swaps the snapshot and on
+	 * SIGHUP or flush. A cached answer that holds other names than its
+	 * question's is valid in its epoch only: this one plus the learned map's
+	 * (targetmap_epoch, bumped by any worker that learns a new target host).
 	 */
 	uint64_t epoch;
 	uint8_t sink_host[255];            /* sink-host in wire format */
@@ -108,11 +115,15 @@ struct resolver {
 	 */
 	bool (*policy_notify)(void *ctx, const uint8_t *qname, const struct netaddr *source);
 	void *policy_notify_ctx;
-	struct query_stats stats;          /* written by query.c and server.c */
+	struct query_stats stats;          /* written by query.c and server.c; summed by
+	                                    * main over the workers while they are paused */
 };
 
 /** Most answers the answer cache keeps. */
 #define ANSWER_CACHE_MAX 131072
+/** Most (target host, peer) pairs the learned-target map keeps; its tables
+ * are calloc()ed, so memory is resident only where a community has entries. */
+#define LEARNED_TARGETS 262144
 
 /**
  * Zero r and build its derived state from opt (sink name, recursion ACL,
@@ -130,10 +141,24 @@ int resolver_init(struct resolver *r, const struct options *opt, char *err, size
  */
 int resolver_reconfigure(struct resolver *r, char *err, size_t errlen);
 
-/** Free what resolver_init() made (not the policy, zone or lookup state). */
+/**
+ * Police with m, the learned-target map every worker shares (owned by the
+ * caller, outliving r), instead of r's own, which is freed. Main thread,
+ * before r's loop runs.
+ */
+void resolver_share_targets(struct resolver *r, struct targetmap *m);
+
+/** Free what resolver_init() made (not the policy, zone, lookup state or a shared map). */
 void resolver_cleanup(struct resolver *r);
 
-/** Log the counters and the caches' hit rates at info level. */
+/** Log the counters and the caches' hit rates at info level (the worker's own, or paused). */
 void resolver_stats_log(const struct resolver *r);
+/**
+ * The same line from counts summed over the workers: in_flight lookups,
+ * the serial served, decision cache hits and misses (dh, dm), answer cache
+ * hits, misses and entries (ah, am, entries).
+ */
+void resolver_stats_log_counts(const struct query_stats *st, size_t in_flight, uint64_t serial,
+                               uint64_t dh, uint64_t dm, uint64_t ah, uint64_t am, size_t entries);
 
 #endif

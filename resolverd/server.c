@@ -101,6 +101,7 @@ struct server {
 	struct event_base *base;
 	struct resolver *r;
 	const struct options *opt;
+	bool reuseport;             /* one of several workers' sockets on each address */
 	struct udp_socket *udp;
 	size_t nudp;
 	struct evconnlistener **tcp;
@@ -609,6 +610,8 @@ open_udp(struct server *s, const struct listen_addr *la, char *err, size_t errle
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (s->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto fail;
 	if (la->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	bool wildcard = la->addr.ss_family == AF_INET
@@ -648,6 +651,8 @@ open_stream(struct server *s, const struct listen_addr *la, bool tls, char *err,
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (s->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto fail;
 	if (la->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&la->addr, la->addrlen) != 0 || listen(fd, 128) != 0)
@@ -672,8 +677,8 @@ fail:
 }
 
 struct server *
-server_new(struct event_base *base, struct resolver *r, const struct options *opt, char *err,
-           size_t errlen)
+server_new(struct event_base *base, struct resolver *r, const struct options *opt, bool reuseport,
+           char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
 
@@ -684,6 +689,7 @@ server_new(struct event_base *base, struct resolver *r, const struct options *op
 	s->base = base;
 	s->r = r;
 	s->opt = opt;
+	s->reuseport = reuseport;
 	r->transport = (struct query_transport){ server_hold, server_reply, s };
 	for (int i = 0; i < UDP_BATCH; i++) {
 		struct udp_batch *b = &s->batch;

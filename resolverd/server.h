@@ -4,6 +4,7 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
@@ -13,11 +14,16 @@ struct options;
 struct server;
 
 /**
- * Open every configured listen address (UDP and TCP) and register them on
- * base. NULL with a message in err (which address, why).
+ * Open every configured listen address (UDP and TCP, and DNS over TLS) and
+ * register them on base, answering with r. reuseport: one worker of several,
+ * each with its own sockets on the same addresses (SO_REUSEPORT; the kernel
+ * spreads datagrams and connections over them by a hash of the client's
+ * address and port); false binds as a single process does, so that an
+ * address already in use fails. NULL with a message in err (which address,
+ * why). Everything made here belongs to the thread that runs base.
  */
 struct server *server_new(struct event_base *base, struct resolver *r, const struct options *opt,
-                          char *err, size_t errlen);
+                          bool reuseport, char *err, size_t errlen);
 /** Close sockets and connections. Pending answers for closed connections are dropped. */
 void server_free(struct server *s);
 

@@ -37,7 +37,7 @@
 
 struct sink {
 	struct event_base *base;
-	struct resolver *r;
+	struct policy *const *policy;  /* main's current snapshot, read on main's loop */
 	struct evconnlistener **listeners;
 	size_t nlisteners;
 	unsigned nconns;
@@ -159,7 +159,7 @@ sink_read(struct bufferevent *bev, void *arg)
 	               header[0] != '\r' && header[0] != '\t' && header[0] != '\xef';
 	if (!end && !garbage && evbuffer_get_length(in) < SINK_READ_LIMIT)
 		return; /* wait for the rest of the header */
-	const struct policy *pol = c->s->r->policy;
+	const struct policy *pol = *c->s->policy;
 	uint32_t requester = policy_identify(pol, &c->peer);
 	char addr[64];
 	size_t n = sink_stream_error(start ? start : "", end ? (size_t)(end - start) : 0,
@@ -227,8 +227,8 @@ sink_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, i
 }
 
 struct sink *
-sink_new(struct event_base *base, struct resolver *r, const struct options *opt, char *err,
-         size_t errlen)
+sink_new(struct event_base *base, struct policy *const *policy, const struct options *opt,
+         char *err, size_t errlen)
 {
 	struct sink *s = calloc(1, sizeof(*s));
 
@@ -238,7 +238,7 @@ sink_new(struct event_base *base, struct resolver *r, const struct options *opt,
 		return NULL;
 	}
 	s->base = base;
-	s->r = r;
+	s->policy = policy;
 	s->by_source = addrcount_new(SINK_MAX_CONNS + 1);
 	if (!s->by_source) {
 		snprintf(err, errlen, "out of memory");

@@ -11,12 +11,16 @@
 
 struct event_base;
 struct options;
-struct resolver;
+struct policy;
 struct sink;
 
-/** Listen on every sink-listen address. NULL with a message in err. */
-struct sink *sink_new(struct event_base *base, struct resolver *r, const struct options *opt,
-                      char *err, size_t errlen);
+/**
+ * Listen on every sink-listen address, on base (main's loop). *policy is
+ * read at each stream to name the requester: the snapshot main serves, a
+ * pointer main swaps on its own thread. NULL with a message in err.
+ */
+struct sink *sink_new(struct event_base *base, struct policy *const *policy,
+                      const struct options *opt, char *err, size_t errlen);
 void sink_free(struct sink *s);
 
 /**

@@ -5,6 +5,8 @@
 #include "targetmap.h"
 #include "dname.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,10 @@ struct probe_slot {
 };
 
 struct targetmap {
+	/* readers: lookups; writers: add, probe_due, peer_learned (rare: once
+	 * per new upstream SRV answer or per denied lookup of a peer a minute) */
+	pthread_rwlock_t lock;
+	atomic_uint_fast64_t epoch;
 	struct target_entry *slots;
 	size_t size, used, max_entries;
 	struct probe_slot probes[PROBE_SLOTS];
@@ -40,10 +46,12 @@ targetmap_new(size_t max_entries)
 	m->size = 1024;             /* grows with the community, see grow() */
 	m->max_entries = max_entries;
 	m->slots = calloc(m->size, sizeof(*m->slots));
-	if (!m->slots) {
+	if (!m->slots || pthread_rwlock_init(&m->lock, NULL) != 0) {
+		free(m->slots);
 		free(m);
 		return NULL;
 	}
+	atomic_init(&m->epoch, 0);
 	return m;
 }
 
@@ -64,6 +72,7 @@ targetmap_free(struct targetmap *m)
 		return;
 	clear(m);
 	free(m->slots);
+	pthread_rwlock_destroy(&m->lock);
 	free(m);
 }
 
@@ -124,6 +133,15 @@ targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, tim
 
 	if (hl == 0 || pl == 0)
 		return false;
+	/* made outside the lock: most adds are new pairs (an SRV answer's targets) */
+	uint8_t *pair = malloc(hl + pl);
+	if (!pair)
+		return false;
+	memcpy(pair, host, hl);
+	memcpy(pair + hl, peer, pl);
+	dname_lower(pair);
+	dname_lower(pair + hl);
+	pthread_rwlock_wrlock(&m->lock);
 	make_room(m, time(NULL));
 	mask = m->size - 1;
 	for (i = h & mask; m->slots[i].pair; i = (i + 1) & mask) {
@@ -132,37 +150,50 @@ targetmap_add(struct targetmap *m, const uint8_t *host, const uint8_t *peer, tim
 		    dname_equal(e->pair + hl, peer)) {
 			if (expires > e->expires)
 				e->expires = expires;
+			pthread_rwlock_unlock(&m->lock);
+			free(pair);
 			return false;
 		}
 	}
-	uint8_t *pair = malloc(hl + pl);
-	if (!pair)
-		return false;
-	memcpy(pair, host, hl);
-	memcpy(pair + hl, peer, pl);
-	dname_lower(pair);
-	dname_lower(pair + hl);
 	m->slots[i] = (struct target_entry){ pair, hl, h, expires };
 	m->used++;
+	pthread_rwlock_unlock(&m->lock);
 	return true;
 }
 
 size_t
-targetmap_lookup(const struct targetmap *m, const uint8_t *host, time_t now, const uint8_t **peers,
-                 size_t max)
+targetmap_lookup(struct targetmap *m, const uint8_t *host, time_t now,
+                 uint8_t (*peers)[DNAME_MAXLEN], size_t max)
 {
-	size_t hl = dname_length(host, DNAME_MAXLEN), n = 0, mask = m->size - 1;
+	size_t hl = dname_length(host, DNAME_MAXLEN), n = 0;
 	uint32_t h = dname_hash(host, hl);
 
 	if (hl == 0)
 		return 0;
+	pthread_rwlock_rdlock(&m->lock);
+	size_t mask = m->size - 1;
 	for (size_t i = h & mask; m->slots[i].pair; i = (i + 1) & mask) {
 		const struct target_entry *e = &m->slots[i];
 		if (e->hash == h && e->host_len == hl && e->expires > now && dname_equal(e->pair, host) &&
-		    n < max)
-			peers[n++] = e->pair + hl;
+		    n < max) {
+			const uint8_t *peer = e->pair + hl;
+			memcpy(peers[n++], peer, dname_length(peer, DNAME_MAXLEN));
+		}
 	}
+	pthread_rwlock_unlock(&m->lock);
 	return n;
+}
+
+uint64_t
+targetmap_epoch(const struct targetmap *m)
+{
+	return (uint64_t)atomic_load_explicit(&m->epoch, memory_order_acquire);
+}
+
+void
+targetmap_new_epoch(struct targetmap *m)
+{
+	atomic_fetch_add_explicit(&m->epoch, 1, memory_order_acq_rel);
 }
 
 bool
@@ -170,12 +201,28 @@ targetmap_probe_due(struct targetmap *m, const uint8_t *peer, time_t now)
 {
 	uint32_t h = dname_hash(peer, dname_length(peer, DNAME_MAXLEN));
 	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
+	bool due = true;
 
-	if (p->hash == h && now < p->until)
+	/*
+	 * Every denied SRV lookup asks; nearly always the peer was probed less
+	 * than a minute ago. That answer takes the read lock only, so that the
+	 * workers do not take turns on the write lock once per denied query.
+	 */
+	pthread_rwlock_rdlock(&m->lock);
+	bool fresh = p->hash == h && now < p->until;
+	pthread_rwlock_unlock(&m->lock);
+	if (fresh)
 		return false;
-	p->hash = h;
-	p->until = now + PROBE_RETRY;
-	return true;
+	/* one worker starts the lookup: the others see it marked */
+	pthread_rwlock_wrlock(&m->lock);
+	if (p->hash == h && now < p->until) {
+		due = false;
+	} else {
+		p->hash = h;
+		p->until = now + PROBE_RETRY;
+	}
+	pthread_rwlock_unlock(&m->lock);
+	return due;
 }
 
 void
@@ -184,6 +231,8 @@ targetmap_peer_learned(struct targetmap *m, const uint8_t *peer, time_t until)
 	uint32_t h = dname_hash(peer, dname_length(peer, DNAME_MAXLEN));
 	struct probe_slot *p = &m->probes[h % PROBE_SLOTS];
 
+	pthread_rwlock_wrlock(&m->lock);
 	p->hash = h;
 	p->until = until;
+	pthread_rwlock_unlock(&m->lock);
 }

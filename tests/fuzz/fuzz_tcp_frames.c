@@ -210,7 +210,7 @@ setup(void)
 	base = event_base_new();
 	if (!base)
 		FAIL("event_base_new");
-	server = server_new(base, &r, &opt, err, sizeof(err));
+	server = server_new(base, &r, &opt, false, err, sizeof(err));
 	if (!server)
 		FAIL("server_new: %s", err);
 	/* the listening TCP socket the kernel gave a port: find it among our descriptors */

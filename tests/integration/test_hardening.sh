@@ -68,7 +68,12 @@ SQL
 # with the sanitizer build, a smaller quarantine of freed memory: the RSS
 # figures then show what resolverd keeps, not what ASan holds back
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:halt_on_error=1:quarantine_size_mb=16}
+# One worker thread: the limits count per worker (docs/resolverd.md
+# "Limits"), and this test holds each to its exact figure for the process,
+# from clients on many source ports that SO_REUSEPORT would spread over
+# several workers. tests/integration/test_threads.sh covers the workers.
 run_resolverd hardening <<CONF
+threads: 1
 stub-zone: live.test. 127.0.0.1@$NSD_PORT
 stub-zone: dead.test. 127.0.0.1@$DEAD_PORT
 transparent-zone: test.
