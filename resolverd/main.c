@@ -618,6 +618,7 @@ main(int argc, char **argv)
 	log_info("policy serial %llu: %zu domains, %zu rules", (unsigned long long)first->serial,
 	         first->ndomains, first->nrules);
 	if (check_only) {
+		reload_warn_readable_secrets(d.opt.database, first);
 		printf("config, zone and policy are valid\n");
 		ret = 0;
 		goto out;

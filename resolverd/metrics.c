@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -623,7 +625,15 @@ metrics_listen(struct metrics *m, struct event_base *base, metrics_scrape_fn scr
 				close(fd);
 			return -1;
 		}
-		log_info("metrics on http://%s/metrics", la->text);
+		/* as a URL: host:port, an IPv6 address in brackets (RFC 3986 3.2.2) */
+		char host[INET6_ADDRSTRLEN] = "";
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)&la->addr;
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&la->addr;
+		bool v6 = la->addr.ss_family == AF_INET6;
+		inet_ntop(la->addr.ss_family, v6 ? (const void *)&in6->sin6_addr : (const void *)&in4->sin_addr,
+		          host, sizeof(host));
+		log_info("metrics on http://%s%s%s:%u/metrics", v6 ? "[" : "", host, v6 ? "]" : "",
+		         (unsigned)ntohs(v6 ? in6->sin6_port : in4->sin_port));
 	}
 	return 0;
 }

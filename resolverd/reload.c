@@ -422,8 +422,8 @@ release_retired(struct reload *rl)
  * read the database (chpolicy refuses to store a key in such a file; the
  * mode may have changed since).
  */
-static void
-warn_readable_secrets(const struct reload *rl, const struct policy *p)
+void
+reload_warn_readable_secrets(const char *path, const struct policy *p)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm" };
 	size_t keys = 0;
@@ -433,10 +433,10 @@ warn_readable_secrets(const struct reload *rl, const struct policy *p)
 	for (size_t i = 0; keys && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		char file[PATH_MAX];
 		struct stat sb;
-		snprintf(file, sizeof(file), "%s%s", rl->path, suffixes[i]);
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
 		if (stat(file, &sb) == 0 && (sb.st_mode & S_IROTH)) {
 			log_warn("%s holds %zu TSIG secret%s and every user may read %s: chmod o-rwx %s and "
-			         "its -wal and -shm files", rl->path, keys, keys == 1 ? "" : "s", file, rl->path);
+			         "its -wal and -shm files", path, keys, keys == 1 ? "" : "s", file, path);
 			return;
 		}
 	}
@@ -473,7 +473,7 @@ watch_load(struct reload *rl, struct watch *w, bool full)
 			watch_close(w); /* a damaged or replaced file: start again from a fresh connection */
 			return false;
 		}
-		warn_readable_secrets(rl, p);
+		reload_warn_readable_secrets(rl->path, p);
 	} else {
 		why[0] = '\0';
 	}

@@ -91,4 +91,11 @@ void reload_stats(const struct reload *rl, uint64_t *failed, int64_t *db_serial)
  */
 void reload_stop(struct reload *rl);
 
+/**
+ * Log a warning when the database at path (or its -wal or -shm) is readable
+ * by every user while p holds TSIG secrets: at every full load, and for
+ * resolverd -t. Any thread.
+ */
+void reload_warn_readable_secrets(const char *path, const struct policy *p);
+
 #endif

@@ -285,6 +285,8 @@ chmod o+r "$DB"
 kill -HUP "$RESOLVERD_PID"
 wait_until 5 "" grep -q "TSIG secrets and every user may read" "$LOG"
 assert_eq "resolverd warns when the database holding keys becomes readable by every user" 0 "$?"
+out=$("$RESOLVERD" -c "$T/tsig.conf" -t 2>&1)
+assert_match "... resolverd -t warns too" "TSIG secrets and every user may read" "$out"
 out=$(ch verify 2>&1)
 assert_eq "... chpolicy verify warns too (exit 1)" 1 "$?"
 assert_match "... saying so" "TSIG secret\(s\) in a database file every user may read" "$out"
