@@ -163,6 +163,13 @@ char *ch_key_name_arg(const struct ch_ctx *c, const char *what, const char *text
 int ch_db_private(struct ch_ctx *c, const char *path);
 
 /**
+ * Whether the database is a site's replica (resolverd's policy-source xfr
+ * writes DATABASE-xfr-status beside it): CH_OK when it is not, else CH_FAIL
+ * with the error printed. Edits belong on the primary.
+ */
+int ch_db_replica(struct ch_ctx *c);
+
+/**
  * name (from the database: A-labels) for output: the name itself, followed
  * by its Unicode form in parentheses when it has an A-label that libidn2
  * can convert ("xn--bcher-kva.test (bücher.test)"). Into buf (len bytes);

@@ -1349,6 +1349,8 @@ ch_cmd_restore(struct ch_ctx *c, const struct ch_args *a)
 
 	if (stat(c->db_path, &sb) != 0)
 		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, strerror(errno));
+	if (ch_db_replica(c) != CH_OK)
+		return CH_FAIL;
 	/* FILE, copied into memory in one read: checked and edited there, never in place */
 	src = policydb_open(file, 1, err, sizeof(err));
 	if (!src || sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {

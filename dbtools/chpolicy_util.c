@@ -25,6 +25,7 @@
 #include "dname.h"
 #include "policydb.h"
 #include "reload.h"
+#include "xfr.h"
 #include "chpolicy.h"
 
 /* ---------------------------------------------------------------- errors */
@@ -238,6 +239,8 @@ ch_db_open(struct ch_ctx *c, bool write, bool check_version)
 
 	if (stat(c->db_path, &sb) != 0)
 		return ch_error(c, CH_FAIL, "%s: %s", c->db_path, strerror(errno));
+	if (write && ch_db_replica(c) != CH_OK)
+		return CH_FAIL;
 	c->db = policydb_open(c->db_path, !write, err, sizeof(err));
 	if (!c->db)
 		return ch_error(c, CH_FAIL, "%s", err);
@@ -480,6 +483,12 @@ ch_out_open(const struct ch_ctx *c, struct ch_out *o, const char *path)
 		o->f = stdout;
 		return CH_OK;
 	}
+	/* the file is written beside the path and renamed over it: only over a file */
+	struct stat sb;
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return ch_error(c, CH_FAIL, "%s: not a regular file (a %s): refusing to replace it", path,
+		                S_ISLNK(sb.st_mode) ? "symbolic link" : S_ISDIR(sb.st_mode) ? "directory"
+		                                                                     : "device or special file");
 	size_t len = strlen(path) + 16;
 	o->path = xstrdup(path);
 	o->tmp = malloc(len);
@@ -587,5 +596,19 @@ ch_db_private(struct ch_ctx *c, const char *path)
 			return ch_error(c, CH_FAIL, "%s is readable by every user: TSIG secrets are not stored "
 			                "there (chmod o-rwx %s %s-wal %s-shm)", file, path, path, path);
 	}
+	return CH_OK;
+}
+
+int
+ch_db_replica(struct ch_ctx *c)
+{
+	char status[PATH_MAX];
+	struct stat sb;
+
+	snprintf(status, sizeof(status), "%s%s", c->db_path, XFR_STATUS_SUFFIX);
+	if (stat(status, &sb) == 0)
+		return ch_error(c, CH_FAIL, "%s is a site's replica, fed by zone transfer (%s exists): edit "
+		                "the primary; the next transfer would undo a change made here", c->db_path,
+		                status);
 	return CH_OK;
 }

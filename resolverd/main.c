@@ -617,6 +617,16 @@ main(int argc, char **argv)
 	}
 	log_info("policy serial %llu: %zu domains, %zu rules", (unsigned long long)first->serial,
 	         first->ndomains, first->nrules);
+	if (d.opt.policy_source) {
+		/* a replica holds no key (the zone carries none): this database was edited here */
+		size_t keys = 0;
+		for (size_t i = 0; i < first->nkeys; i++)
+			keys += first->keys[i].kind == POLICY_KEY_TSIG;
+		if (keys)
+			log_warn("policy-source xfr: %s holds %zu TSIG key%s, which the next transfer replaces "
+			         "(a site's replica holds none: keep local edits on the primary)",
+			         d.opt.database, keys, keys == 1 ? "" : "s");
+	}
 	if (check_only) {
 		reload_warn_readable_secrets(d.opt.database, first);
 		printf("config, zone and policy are valid\n");
@@ -650,6 +660,10 @@ main(int argc, char **argv)
 	 * With several workers every address is bound once per worker with
 	 * SO_REUSEPORT; with one, as a single process binds.
 	 */
+	if (server_addresses_free(&d.opt, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
 	for (size_t i = 0; i < nthreads; i++)
 		if (worker_open(&d.ws->w[i], &d.opt, d.zone, d.learned, nthreads > 1, err, sizeof(err)) != 0) {
 			log_err("%s", err);

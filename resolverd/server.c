@@ -601,6 +601,48 @@ tls_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, in
 	conn_accept(s, fd, sa, ssl);
 }
 
+/*
+ * Whether another process has la (type SOCK_DGRAM or SOCK_STREAM): bind a
+ * socket without SO_REUSEPORT, and for UDP without SO_REUSEADDR, which
+ * would let two processes share the address. 0 free, -1 with err set.
+ */
+static int
+probe_free(const struct listen_addr *la, int type, char *err, size_t errlen)
+{
+	int one = 1, fd = socket(la->addr.ss_family, type | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: %s", type == SOCK_DGRAM ? "udp" : "tcp", la->text, strerror(errno));
+		return -1;
+	}
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* TIME_WAIT of our last run */
+	if (la->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	int rc = bind(fd, (const struct sockaddr *)&la->addr, la->addrlen);
+	int e = errno;
+	close(fd);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen: %s %s: %s%s", type == SOCK_DGRAM ? "udp" : "tcp", la->text, strerror(e),
+		         e == EADDRINUSE ? " (another process listens there)" : "");
+		return -1;
+	}
+	return 0;
+}
+
+int
+server_addresses_free(const struct options *opt, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < opt->nlisten; i++)
+		if (probe_free(&opt->listen[i], SOCK_DGRAM, err, errlen) != 0 ||
+		    probe_free(&opt->listen[i], SOCK_STREAM, err, errlen) != 0)
+			return -1;
+	for (size_t i = 0; i < opt->ntls_listen; i++)
+		if (probe_free(&opt->tls_listen[i], SOCK_STREAM, err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
 static int
 open_udp(struct server *s, const struct listen_addr *la, char *err, size_t errlen)
 {

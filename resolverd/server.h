@@ -22,6 +22,15 @@ struct server;
  * address already in use fails. NULL with a message in err (which address,
  * why). Everything made here belongs to the thread that runs base.
  */
+/**
+ * Whether every listen and tls-listen address is free of other processes,
+ * checked before the workers bind: workers share an address with
+ * SO_REUSEPORT, which would also let a second resolverd (the same user)
+ * join it and answer half the queries from its own policy. 0, or -1 with
+ * the address and the reason in err. Main thread, before server_new().
+ */
+int server_addresses_free(const struct options *opt, char *err, size_t errlen);
+
 struct server *server_new(struct event_base *base, struct resolver *r, const struct options *opt,
                           bool reuseport, char *err, size_t errlen);
 /** Close sockets and connections. Pending answers for closed connections are dropped. */

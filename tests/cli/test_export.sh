@@ -81,6 +81,14 @@ err_has "unknown requester: says so" "unknown domain 'x.test'"
 ch 2 "no zone file" export view a.test
 ch 3 "a missing zone file" export view a.test --zone-file "$TMP/none.zone"
 ch 3 "an unwritable --out" export view a.test --zone-file "$ZONE" --out "$TMP/nodir/a.rpz"
+# the export is written beside --out and renamed over it: never over a link or a device
+ln -s "$TMP/elsewhere.rpz" "$TMP/link.rpz"
+ch 3 "--out a symbolic link" export view a.test --zone-file "$ZONE" --out "$TMP/link.rpz"
+err_has "--out a symbolic link: says why" "not a regular file (a symbolic link)"
+[ -L "$TMP/link.rpz" ] && [ ! -e "$TMP/elsewhere.rpz" ] && ok "... the link is left as it was" \
+    || not_ok "... the link is left as it was"
+ch 3 "--out a device" export matrix --out /dev/null
+[ -c /dev/null ] && ok "... /dev/null is still a device" || not_ok "... /dev/null is still a device"
 # a time-limited rule: the header names it and the validity end
 EXP=$(C rule add --from domain:a.test --to domain:d.test --deny --priority 2 --expires +30s)
 ch 0 "export view with a rule expiring within the TTL" export view a.test --zone-file "$ZONE"

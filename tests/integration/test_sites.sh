@@ -267,6 +267,9 @@ out=$("$CHPOLICY" --db "$T/site1/policy.db" verify 2>&1)
 assert_match "site 1: chpolicy verify checks the replica (warnings about the test policy only)" "integrity ok, schema version 1, serial $serial, 3 domains, 2 rules" "$out"
 assert_eq "site 1: the replica's rules are the primary's" "$(ch rule list)" "$("$CHPOLICY" --db "$T/site1/policy.db" rule list)"
 assert_eq "site 2: the replica's domains are the primary's" "$(ch domain list)" "$("$CHPOLICY" --db "$T/site2/policy.db" domain list)"
+out=$("$CHPOLICY" --db "$T/site1/policy.db" rule add --from any --to any --allow 2>&1)
+assert_eq "site 1: chpolicy refuses to edit the replica (exit 3)" 3 "$?"
+assert_match "... saying to edit the primary" "is a site's replica, fed by zone transfer" "$out"
 
 # ---------------------------------------------------------------- one edit: time to both sites, IXFR size
 # wait_both PEER WANT: ms until both sites answer WANT for a.test (bounded to 5 s)

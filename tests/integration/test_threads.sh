@@ -98,6 +98,15 @@ rc=$?
 [ "$rc" != 0 ] && [ "$rc" != 124 ] && ok "threads: 1 on a port in use refuses to start (status $rc)" \
     || not_ok "threads: 1 on a port in use refuses to start (status $rc)"
 assert_match "... saying so" "listen: .*[Aa]ddress already in use" "$(cat "$T/again.log")"
+# threads: 2 binds with SO_REUSEPORT, which would let a second instance join the first's port
+# and answer half its queries from another policy: it must refuse to start too
+sed -e "s/^listen: .*/listen: 127.0.0.1@$TWO_PORT/" "$T/one.conf" | sed -e "s/^threads: .*/threads: 2/" >"$T/again2.conf"
+grep -q "^threads: 2" "$T/again2.conf" || echo "threads: 2" >>"$T/again2.conf"
+timeout 10 "$RESOLVERD" -c "$T/again2.conf" -f >"$T/again2.log" 2>&1
+rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && ok "threads: 2 on a port a threads: 2 resolverd holds refuses to start (status $rc)" \
+    || not_ok "threads: 2 on a port a threads: 2 resolverd holds refuses to start (status $rc)"
+assert_match "... saying another process listens there" "another process listens there" "$(cat "$T/again2.log")"
 
 # ---------------------------------------------------------------- same answers
 
