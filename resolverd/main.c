@@ -28,10 +28,12 @@
 #include "zone.h"
 #include "zonehook.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,12 @@ update_reload_metrics(struct daemon *d)
 		xfr_stats(d->xfr, &xs);
 		metrics_xfr(d->metrics, xs.transfers, xs.failures, xs.serial, xs.last_success,
 		            xs.last_records);
+	}
+	if (d->hook) {
+		uint64_t failures;
+		int64_t published;
+		zonehook_stats(d->hook, &failures, &published);
+		metrics_zone_hook(d->metrics, failures, published);
 	}
 }
 
@@ -566,6 +574,24 @@ main(int argc, char **argv)
 		log_err("zone: %s", err);
 		goto out;
 	}
+	if (d.opt.policy_zone_apex) {
+		/* written as chpolicy export zone --apex takes it: any case, a trailing dot */
+		char *a = d.opt.policy_zone_apex;
+		size_t n = strlen(a);
+		for (size_t i = 0; i < n; i++)
+			a[i] = (char)tolower((unsigned char)a[i]);
+		if (n > 1 && a[n - 1] == '.')
+			a[n - 1] = '\0';
+	}
+	if (d.opt.policy_source) {
+		/* NAME:ALGORITHM:BASE64 in the config: the config file is then as secret as the key */
+		const char *key = strrchr(d.opt.policy_source, ' ');
+		struct stat sb;
+		if (key && strchr(key, ':') && strchr(strchr(key, ':') + 1, ':') && access(key + 1, F_OK) != 0 &&
+		    stat(config, &sb) == 0 && (sb.st_mode & S_IROTH))
+			log_warn("%s holds the policy-source TSIG secret and every user may read it: chmod "
+			         "o-rwx %s, or give the key as a file", config, config);
+	}
 	if (d.opt.policy_source && check_only &&
 	    xfr_check_config(d.opt.policy_source, d.opt.policy_zone_apex, true, err, sizeof(err)) != 0) {
 		log_err("config: %s", err);
@@ -645,6 +671,10 @@ main(int argc, char **argv)
 	}
 	raise_open_files();
 	size_t nthreads = (size_t)options_threads(&d.opt);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus > 0 && nthreads > (size_t)cpus)
+		log_warn("threads: %zu workers on %ld CPUs: more workers than CPUs only cost memory (about "
+		         "18 MB each) and context switches", nthreads, cpus);
 	d.ws = workers_new(nthreads, first, err, sizeof(err));
 	if (!d.ws) {
 		log_err("%s", err);

@@ -83,6 +83,9 @@ struct metrics {
 	double latency_sum;
 	uint64_t latency_count;
 	uint64_t reloads, reload_failures, db_serial;
+	bool hook;                                   /* policy-zone: the hook's state */
+	uint64_t hook_failures;
+	int64_t hook_published;
 	bool xfr;                                    /* policy-source xfr: the transfer's state */
 	uint64_t xfr_transfers, xfr_failures, xfr_records;
 	int64_t xfr_serial;
@@ -295,6 +298,14 @@ metrics_reload(struct metrics *m, uint64_t reloads, uint64_t failures, uint64_t 
 	m->reloads = reloads;
 	m->reload_failures = failures;
 	m->db_serial = db_serial;
+}
+
+void
+metrics_zone_hook(struct metrics *m, uint64_t failures, int64_t published)
+{
+	m->hook = true;
+	m->hook_failures = failures;
+	m->hook_published = published;
 }
 
 void
@@ -558,6 +569,13 @@ metrics_write(const struct metrics *main_m, const struct metrics_totals *tot, st
 	      (double)tot->policy->serial);
 	gauge(out, "resolverd_policy_database_serial", "The serial last read from the database.",
 	      (double)main_m->db_serial);
+	if (main_m->hook) {
+		counter(out, "resolverd_policy_zone_hook_failures_total",
+		        "policy-zone writes or commands that failed (each is tried again).", main_m->hook_failures);
+		gauge(out, "resolverd_policy_zone_published_serial",
+		      "The policy serial the policy-zone command last published (-1 none).",
+		      (double)main_m->hook_published);
+	}
 	if (main_m->xfr) {
 		counter(out, "resolverd_policy_xfr_transfers_total", "Policy zone transfers that changed the policy.",
 		        main_m->xfr_transfers);

@@ -105,6 +105,13 @@ void metrics_upstream(struct metrics *m, double seconds);
 void metrics_reload(struct metrics *m, uint64_t reloads, uint64_t failures, uint64_t db_serial);
 
 /**
+ * The primary's policy-zone hook (zonehook.h), set by main: failed writes
+ * and commands, and the serial the command last published (-1 none);
+ * without a call the resolverd_policy_zone_* metrics are not written.
+ */
+void metrics_zone_hook(struct metrics *m, uint64_t failures, int64_t published);
+
+/**
  * The policy transfer's state (policy-source xfr, xfr.h), set by main;
  * without a call the resolverd_policy_xfr_* metrics are not written.
  */

@@ -184,6 +184,10 @@ key_file(struct tsig_key *k, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "TSIG key file %s: %s", path, strerror(errno));
 		return -1;
 	}
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & S_IROTH))
+		log_warn("TSIG key file %s is readable by every user: whoever reads it can feed sites a "
+		         "policy (chmod o-rwx %s)", path, path);
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -276,9 +280,13 @@ xfr_check_config(const char *source, const char *apex, bool read_key_file, char 
 	struct tsig_key k;
 	uint8_t wire[DNAME_MAXLEN];
 
-	if (!apex || !policydb_valid_name(apex) || !dname_from_text(apex, wire)) {
-		snprintf(err, errlen, "policy-source xfr needs policy-zone-apex: NAME (a domain name, "
-		         "lower case, no trailing dot)");
+	if (!apex) {
+		snprintf(err, errlen, "policy-source xfr needs policy-zone-apex: NAME");
+		return -1;
+	}
+	if (!policydb_valid_name(apex) || !dname_from_text(apex, wire)) {
+		snprintf(err, errlen, "policy-zone-apex: '%s' is not a domain name (letters, digits and "
+		         "hyphens, labels of 1 to 63 characters)", apex);
 		return -1;
 	}
 	int rc = parse_source(source, &ss, &len, text, sizeof(text), &k, read_key_file, err, errlen);

@@ -35,6 +35,8 @@ struct zonehook {
 	bool stop;
 	uint64_t wanted;     /* the serial served, as last kicked */
 	int64_t written;     /* the serial in FILE, -1 none yet */
+	uint64_t failures;   /* writes or commands that failed (each is tried again) */
+	int64_t published;   /* the serial the command last took, -1 none yet */
 };
 
 int
@@ -106,8 +108,8 @@ fail:
 	return -1;
 }
 
-/* Run the command with sh -c; it gets HOOK_COMMAND_S seconds. */
-static void
+/* Run the command with sh -c; it gets HOOK_COMMAND_S seconds. 0 when it exited 0, else -1. */
+static int
 run_command(struct zonehook *h, int64_t serial)
 {
 	char *argv[] = { "/bin/sh", "-c", h->spec.command, NULL };
@@ -115,24 +117,25 @@ run_command(struct zonehook *h, int64_t serial)
 	int status = 0;
 
 	if (!h->spec.command[0])
-		return;
+		return 0;
 	int rc = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ);
 	if (rc != 0) {
 		log_err("policy-zone: cannot run '%s': %s", h->spec.command, strerror(rc));
-		return;
+		return -1;
 	}
 	for (int i = 0; i < HOOK_COMMAND_S * 20; i++) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 		if (w == pid) {
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				log_err("policy-zone: '%s' failed (%s %d) after serial %" PRId64 " was written",
-				        h->spec.command, WIFEXITED(status) ? "exit" : "signal",
-				        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), serial);
-			return;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				return 0;
+			log_err("policy-zone: '%s' failed (%s %d) after serial %" PRId64 " was written; "
+			        "trying again in %d s", h->spec.command, WIFEXITED(status) ? "exit" : "signal",
+			        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), serial, HOOK_RETRY_S);
+			return -1;
 		}
 		if (w < 0 && errno != EINTR) {
 			log_err("policy-zone: waiting for '%s': %s", h->spec.command, strerror(errno));
-			return;
+			return -1;
 		}
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
@@ -140,6 +143,7 @@ run_command(struct zonehook *h, int64_t serial)
 	log_err("policy-zone: '%s' still runs after %d s: killed", h->spec.command, HOOK_COMMAND_S);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
+	return -1;
 }
 
 static void *
@@ -156,10 +160,14 @@ hook_thread(void *arg)
 		}
 		pthread_mutex_unlock(&h->lock);
 		int64_t s = write_zone(h);
-		if (s >= 0)
-			run_command(h, s);
+		/* a command that failed has not published the zone: write and run it again */
+		bool ran = s >= 0 && run_command(h, s) == 0;
 		pthread_mutex_lock(&h->lock);
-		failed = s < 0;
+		failed = !ran;
+		if (failed)
+			h->failures++;
+		else
+			h->published = s;
 		if (s >= 0)
 			h->written = s;
 		if (failed || (h->written >= 0 && (uint64_t)h->written < h->wanted)) {
@@ -172,6 +180,19 @@ hook_thread(void *arg)
 	}
 	pthread_mutex_unlock(&h->lock);
 	return NULL;
+}
+
+void
+zonehook_stats(struct zonehook *h, uint64_t *failures, int64_t *published)
+{
+	*failures = 0;
+	*published = -1;
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	*failures = h->failures;
+	*published = h->published;
+	pthread_mutex_unlock(&h->lock);
 }
 
 struct zonehook *
@@ -195,6 +216,7 @@ zonehook_start(const char *spec, const char *database, char *err, size_t errlen)
 		return NULL;
 	}
 	h->written = -1;
+	h->published = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	if (pthread_create(&h->thread, NULL, hook_thread, h) != 0) {

@@ -44,6 +44,13 @@ struct zonehook *zonehook_start(const char *spec, const char *database, char *er
 /** The served serial is now serial: write the zone again if it differs. Any thread; h may be NULL. */
 void zonehook_kick(struct zonehook *h, uint64_t serial);
 
+/**
+ * How the hook fares: *failures, the writes and commands that failed since
+ * start (each is tried again every 10 s until it works), *published, the
+ * serial the command last took (-1 none yet). Any thread; h may be NULL.
+ */
+void zonehook_stats(struct zonehook *h, uint64_t *failures, int64_t *published);
+
 /** Stop the thread (a command still running is waited for, at most 30 s) and free h. NULL-safe. */
 void zonehook_stop(struct zonehook *h);
 

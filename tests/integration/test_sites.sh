@@ -196,10 +196,12 @@ ok "an NSD secondary transfers the zone from the Knot primary with TSIG"
 # ---------------------------------------------------------------- resolverds
 # site_conf NAME KEYSPEC: a site resolverd's config lines; sets M_<NAME> (metrics port)
 DB=$T/pri/policy.db
+MP=$(free_port) || bail "a free port"
 run_resolverd primary <<CONF
 forward: 127.0.0.1@9
 transparent-zone: test.
 policy-zone: $APEX $T/pri/$APEX.zone knotc -s $T/pri/knot.sock zone-reload $APEX
+metrics-listen: 127.0.0.1@$MP
 CONF
 PRIMARY_PORT=$PORT
 PRIMARY_LOG=$LOG
@@ -233,6 +235,8 @@ policy-xfr-refresh: 1
 metrics-listen: 127.0.0.1@$M2
 CONF
 S2_PORT=$PORT
+assert_match "site 2: a key file every user may read is warned about" \
+    "TSIG key file $sitekey_file is readable by every user" "$(cat "$LOG")"
 S2_LOG=$LOG
 S2_PID=$RESOLVERD_PID
 
@@ -254,6 +258,8 @@ SINK="0 0 5269 sink.clearinghouse.test."
 srv() { dig +short +time=1 +tries=1 -b "$2" -p "$1" @127.0.0.1 "_xmpp-server._tcp.$3" SRV 2>/dev/null; }
 
 assert_match "site 1: the first transfer is an AXFR" "AXFR serial $serial from 127.0.0.1@$P_SEC" "$(cat "$S1_LOG")"
+assert_match "site 1: a secret inline in a config every user may read is warned about" \
+    "holds the policy-source TSIG secret and every user may read it" "$(cat "$S1_LOG")"
 for s in "1 $S1_PORT" "2 $S2_PORT"; do
     set -- $s
     assert_eq "site $1: a.test -> b.test allowed (level 3 and 3)" "$REAL_B" "$(srv "$2" 127.0.0.2 b.test)"
@@ -302,6 +308,9 @@ n=$(kdig -y "hmac-sha256:sitekey:$SITEKEY" -p "$P_SEC" @127.0.0.1 "$APEX" AXFR +
 echo "# kdig AXFR from the secondary: $n records"
 assert_cmd "a transfer without the site key is refused" bash -c "! kdig -p $P_SEC @127.0.0.1 $APEX AXFR +noall +answer 2>/dev/null | grep -q TXT"
 assert_match "the primary resolverd wrote the zone after the edit (policy-zone hook)" "policy-zone: $APEX serial $new written" "$(cat "$PRIMARY_LOG")"
+assert_match "the primary's metrics: the hook published that serial, no failure" \
+    "resolverd_policy_zone_hook_failures_total 0.*resolverd_policy_zone_published_serial $new" \
+    "$(curl -s "http://127.0.0.1:$MP/metrics" | grep '^resolverd_policy_zone' | tr '\n' ' ')"
 assert_match "site 1 (polling every 5 s) had the edit by the secondary's NOTIFY" "notify, outgoing, remote 127.0.0.1@$S1_PORT.*serial $new" "$(cat "$T/sec/knot.log")"
 # notify_rcode PORT ZONE: the RCODE resolverd answers a NOTIFY for ZONE with
 notify_rcode() {
@@ -507,6 +516,23 @@ CONF
     assert_match "$2: it says why" "first transfer failed: .*$3" "$(cat "$T/$1.log")"
     assert_cmd "$2: no database was made" test ! -e "$T/$1/policy.db"
 done
+
+# ---------------------------------------------------------------- a hook command that fails
+DB=$T/pri/policy.db
+MB=$(free_port) || bail "a free port"
+run_resolverd badhook <<CONF
+forward: 127.0.0.1@9
+transparent-zone: test.
+policy-zone: $APEX $T/pri/badhook.zone false
+metrics-listen: 127.0.0.1@$MB
+CONF
+BADHOOK_PID=$RESOLVERD_PID
+wait_until 5 "" grep -q "'false' failed (exit 1) after serial [0-9]* was written; trying again" "$LOG"
+assert_eq "a failing policy-zone command is logged and tried again" 0 "$?"
+assert_match "... and counted in the metrics, nothing published" \
+    "resolverd_policy_zone_hook_failures_total [1-9].*resolverd_policy_zone_published_serial -1" \
+    "$(curl -s "http://127.0.0.1:$MB/metrics" | grep '^resolverd_policy_zone' | tr '\n' ' ')"
+stop_pid "$BADHOOK_PID"
 
 # ---------------------------------------------------------------- shutdown
 for pid in "$S1_PID" "$S2_PID" "$S3_PID" "$S5_PID"; do
