@@ -456,10 +456,8 @@ control_command(const char *cmd, struct evbuffer *out, void *arg)
 		for (size_t i = 0; i < d->ws->n; i++) {
 			struct resolver *r = &d->ws->w[i].r;
 			struct answer_cache *fresh = answer_cache_new(ANSWER_CACHE_MAX);
-			if (fresh) {
-				answer_cache_free(r->answers);
-				r->answers = fresh;
-			}
+			if (fresh)
+				resolver_replace_answers(r, fresh);
 			if (!fresh || resolver_reconfigure(r, err, sizeof(err)) != 0)
 				failed = true;
 		}

@@ -410,13 +410,13 @@ metrics_totals_add(struct metrics_totals *t, const struct resolver *r)
 	t->stats.tcp_evicted += s->tcp_evicted;
 	t->stats.tsig_errors += s->tsig_errors;
 	t->stats.identity_refused += s->identity_refused;
-	answer_cache_stats(r->answers, &entries, &h, &m);
+	uint64_t dh, dm;
+	resolver_cache_stats(r, &entries, &h, &m, &dh, &dm);
 	t->answer_hits += h;
 	t->answer_misses += m;
 	t->answer_entries += entries;
-	decision_cache_stats(r->decisions, &h, &m);
-	t->decision_hits += h;
-	t->decision_misses += m;
+	t->decision_hits += dh;
+	t->decision_misses += dm;
 	t->in_flight += r->ninflight;
 	uint64_t *wq = realloc(t->worker_queries, (t->nworkers + 1) * sizeof(*wq));
 	if (!wq)

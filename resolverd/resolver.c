@@ -92,10 +92,41 @@ resolver_reconfigure(struct resolver *r, char *err, size_t errlen)
 	r->recursion_acl = acl;
 	rrl_free(r->rrl);
 	r->rrl = rrl;
+	if (r->decisions) {
+		uint64_t h, m;
+		decision_cache_stats(r->decisions, &h, &m);
+		r->retired_decision_hits += h;
+		r->retired_decision_misses += m;
+	}
 	decision_cache_free(r->decisions);
 	r->decisions = decisions;
 	r->epoch++;
 	return 0;
+}
+
+void
+resolver_replace_answers(struct resolver *r, struct answer_cache *fresh)
+{
+	size_t entries;
+	uint64_t h, m;
+
+	answer_cache_stats(r->answers, &entries, &h, &m);
+	r->retired_answer_hits += h;
+	r->retired_answer_misses += m;
+	answer_cache_free(r->answers);
+	r->answers = fresh;
+}
+
+void
+resolver_cache_stats(const struct resolver *r, size_t *answer_entries, uint64_t *answer_hits,
+                     uint64_t *answer_misses, uint64_t *decision_hits, uint64_t *decision_misses)
+{
+	answer_cache_stats(r->answers, answer_entries, answer_hits, answer_misses);
+	decision_cache_stats(r->decisions, decision_hits, decision_misses);
+	*answer_hits += r->retired_answer_hits;
+	*answer_misses += r->retired_answer_misses;
+	*decision_hits += r->retired_decision_hits;
+	*decision_misses += r->retired_decision_misses;
 }
 
 void
@@ -135,8 +166,7 @@ resolver_stats_log(const struct resolver *r)
 	uint64_t dh, dm, ah, am;
 	size_t entries;
 
-	decision_cache_stats(r->decisions, &dh, &dm);
-	answer_cache_stats(r->answers, &entries, &ah, &am);
+	resolver_cache_stats(r, &entries, &ah, &am, &dh, &dm);
 	resolver_stats_log_counts(&r->stats, r->ninflight, r->policy->serial, dh, dm, ah, am, entries);
 }
 

@@ -90,6 +90,10 @@ struct resolver {
 	                                    * shared by the workers (resolver_share_targets) */
 	bool learned_shared;               /* learned is not ours to free */
 	struct answer_cache *answers;      /* upstream answers ready to send */
+	/* hits and misses of the caches replaced since start (SIGHUP, flush):
+	 * added to the live caches' so that the counters only go up */
+	uint64_t retired_answer_hits, retired_answer_misses;
+	uint64_t retired_decision_hits, retired_decision_misses;
 	unsigned learning;                 /* target-learning lookups in flight */
 	/* upstream lookups in flight, one per (name, type, class, CD): query.c */
 	struct inflight **inflight;        /* hash buckets, inflight_buckets of them */
@@ -147,6 +151,20 @@ int resolver_reconfigure(struct resolver *r, char *err, size_t errlen);
  * before r's loop runs.
  */
 void resolver_share_targets(struct resolver *r, struct targetmap *m);
+
+/**
+ * Forget every cached answer: fresh takes the place of r->answers (whose
+ * hits and misses are kept in the retired counters). The owning thread, or
+ * main while r's worker is paused.
+ */
+void resolver_replace_answers(struct resolver *r, struct answer_cache *fresh);
+
+/**
+ * The caches' hits and misses since start (the live caches' and the
+ * retired ones'), and the answers held now. Same threads as above.
+ */
+void resolver_cache_stats(const struct resolver *r, size_t *answer_entries, uint64_t *answer_hits,
+                          uint64_t *answer_misses, uint64_t *decision_hits, uint64_t *decision_misses);
 
 /** Free what resolver_init() made (not the policy, zone, lookup state or a shared map). */
 void resolver_cleanup(struct resolver *r);

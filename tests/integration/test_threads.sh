@@ -253,6 +253,14 @@ kill -0 "$TWO_PID" 2>/dev/null && ok "SIGHUP, flush, scrapes and SIGUSR1 under l
     || not_ok "SIGHUP, flush, scrapes and SIGUSR1 under load: resolverd runs on"
 wrong=$(cat "$T/ask-alpha" "$T/ask-bravo")
 assert_eq "... and all 300 answers asked meanwhile are right" "" "$wrong"
+hits_before=$(metric 'resolverd_cache_hits_total{cache="decision"}')
+kill -HUP "$TWO_PID"
+"$(dirname "$RESOLVERD")/resolverd-control" -s "$T/control.sock" flush >/dev/null 2>&1
+sleep 0.5
+hits_after=$(metric 'resolverd_cache_hits_total{cache="decision"}')
+[ "${hits_before:-0}" -gt 0 ] && [ "${hits_after:-0}" -ge "$hits_before" ] \
+    && ok "cache counters only go up across SIGHUP and flush ($hits_before -> $hits_after)" \
+    || not_ok "cache counters only go up across SIGHUP and flush ('$hits_before' -> '$hits_after')"
 assert_match "SIGUSR1: one statistics line for the process, then each worker's queries" \
     "statistics: worker 1 of 2: queries=" "$(cat "$TWO_LOG")"
 
