@@ -1053,8 +1053,8 @@ check_failed(struct xfr *x, const char *why)
 	}
 	snprintf(x->last_error, sizeof(x->last_error), "%s", why);
 	x->last_error_at = now;
-	if (!was || !repeat || now - x->status_at >= XFR_LOG_REPEAT_S)
-		status_write(x, NULL);
+	(void)was;
+	status_write(x, NULL); /* its failure count agrees with the metric's */
 }
 
 static void
@@ -1283,8 +1283,9 @@ xfr_new(const char *source, const char *apex, const char *database, const char *
 	x->schema_sql = schema_sql;
 	dname_from_text(apex, x->apex_wire);
 	netaddr_from_sockaddr((const struct sockaddr *)&x->server, &x->server_addr);
-	x->serial = -1;
-	x->st.serial = -1;
+	x->serial = -1;  /* no zone in memory: the first check is an AXFR */
+	/* the replica already held, if any: what this site serves until then */
+	x->st.serial = access(x->database, F_OK) == 0 ? live_serial(x->database) : -1;
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_cond_init(&x->cond, NULL);
 	return x;
