@@ -840,7 +840,8 @@ transfer(struct xfr *x, bool axfr, struct stream *s, char *err, size_t errlen)
 			char *rc = ldns_pkt_rcode2str(ldns_pkt_get_rcode(r));
 			snprintf(err, errlen, "%s answered %s for zone %s%s", x->server_text,
 			         ldns_pkt_id(r) != id ? "another query's ID" : rc ? rc : "an error", x->apex,
-			         ldns_pkt_get_rcode(r) == LDNS_RCODE_NOTAUTH ? " (a TSIG key it does not know or accept)" : "");
+			         ldns_pkt_get_rcode(r) == LDNS_RCODE_NOTAUTH
+			             ? " (it does not serve that zone, or does not know or accept the TSIG key)" : "");
 			free(rc);
 			ldns_pkt_free(r);
 			goto out;
