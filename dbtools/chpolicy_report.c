@@ -649,15 +649,8 @@ ch_cmd_verify(struct ch_ctx *c, const struct ch_args *a)
 		sqlite3_finalize(st);
 	}
 	verify_lint_identities(c, &vf);
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	bool readable = false;
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		char file[PATH_MAX];
-		struct stat sb;
-		snprintf(file, sizeof(file), "%s%s", c->db_path, suffixes[i]);
-		readable = readable || (stat(file, &sb) == 0 && (sb.st_mode & S_IROTH));
-	}
-	if (readable)
+	char file[PATH_MAX];
+	if (policydb_readable_by_others(c->db_path, file, sizeof(file)))
 		verify_lint_sql(c, &vf,
 		        "SELECT count(*) || ' TSIG secret(s) in a database file every user may read"
 		        " (fix: chmod o-rwx DB and its -wal and -shm files)'"

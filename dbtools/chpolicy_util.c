@@ -581,21 +581,14 @@ ch_key_name_arg(const struct ch_ctx *c, const char *what, const char *text)
 int
 ch_db_private(struct ch_ctx *c, const char *path)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
 	char file[PATH_MAX];
 	struct stat sb;
 
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
-		if (stat(file, &sb) != 0) {
-			if (i == 0)
-				return ch_error(c, CH_FAIL, "%s: %s", file, strerror(errno));
-			continue; /* no -wal or -shm (yet): they take the database's mode */
-		}
-		if (sb.st_mode & S_IROTH)
-			return ch_error(c, CH_FAIL, "%s is readable by every user: TSIG secrets are not stored "
-			                "there (chmod o-rwx %s %s-wal %s-shm)", file, path, path, path);
-	}
+	if (stat(path, &sb) != 0)
+		return ch_error(c, CH_FAIL, "%s: %s", path, strerror(errno));
+	if (policydb_readable_by_others(path, file, sizeof(file)))
+		return ch_error(c, CH_FAIL, "%s is readable by every user: TSIG secrets are not stored "
+		                "there (chmod o-rwx %s %s-wal %s-shm)", file, path, path, path);
 	return CH_OK;
 }
 

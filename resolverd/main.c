@@ -643,9 +643,7 @@ main(int argc, char **argv)
 	         first->ndomains, first->nrules);
 	if (d.opt.policy_source) {
 		/* a replica holds no key (the zone carries none): this database was edited here */
-		size_t keys = 0;
-		for (size_t i = 0; i < first->nkeys; i++)
-			keys += first->keys[i].kind == POLICY_KEY_TSIG;
+		size_t keys = policy_count_keys(first, POLICY_KEY_TSIG);
 		if (keys)
 			log_warn("policy-source xfr: %s holds %zu TSIG key%s, which the next transfer replaces "
 			         "(a site's replica holds none: keep local edits on the primary)",

@@ -175,9 +175,8 @@ append(void *arr, size_t *n, size_t elem)
 	return na;
 }
 
-/* "ADDR@PORT" (or "ADDR", port 53) to a socket address; -2: a port out of 1-65535. */
-static int
-parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len)
+int
+options_parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[64];
 	const char *at = strchr(v, '@');
@@ -221,7 +220,7 @@ add_addr(struct listen_addr **list, size_t *n, const char *what, const char *v, 
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	int rc = parse_addr_port(v, &ss, &len);
+	int rc = options_parse_addr_port(v, &ss, &len);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: '%s' is not ADDR@PORT%s", what, v,
 		         rc == -2 ? " (the port is 1 to 65535)" : " (ADDR an IPv4 or IPv6 address)");
@@ -296,7 +295,7 @@ add_forward(struct options *o, const char *v, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (parse_addr_port(v, &ss, &len) != 0) {
+	if (options_parse_addr_port(v, &ss, &len) != 0) {
 		snprintf(err, errlen, "forward: '%s' is not ADDR@PORT", v);
 		return -1;
 	}
@@ -310,7 +309,7 @@ add_stub(struct options *o, const char *v, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (sscanf(v, "%255s %127s", zone, addr) != 2 || parse_addr_port(addr, &ss, &len) != 0) {
+	if (sscanf(v, "%255s %127s", zone, addr) != 2 || options_parse_addr_port(addr, &ss, &len) != 0) {
 		snprintf(err, errlen, "stub-zone: '%s' is not 'ZONE ADDR@PORT'", v);
 		return -1;
 	}

@@ -127,4 +127,11 @@ void options_free(struct options *o);
 /** Print every keyword with its help and its default to stdout (for -h). */
 void options_print_help(void);
 
+/**
+ * "ADDR@PORT" (or "ADDR", port 53), IPv4 or IPv6, to a socket address in
+ * *ss, its length in *len. 0, -1 when it is not such text, -2 for a port
+ * outside 1-65535. Any thread.
+ */
+int options_parse_addr_port(const char *v, struct sockaddr_storage *ss, socklen_t *len);
+
 #endif

@@ -1843,6 +1843,16 @@ policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *fir
 	return n;
 }
 
+size_t
+policy_count_keys(const struct policy *p, enum policy_key_kind kind)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nkeys; i++)
+		n += p->keys[i].kind == kind;
+	return n;
+}
+
 const struct policy_key *
 policy_find_key(const struct policy *p, enum policy_key_kind kind, const uint8_t *wire)
 {

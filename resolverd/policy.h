@@ -268,6 +268,9 @@ uint32_t policy_find_domain_suffix(const struct policy *p, const uint8_t *wire, 
  */
 size_t policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *first);
 
+/** How many keys of that kind the snapshot holds. */
+size_t policy_count_keys(const struct policy *p, enum policy_key_kind kind);
+
 /** The key of that kind and wire name (any case), or NULL. */
 const struct policy_key *policy_find_key(const struct policy *p, enum policy_key_kind kind,
                                          const uint8_t *wire);

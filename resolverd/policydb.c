@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -1422,4 +1423,18 @@ out:
 	if (own)
 		sqlite3_exec(db, p ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
 	return p;
+}
+
+bool
+policydb_readable_by_others(const char *path, char *file, size_t len)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		struct stat sb;
+		snprintf(file, len, "%s%s", path, suffixes[i]);
+		if (stat(file, &sb) == 0 && (sb.st_mode & S_IROTH))
+			return true;
+	}
+	return false;
 }

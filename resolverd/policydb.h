@@ -108,6 +108,15 @@ bool policydb_valid_name(const char *text);
  */
 int policydb_base64_decode(const char *text, uint8_t *out, size_t cap);
 
+/**
+ * Whether other users may read the database at path or its -wal or -shm
+ * (which hold the same pages): the first such file's name into file (len
+ * bytes) and true, else false. A file that does not exist is not readable.
+ * What TSIG secrets need (chpolicy refuses to store them in such a file,
+ * resolverd and chpolicy verify warn). Any thread.
+ */
+bool policydb_readable_by_others(const char *path, char *file, size_t len);
+
 /** Parse 'YYYY-MM-DD HH:MM:SS' (UTC, as SQLite datetime()) into seconds since the epoch; -1 on error. */
 int64_t policydb_parse_time(const char *text);
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "policy.h"
 #include "policydb.h"
+#include "statusfile.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -104,23 +105,12 @@ reload_notify(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ status file */
 
-static const char *
-utc(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		snprintf(buf, len, "-");
-	return buf;
-}
-
 /* Write the status file: a temporary file renamed over the old one. */
 static void
 status_write(struct reload *rl, const char *state)
 {
 	static const char *names[] = { "serving", "failing", "replaced" };
 	char at[32], now[32], dbs[32];
-	FILE *f = fopen(rl->status_tmp, "w");
 
 	if (!state)
 		state = names[rl->state];
@@ -128,24 +118,19 @@ status_write(struct reload *rl, const char *state)
 		snprintf(dbs, sizeof(dbs), "%lld", (long long)rl->db_serial);
 	else
 		snprintf(dbs, sizeof(dbs), "-");
-	if (f) {
-		/* one line each: a newline in an error must not start a key */
-		for (char *c = rl->last_error; *c; c++)
-			if (*c == '\n')
-				*c = ' ';
-		fprintf(f, "# resolverd policy status, rewritten at every change\n"
-		        "pid: %ld\nstate: %s\nserved-serial: %llu\ndatabase-serial: %s\n"
-		        "failed-reloads: %llu\nlast-error: %s\nlast-error-at: %s\nupdated: %s\n",
-		        (long)getpid(), state, (unsigned long long)rl->serial, dbs,
-		        (unsigned long long)rl->failed, rl->last_error[0] ? rl->last_error : "-",
-		        utc(rl->last_error_at, at, sizeof(at)), utc(time(NULL), now, sizeof(now)));
-	}
-	if (!f || fclose(f) != 0 || rename(rl->status_tmp, rl->status_path) != 0) {
+	statusfile_one_line(rl->last_error);
+	if (statusfile_write(rl->status_path, rl->status_tmp,
+	                     "# resolverd policy status, rewritten at every change\n"
+	                     "pid: %ld\nstate: %s\nserved-serial: %llu\ndatabase-serial: %s\n"
+	                     "failed-reloads: %llu\nlast-error: %s\nlast-error-at: %s\nupdated: %s\n",
+	                     (long)getpid(), state, (unsigned long long)rl->serial, dbs,
+	                     (unsigned long long)rl->failed, rl->last_error[0] ? rl->last_error : "-",
+	                     statusfile_time(rl->last_error_at, at, sizeof(at)),
+	                     statusfile_time(time(NULL), now, sizeof(now))) != 0) {
 		if (!rl->status_warned)
 			log_warn("cannot write the status file %s: %s (chpolicy status will not see this "
 			         "resolverd)", rl->status_path, strerror(errno));
 		rl->status_warned = true;
-		unlink(rl->status_tmp);
 	}
 }
 
@@ -425,21 +410,12 @@ release_retired(struct reload *rl)
 void
 reload_warn_readable_secrets(const char *path, const struct policy *p)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	size_t keys = 0;
+	size_t keys = policy_count_keys(p, POLICY_KEY_TSIG);
+	char file[PATH_MAX];
 
-	for (size_t i = 0; i < p->nkeys; i++)
-		keys += p->keys[i].kind == POLICY_KEY_TSIG;
-	for (size_t i = 0; keys && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		char file[PATH_MAX];
-		struct stat sb;
-		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
-		if (stat(file, &sb) == 0 && (sb.st_mode & S_IROTH)) {
-			log_warn("%s holds %zu TSIG secret%s and every user may read %s: chmod o-rwx %s and "
-			         "its -wal and -shm files", path, keys, keys == 1 ? "" : "s", file, path);
-			return;
-		}
-	}
+	if (keys && policydb_readable_by_others(path, file, sizeof(file)))
+		log_warn("%s holds %zu TSIG secret%s and every user may read %s: chmod o-rwx %s and "
+		         "its -wal and -shm files", path, keys, keys == 1 ? "" : "s", file, path);
 }
 
 /*

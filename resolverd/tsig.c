@@ -76,8 +76,8 @@ tsig_mac_size(enum tsig_algorithm alg)
 	return 0;
 }
 
-static const EVP_MD *
-algorithm_md(enum tsig_algorithm alg)
+const EVP_MD *
+tsig_algorithm_md(enum tsig_algorithm alg)
 {
 	switch (alg) {
 	case TSIG_HMAC_SHA256:
@@ -91,9 +91,8 @@ algorithm_md(enum tsig_algorithm alg)
 	}
 }
 
-/* The wire name of an algorithm: one label and the root. len: its bytes. */
-static size_t
-algorithm_wire(enum tsig_algorithm alg, uint8_t *out)
+size_t
+tsig_algorithm_wire(enum tsig_algorithm alg, uint8_t *out)
 {
 	const char *name = tsig_algorithm_text(alg);
 	size_t n = strlen(name);
@@ -201,7 +200,7 @@ put_variables(uint8_t *out, const uint8_t *key_name, const uint8_t *algorithm, u
 static size_t
 mac_of(const struct tsig_key *key, size_t n, uint8_t *mac)
 {
-	const EVP_MD *md = algorithm_md(key->algorithm);
+	const EVP_MD *md = tsig_algorithm_md(key->algorithm);
 	unsigned int maclen = 0;
 
 	if (!md || !HMAC(md, key->secret, (int)key->secret_len, scratch, n, mac, &maclen))
@@ -364,7 +363,7 @@ tsig_sign_answer(uint8_t *msg, size_t len, size_t cap, const struct tsig_session
 		ldns_write_uint16(scratch + o, s->original_id);
 		o += len;
 		uint8_t alg[DNAME_MAXLEN];
-		algorithm_wire(s->key.algorithm, alg);
+		tsig_algorithm_wire(s->key.algorithm, alg);
 		o += put_variables(scratch + o, s->key.name, alg, when, TSIG_FUDGE, s->error, other,
 		                   other_len);
 		maclen = mac_of(&s->key, o, mac);
@@ -383,7 +382,7 @@ tsig_sign_query(uint8_t *msg, size_t len, size_t cap, const struct tsig_key *key
 
 	if (len > 65535 || len < LDNS_HEADER_SIZE)
 		return 0;
-	algorithm_wire(key->algorithm, alg);
+	tsig_algorithm_wire(key->algorithm, alg);
 	memcpy(scratch, msg, len);
 	size_t o = len + put_variables(scratch + len, key->name, alg, (uint64_t)now, TSIG_FUDGE, 0, NULL, 0);
 	size_t n = mac_of(key, o, mac);

@@ -21,6 +21,8 @@
 
 #include "dname.h"
 
+#include <openssl/evp.h>
+
 /** The HMAC algorithms accepted (RFC 8945 6). hmac-md5 and hmac-sha1 are not. */
 enum tsig_algorithm { TSIG_NONE = 0, TSIG_HMAC_SHA256, TSIG_HMAC_SHA384, TSIG_HMAC_SHA512 };
 
@@ -49,6 +51,10 @@ enum tsig_algorithm tsig_algorithm_from_wire(const uint8_t *wire);
 const char *tsig_algorithm_text(enum tsig_algorithm alg);
 /** Bytes of the algorithm's full MAC (32, 48, 64); 0 for TSIG_NONE. */
 size_t tsig_mac_size(enum tsig_algorithm alg);
+/** OpenSSL's digest of the algorithm (static, not to be freed), or NULL for TSIG_NONE. */
+const EVP_MD *tsig_algorithm_md(enum tsig_algorithm alg);
+/** The algorithm's name in wire form into out (DNAME_MAXLEN bytes): one label and the root. Its length. */
+size_t tsig_algorithm_wire(enum tsig_algorithm alg, uint8_t *out);
 
 /** A key: its name (wire, lower case), algorithm and secret bytes. */
 struct tsig_key {

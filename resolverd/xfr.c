@@ -14,10 +14,13 @@
 #include "config.h"
 #include "xfr.h"
 #include "log.h"
+#include "options.h"
 #include "dname.h"
 #include "netaddr.h"
 #include "policydb.h"
 #include "policyzone.h"
+#include "statusfile.h"
+#include "tsig.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -51,7 +54,8 @@
 #define XFR_NOTIFY_MIN_MS 100      /* between two checks, whatever NOTIFYs say */
 #define XFR_LONE_SOA_MS 1000       /* after a lone SOA of another serial: does more follow? */
 
-struct tsig_key {
+/* The transfer key: tsig.h's (name, algorithm, secret) and the forms ldns signs with. */
+struct xfr_key {
 	char name[256];            /* presentation, trailing dot */
 	uint8_t name_wire[DNAME_MAXLEN];
 	size_t name_len;
@@ -59,7 +63,7 @@ struct tsig_key {
 	uint8_t alg_wire[DNAME_MAXLEN];
 	size_t alg_len;
 	const EVP_MD *md;
-	uint8_t secret[256];
+	uint8_t secret[TSIG_SECRET_MAX + 3];
 	int secret_len;
 	char b64[400];
 };
@@ -71,7 +75,7 @@ struct xfr {
 	char server_text[96];
 	struct sockaddr_storage server;
 	socklen_t server_len;
-	struct tsig_key key;
+	struct xfr_key key;
 	int refresh_s;
 	/* the zone held (every record, the SOA once), its serial and timers */
 	ldns_rr_list *zone;
@@ -98,73 +102,35 @@ struct xfr {
 
 /* ------------------------------------------------------------ config */
 
-static const struct {
-	const char *name, *ldns;
-	const EVP_MD *(*md)(void);
-} algorithms[] = {
-	{ "hmac-md5", "hmac-md5.sig-alg.reg.int.", EVP_md5 },
-	{ "hmac-md5.sig-alg.reg.int", "hmac-md5.sig-alg.reg.int.", EVP_md5 },
-	{ "hmac-sha1", "hmac-sha1.", EVP_sha1 },
-	{ "hmac-sha224", "hmac-sha224.", EVP_sha224 },
-	{ "hmac-sha256", "hmac-sha256.", EVP_sha256 },
-	{ "hmac-sha384", "hmac-sha384.", EVP_sha384 },
-	{ "hmac-sha512", "hmac-sha512.", EVP_sha512 },
-};
-
 /* name, algorithm and base64 secret into k; -1 with err set. */
 static int
-key_set(struct tsig_key *k, const char *name, const char *alg, const char *b64, char *err, size_t errlen)
+key_set(struct xfr_key *k, const char *name, const char *alg, const char *b64, char *err, size_t errlen)
 {
-	char lower[64];
-	size_t i;
+	/* the algorithms resolverd takes for any TSIG key (tsig.h): no hmac-md5, no hmac-sha1 */
+	enum tsig_algorithm a = tsig_algorithm_from_text(alg);
 
 	memset(k, 0, sizeof(*k));
-	snprintf(lower, sizeof(lower), "%s", alg);
-	for (char *c = lower; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	size_t ll = strlen(lower);
-	if (ll && lower[ll - 1] == '.')
-		lower[ll - 1] = '\0';
-	for (i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++)
-		if (strcmp(lower, algorithms[i].name) == 0)
-			break;
-	if (i == sizeof(algorithms) / sizeof(algorithms[0])) {
-		snprintf(err, errlen, "TSIG algorithm '%s' is not one of hmac-md5, hmac-sha1, hmac-sha224, "
-		         "hmac-sha256, hmac-sha384, hmac-sha512", alg);
+	if (a == TSIG_NONE) {
+		snprintf(err, errlen, "TSIG algorithm '%s' is not one of hmac-sha256, hmac-sha384, "
+		         "hmac-sha512", alg);
 		return -1;
 	}
-	k->md = algorithms[i].md();
-	snprintf(k->alg, sizeof(k->alg), "%s", algorithms[i].ldns);
-	k->alg_len = dname_from_text(k->alg, k->alg_wire);
+	k->md = tsig_algorithm_md(a);
+	snprintf(k->alg, sizeof(k->alg), "%s.", tsig_algorithm_text(a));
+	k->alg_len = tsig_algorithm_wire(a, k->alg_wire);
 	snprintf(k->name, sizeof(k->name), "%s%s", name, name[0] && name[strlen(name) - 1] == '.' ? "" : ".");
 	for (char *c = k->name; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
 	k->name_len = dname_from_text(k->name, k->name_wire);
-	if (!name[0] || k->name_len == 0 || k->alg_len == 0) {
+	if (!name[0] || k->name_len == 0) {
 		snprintf(err, errlen, "TSIG key name '%s' is not a domain name", name);
 		return -1;
 	}
-	size_t bl = strlen(b64);
-	if (bl == 0 || bl >= sizeof(k->b64) || bl % 4 != 0 ||
-	    strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != bl) {
-		snprintf(err, errlen, "TSIG secret of %s is not base64 (at most %zu characters)", name,
-		         sizeof(k->b64) - 1);
+	k->secret_len = strlen(b64) < sizeof(k->b64) ? policydb_base64_decode(b64, k->secret, sizeof(k->secret)) : -1;
+	if (k->secret_len <= 0 || k->secret_len > TSIG_SECRET_MAX) {
+		snprintf(err, errlen, "TSIG secret of %s is not base64 of 1 to %d bytes", name, TSIG_SECRET_MAX);
 		return -1;
 	}
-	int n = EVP_DecodeBlock(k->secret, (const unsigned char *)b64, (int)bl);
-	if (n < 0) {
-		snprintf(err, errlen, "TSIG secret of %s is not base64", name);
-		return -1;
-	}
-	while (bl && b64[bl - 1] == '=') {
-		bl--;
-		n--;
-	}
-	if (n <= 0) {
-		snprintf(err, errlen, "TSIG secret of %s is empty", name);
-		return -1;
-	}
-	k->secret_len = n;
 	snprintf(k->b64, sizeof(k->b64), "%s", b64);
 	return 0;
 }
@@ -175,7 +141,7 @@ key_set(struct tsig_key *k, const char *name, const char *alg, const char *b64, 
  * (- id: NAME / algorithm: ALG / secret: B64).
  */
 static int
-key_file(struct tsig_key *k, const char *path, char *err, size_t errlen)
+key_file(struct xfr_key *k, const char *path, char *err, size_t errlen)
 {
 	char buf[4096], name[256] = "", alg[64] = "", secret[400] = "";
 	FILE *f = fopen(path, "r");
@@ -219,9 +185,9 @@ key_file(struct tsig_key *k, const char *path, char *err, size_t errlen)
 /* "xfr ADDR[@PORT] KEY" into the server address and the key (a key file is read only if read_file). */
 static int
 parse_source(const char *source, struct sockaddr_storage *ss, socklen_t *sslen, char *text,
-             size_t textlen, struct tsig_key *k, bool read_file, char *err, size_t errlen)
+             size_t textlen, struct xfr_key *k, bool read_file, char *err, size_t errlen)
 {
-	char kind[16], addr[96], key[1024], host[64];
+	char kind[16], addr[96], key[1024];
 	int n = 0;
 
 	if (sscanf(source, "%15s %95s %1023s %n", kind, addr, key, &n) != 3 || source[n] != '\0' ||
@@ -229,39 +195,13 @@ parse_source(const char *source, struct sockaddr_storage *ss, socklen_t *sslen, 
 		snprintf(err, errlen, "policy-source: '%s' is not 'xfr ADDR[@PORT] KEY'", source);
 		return -1;
 	}
-	const char *at = strchr(addr, '@');
-	size_t hl = at ? (size_t)(at - addr) : strlen(addr);
-	long port = 53;
-	if (hl == 0 || hl >= sizeof(host)) {
-		snprintf(err, errlen, "policy-source: '%s' is not ADDR[@PORT]", addr);
+	int rc = options_parse_addr_port(addr, ss, sslen);
+	if (rc != 0) {
+		snprintf(err, errlen, rc == -2 ? "policy-source: '%s': the port is 1 to 65535"
+		                               : "policy-source: '%s' is not an IPv4 or IPv6 ADDR[@PORT]", addr);
 		return -1;
 	}
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	if (at) {
-		char *end;
-		port = strtol(at + 1, &end, 10);
-		if (*end || end == at + 1 || port < 1 || port > 65535) {
-			snprintf(err, errlen, "policy-source: '%s': the port is 1 to 65535", addr);
-			return -1;
-		}
-	}
-	memset(ss, 0, sizeof(*ss));
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*sslen = sizeof(*in);
-	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*sslen = sizeof(*in6);
-	} else {
-		snprintf(err, errlen, "policy-source: '%s' is not an IPv4 or IPv6 address", host);
-		return -1;
-	}
-	snprintf(text, textlen, "%s@%ld", host, port);
+	snprintf(text, textlen, strchr(addr, '@') ? "%s" : "%s@53", addr);
 	/* NAME:ALGORITHM:BASE64, else a file */
 	char *c1 = strchr(key, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 	if (c1 && c2 && !strchr(c2 + 1, ':') && access(key, F_OK) != 0) {
@@ -277,7 +217,7 @@ xfr_check_config(const char *source, const char *apex, bool read_key_file, char 
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[96];
-	struct tsig_key k;
+	struct xfr_key k;
 	uint8_t wire[DNAME_MAXLEN];
 
 	if (!apex) {
@@ -436,7 +376,7 @@ buf_add(uint8_t **b, size_t *n, size_t *cap, const void *data, size_t len)
  * which), -1 with err set.
  */
 static int
-tsig_check(const struct tsig_key *k, struct tsig_state *s, const uint8_t *w, size_t len,
+tsig_check(const struct xfr_key *k, struct tsig_state *s, const uint8_t *w, size_t len,
            bool *is_signed, char *err, size_t errlen)
 {
 	*is_signed = false;
@@ -986,16 +926,6 @@ remove_tmp(const struct xfr *x)
 
 /* ------------------------------------------------------------ one check */
 
-static const char *
-utc(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (t == 0 || !gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-		snprintf(buf, len, "-");
-	return buf;
-}
-
 /* The transfer status file, replaced whole (a temporary file renamed over it). */
 static void
 status_write(struct xfr *x, const char *state)
@@ -1006,27 +936,22 @@ status_write(struct xfr *x, const char *state)
 	xfr_stats(x, &st);
 	if (!state)
 		state = st.failing ? "failing" : st.serial >= 0 ? "ok" : "starting";
-	FILE *f = fopen(x->status_tmp, "w");
-	if (f) {
-		for (char *p = x->last_error; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
-		fprintf(f, "# resolverd policy transfer status, rewritten at every change\n"
-		        "pid: %ld\nxfr-state: %s\nxfr-source: %s\nxfr-zone: %s\nxfr-serial: %" PRId64 "\n"
-		        "xfr-last-transfer: %s\nxfr-last-records: %" PRIu64 "\nxfr-last-success: %s\n"
-		        "xfr-transfers: %" PRIu64 "\nxfr-failures: %" PRIu64 "\nxfr-last-error: %s\n"
-		        "xfr-last-error-at: %s\nxfr-updated: %s\n",
-		        (long)getpid(), state, x->server_text, x->apex, st.serial,
-		        x->last_kind[0] ? x->last_kind : "-", st.last_records,
-		        utc(st.last_success, a, sizeof(a)), st.transfers, st.failures,
-		        x->last_error[0] ? x->last_error : "-", utc(x->last_error_at, b, sizeof(b)),
-		        utc(time(NULL), c, sizeof(c)));
-	}
-	if (!f || fclose(f) != 0 || rename(x->status_tmp, x->status_path) != 0) {
+	statusfile_one_line(x->last_error);
+	if (statusfile_write(x->status_path, x->status_tmp,
+	                     "# resolverd policy transfer status, rewritten at every change\n"
+	                     "pid: %ld\nxfr-state: %s\nxfr-source: %s\nxfr-zone: %s\nxfr-serial: %" PRId64 "\n"
+	                     "xfr-last-transfer: %s\nxfr-last-records: %" PRIu64 "\nxfr-last-success: %s\n"
+	                     "xfr-transfers: %" PRIu64 "\nxfr-failures: %" PRIu64 "\nxfr-last-error: %s\n"
+	                     "xfr-last-error-at: %s\nxfr-updated: %s\n",
+	                     (long)getpid(), state, x->server_text, x->apex, st.serial,
+	                     x->last_kind[0] ? x->last_kind : "-", st.last_records,
+	                     statusfile_time(st.last_success, a, sizeof(a)), st.transfers, st.failures,
+	                     x->last_error[0] ? x->last_error : "-",
+	                     statusfile_time(x->last_error_at, b, sizeof(b)),
+	                     statusfile_time(time(NULL), c, sizeof(c))) != 0) {
 		if (!x->status_warned)
 			log_warn("cannot write the transfer status file %s: %s", x->status_path, strerror(errno));
 		x->status_warned = true;
-		unlink(x->status_tmp);
 	}
 	x->status_at = time(NULL);
 }
