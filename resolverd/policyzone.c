@@ -854,6 +854,71 @@ set_log(sqlite3 *db, const char *apex, int64_t serial, int64_t audit_id, char *e
 	return exec1(db, sql, NULL, err, errlen);
 }
 
+/*
+ * The whole zone read and checked: apex_in in the form the owners are
+ * compared with (lower case, no trailing dot) into apex (256 bytes), every
+ * row into r, the SOA serial into *serial, _meta's counts and digest
+ * checked. 0, or -1 with err set.
+ */
+static int
+read_zone(const char *apex_in, const ldns_rr_list *rrs, char *apex, struct pz_rows *r,
+          int64_t *serial, char *err, size_t errlen)
+{
+	struct pz_meta m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(apex, 256, "%s", apex_in);
+	size_t al = strlen(apex);
+	if (al > 1 && apex[al - 1] == '.')
+		apex[al - 1] = '\0';
+	for (char *c = apex; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (read_records(apex, rrs, r, &m, serial, err, errlen) != 0 ||
+	    check_meta(&m, r, *serial, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The end of every build: the rows read back as the zone has them, the
+ * change log, resolverd's own loader, the commit; then what the file holds.
+ * 0, or -1 with err set.
+ */
+static int
+finish_build(sqlite3 *db, const char *path, const struct pz_rows *r, const char *apex,
+             int64_t serial, int64_t audit_id, struct policyzone_info *info, char *err, size_t errlen)
+{
+	char msg[512];
+
+	if (check_roundtrip(db, r, err, errlen) != 0 || set_log(db, apex, serial, audit_id, err, errlen) != 0)
+		return -1;
+	struct policy *p = policydb_load(db, msg, sizeof(msg));
+	if (!p) {
+		snprintf(err, errlen, "resolverd's loader refuses it: %s", msg);
+		return -1;
+	}
+	policy_free(p);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: commit: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	rows_info(r, serial, info);
+	return 0;
+}
+
+/* A build that failed leaves no file behind: the database, its -wal and -shm. */
+static void
+remove_build(const char *path)
+{
+	char side[4200];
+
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
 int
 policyzone_build(const char *apex_in, const ldns_rr_list *rrs, const char *schema_sql,
                  const char *path, int64_t audit_id, struct policyzone_info *info, char *err,
@@ -861,20 +926,11 @@ policyzone_build(const char *apex_in, const ldns_rr_list *rrs, const char *schem
 {
 	char apex[256], msg[512];
 	struct pz_rows r = { 0 };
-	struct pz_meta m;
 	int64_t serial = -1;
 	sqlite3 *db = NULL;
 	int ret = -1;
 
-	memset(&m, 0, sizeof(m));
-	snprintf(apex, sizeof(apex), "%s", apex_in);
-	size_t al = strlen(apex);
-	if (al > 1 && apex[al - 1] == '.')
-		apex[al - 1] = '\0';
-	for (char *c = apex; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	if (read_records(apex, rrs, &r, &m, &serial, err, errlen) != 0 ||
-	    check_meta(&m, &r, serial, err, errlen) != 0)
+	if (read_zone(apex_in, rrs, apex, &r, &serial, err, errlen) != 0)
 		goto out;
 	unlink(path);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
@@ -891,32 +947,15 @@ policyzone_build(const char *apex_in, const ldns_rr_list *rrs, const char *schem
 		goto out;
 	int brc = build_rows(db, &r, err, errlen);
 	if (audit_triggers(db, &audit, brc ? msg : err, brc ? sizeof(msg) : errlen) != 0 || brc != 0 ||
-	    check_roundtrip(db, &r, err, errlen) != 0 || set_log(db, apex, serial, audit_id, err, errlen) != 0)
+	    finish_build(db, path, &r, apex, serial, audit_id, info, err, errlen) != 0)
 		goto out;
-	struct policy *p = policydb_load(db, msg, sizeof(msg));
-	if (!p) {
-		snprintf(err, errlen, "resolverd's loader refuses it: %s", msg);
-		goto out;
-	}
-	policy_free(p);
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: commit: %s", path, sqlite3_errmsg(db));
-		goto out;
-	}
-	rows_info(&r, serial, info);
 	ret = 0;
 out:
 	rows_free(&r);
 	if (db)
 		sqlite3_close(db);
-	if (ret != 0 && db) {
-		char side[4200];
-		unlink(path);
-		snprintf(side, sizeof(side), "%s-wal", path);
-		unlink(side);
-		snprintf(side, sizeof(side), "%s-shm", path);
-		unlink(side);
-	}
+	if (ret != 0 && db)
+		remove_build(path);
 	return ret;
 }
 
@@ -982,21 +1021,12 @@ policyzone_build_diff(const char *apex_in, const ldns_rr_list *rrs, const ldns_r
 {
 	char apex[256], msg[512];
 	struct pz_rows r = { 0 }, del = { 0 }, add = { 0 };
-	struct pz_meta m;
 	int64_t serial = -1;
 	sqlite3 *db = NULL, *base = NULL;
 	int ret = -1;
 
-	memset(&m, 0, sizeof(m));
-	snprintf(apex, sizeof(apex), "%s", apex_in);
-	size_t al = strlen(apex);
-	if (al > 1 && apex[al - 1] == '.')
-		apex[al - 1] = '\0';
-	for (char *c = apex; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
 	/* the whole zone first: complete and as its primary wrote it */
-	if (read_records(apex, rrs, &r, &m, &serial, err, errlen) != 0 ||
-	    check_meta(&m, &r, serial, err, errlen) != 0 ||
+	if (read_zone(apex_in, rrs, apex, &r, &serial, err, errlen) != 0 ||
 	    read_records(apex, deleted, &del, NULL, NULL, err, errlen) != 0 ||
 	    read_records(apex, added, &add, NULL, NULL, err, errlen) != 0)
 		goto out;
@@ -1036,19 +1066,8 @@ policyzone_build_diff(const char *apex_in, const ldns_rr_list *rrs, const ldns_r
 		goto out;
 	}
 	/* then the whole: every row as the zone has it, the loader */
-	if (check_roundtrip(db, &r, err, errlen) != 0 || set_log(db, apex, serial, audit_id, err, errlen) != 0)
+	if (finish_build(db, path, &r, apex, serial, audit_id, info, err, errlen) != 0)
 		goto out;
-	struct policy *p = policydb_load(db, msg, sizeof(msg));
-	if (!p) {
-		snprintf(err, errlen, "resolverd's loader refuses it: %s", msg);
-		goto out;
-	}
-	policy_free(p);
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: commit: %s", path, sqlite3_errmsg(db));
-		goto out;
-	}
-	rows_info(&r, serial, info);
 	ret = 0;
 out:
 	rows_free(&r);
@@ -1057,13 +1076,7 @@ out:
 	sqlite3_close(base);
 	if (db)
 		sqlite3_close(db);
-	if (ret != 0) {
-		char side[4200];
-		unlink(path);
-		snprintf(side, sizeof(side), "%s-wal", path);
-		unlink(side);
-		snprintf(side, sizeof(side), "%s-shm", path);
-		unlink(side);
-	}
+	if (ret != 0)
+		remove_build(path);
 	return ret;
 }
