@@ -140,17 +140,14 @@ check_as(struct ch_ctx *c, const struct policy *p, const char *as, uint32_t *r,
 	tls_x509_names(cert, &id);
 	X509_free(cert);
 	for (size_t i = 0; i < id.n; i++) {
-		uint32_t d = policy_find_domain_wire(p, id.names[i]);
-		const struct policy_key *k = d == POLICY_NONE ? policy_find_key(p, POLICY_KEY_CERT, id.names[i])
-		                                              : NULL;
-		if (k)
-			d = k->domain;
+		bool bound;
+		uint32_t d = policy_certificate_domain(p, id.names[i], &bound);
 		if (d != POLICY_NONE) {
 			char name[DNAME_TEXT_MAX];
 			*r = d;
 			*how = POLICY_ID_CERT;
 			snprintf(label, len, "cert:%s (%s%s%s)", what, dname_to_text(id.names[i], name, sizeof(name)),
-			         k ? " -> " : "", k ? p->domains[d].name : "");
+			         bound ? " -> " : "", bound ? p->domains[d].name : "");
 			return CH_OK;
 		}
 	}

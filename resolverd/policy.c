@@ -1843,6 +1843,17 @@ policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *fir
 	return n;
 }
 
+uint32_t
+policy_certificate_domain(const struct policy *p, const uint8_t *wire, bool *bound)
+{
+	uint32_t d = policy_find_domain_wire(p, wire);
+	const struct policy_key *k = d == POLICY_NONE ? policy_find_key(p, POLICY_KEY_CERT, wire) : NULL;
+
+	if (bound)
+		*bound = k != NULL;
+	return k ? k->domain : d;
+}
+
 size_t
 policy_count_keys(const struct policy *p, enum policy_key_kind kind)
 {

@@ -268,6 +268,13 @@ uint32_t policy_find_domain_suffix(const struct policy *p, const uint8_t *wire, 
  */
 size_t policy_find_target_host(const struct policy *p, const uint8_t *wire, size_t *first);
 
+/**
+ * The domain a name a client certificate carries stands for: a community
+ * domain of that name, else the domain a certificate-name identity binds it
+ * to (*bound true then; bound may be NULL), else POLICY_NONE.
+ */
+uint32_t policy_certificate_domain(const struct policy *p, const uint8_t *wire, bool *bound);
+
 /** How many keys of that kind the snapshot holds. */
 size_t policy_count_keys(const struct policy *p, enum policy_key_kind kind);
 

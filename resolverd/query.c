@@ -66,17 +66,6 @@ struct request {
 	const struct tsig_session *tsig;
 };
 
-/* The domain a certificate name stands for: a community domain, or one bound to the name. */
-static uint32_t
-certificate_domain(const struct policy *pol, const uint8_t *name)
-{
-	uint32_t d = policy_find_domain_wire(pol, name);
-	if (d != POLICY_NONE)
-		return d;
-	const struct policy_key *k = policy_find_key(pol, POLICY_KEY_CERT, name);
-	return k ? k->domain : POLICY_NONE;
-}
-
 /*
  * The requester (docs/identity.md): a verified TSIG key's domain first (a
  * key the policy no longer has identifies nobody: never the address), then
@@ -96,7 +85,7 @@ identify_how(const struct resolver *r, const struct request *req, const struct n
 		return k ? k->domain : POLICY_NONE;
 	}
 	if (req->certified) {
-		uint32_t d = certificate_domain(r->policy, req->certified);
+		uint32_t d = policy_certificate_domain(r->policy, req->certified, NULL);
 		if (d != POLICY_NONE) {
 			*how = POLICY_ID_CERT;
 			return d;
@@ -1217,7 +1206,7 @@ query_process_as(struct resolver *r, const uint8_t *pkt, size_t len, const struc
 	if (cert) {
 		/* the first name of the certificate that stands for a community domain, if any */
 		for (size_t i = 0; i < cert->n && !req.certified; i++)
-			if (certificate_domain(r->policy, cert->names[i]) != POLICY_NONE)
+			if (policy_certificate_domain(r->policy, cert->names[i], NULL) != POLICY_NONE)
 				req.certified = cert->names[i];
 	}
 	enum policy_identity how;
