@@ -418,13 +418,7 @@ fail:
 	sqlite3_close(c->db);
 	c->db = NULL;
 	if (!existed) {
-		/* leave nothing half-made behind */
-		char side[4096];
-		unlink(c->db_path);
-		snprintf(side, sizeof(side), "%s-wal", c->db_path);
-		unlink(side);
-		snprintf(side, sizeof(side), "%s-shm", c->db_path);
-		unlink(side);
+		policydb_remove(c->db_path); /* leave nothing half-made behind */
 	}
 	return CH_FAIL;
 }

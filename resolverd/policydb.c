@@ -14,6 +14,8 @@
 #include "tsig.h"
 
 #include <stdio.h>
+#include <unistd.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1437,4 +1439,17 @@ policydb_readable_by_others(const char *path, char *file, size_t len)
 			return true;
 	}
 	return false;
+}
+
+void
+policydb_remove(const char *path)
+{
+	static const char *const suffixes[] = { "-wal", "-shm", "-journal" };
+	char side[PATH_MAX];
+
+	unlink(path);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(side, sizeof(side), "%s%s", path, suffixes[i]);
+		unlink(side);
+	}
 }

@@ -117,6 +117,12 @@ int policydb_base64_decode(const char *text, uint8_t *out, size_t cap);
  */
 bool policydb_readable_by_others(const char *path, char *file, size_t len);
 
+/**
+ * Remove a database file that was being made and failed, with its -wal,
+ * -shm and -journal, so that nothing half-made stays. Any thread.
+ */
+void policydb_remove(const char *path);
+
 /** Parse 'YYYY-MM-DD HH:MM:SS' (UTC, as SQLite datetime()) into seconds since the epoch; -1 on error. */
 int64_t policydb_parse_time(const char *text);
 

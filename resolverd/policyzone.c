@@ -906,19 +906,6 @@ finish_build(sqlite3 *db, const char *path, const struct pz_rows *r, const char 
 	return 0;
 }
 
-/* A build that failed leaves no file behind: the database, its -wal and -shm. */
-static void
-remove_build(const char *path)
-{
-	char side[4200];
-
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
-}
-
 int
 policyzone_build(const char *apex_in, const ldns_rr_list *rrs, const char *schema_sql,
                  const char *path, int64_t audit_id, struct policyzone_info *info, char *err,
@@ -955,7 +942,7 @@ out:
 	if (db)
 		sqlite3_close(db);
 	if (ret != 0 && db)
-		remove_build(path);
+		policydb_remove(path); /* a build that failed leaves no file behind */
 	return ret;
 }
 
@@ -1077,6 +1064,6 @@ out:
 	if (db)
 		sqlite3_close(db);
 	if (ret != 0)
-		remove_build(path);
+		policydb_remove(path);
 	return ret;
 }

@@ -913,15 +913,7 @@ out:
 static void
 remove_tmp(const struct xfr *x)
 {
-	char side[4200];
-
-	unlink(x->tmp_path);
-	snprintf(side, sizeof(side), "%s-wal", x->tmp_path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", x->tmp_path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-journal", x->tmp_path);
-	unlink(side);
+	policydb_remove(x->tmp_path);
 }
 
 /* ------------------------------------------------------------ one check */
